@@ -1,0 +1,1 @@
+"""Token dropping and compaction: pure functions on tensors."""

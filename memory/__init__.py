@@ -1,0 +1,1 @@
+"""Clip memories, their on-disk store with a FAISS index, and selection for a question."""

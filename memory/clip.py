@@ -1,0 +1,26 @@
+"""A clip memory: a bounded set of visual tokens for a few seconds of stream, with what finds and shows it."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ClipMemory:
+    stream: str                      # which stream it belongs to
+    start: float                     # seconds since that stream started
+    end: float
+    tokens: torch.Tensor             # [n, D] float16, n <= CompactConfig.clip_tokens
+    positions: torch.Tensor          # [n, 3] int16: (t, h, w) in the clip's full token grid
+    grid: tuple[int, int, int]       # (T, H, W) of that full grid
+    seconds_per_step: float          # seconds between temporal steps
+    thumbnail: bytes                 # JPEG
+    key: np.ndarray | None = None    # [dim] float32, L2-normalised embedding of the thumbnail
+    caption: str | None = None
+    kept: int = 0                    # tokens the drop kept in this clip, before compaction
+    total: int = 0                   # tokens the clip had before any dropping
+    id: int | None = None            # assigned by the store
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.tokens.shape[0])

@@ -1,0 +1,36 @@
+"""Configuration of the clip store and of selection for a question."""
+from dataclasses import dataclass
+
+
+@dataclass
+class StoreConfig:
+    # Per stream, the oldest clips go once a stream holds more than this many (None: no limit).
+    max_clips: int | None = None
+    # Per stream, the oldest clips go once a stream's token files take more than this many bytes (None: no limit).
+    max_bytes: int | None = None
+    # The FAISS index is written to disk every this many added clips (and on close). SQLite is the truth; the index
+    # file only saves rebuilding it on open, so writing it on every add would be wasted I/O.
+    index_every: int = 64
+
+    def __post_init__(self):
+        if self.max_clips is not None and self.max_clips < 1:
+            raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        if self.index_every < 1:
+            raise ValueError(f"index_every must be at least 1, got {self.index_every}")
+
+
+@dataclass
+class SelectConfig:
+    # Visual tokens in one question's prompt, whatever the stream's length: this is what keeps a question's cost
+    # flat. 2048 tokens at 256 per clip is 8 clips.
+    token_budget: int = 2048
+    # The newest clips always go in (what is happening now), newest first.
+    latest_clips: int = 1
+    # Clips taken from the index by key similarity before the budget is filled.
+    candidates: int = 32
+
+    def __post_init__(self):
+        if self.token_budget < 1 or self.latest_clips < 0 or self.candidates < 1:
+            raise ValueError("token_budget and candidates must be positive and latest_clips non-negative")

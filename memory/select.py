@@ -1,0 +1,18 @@
+"""Selection of clip memories for a question under a fixed visual-token budget."""
+
+
+def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int], start: dict[int, float],
+                 budget: int) -> list[int]:
+    """Clip ids for the prompt, in time order.
+
+    ranked: candidate ids, best first (by key similarity); latest: the newest clip ids, newest first, always tried
+    first; n_tokens / start: each id's token count and start time. Clips are taken greedily while their tokens fit
+    in `budget`; a clip that does not fit is passed over for smaller ones further down.
+    """
+    chosen, used = [], 0
+    for cid in list(latest) + list(ranked):
+        if cid in chosen or used + n_tokens[cid] > budget:
+            continue
+        chosen.append(cid)
+        used += n_tokens[cid]
+    return sorted(chosen, key=lambda c: (start[c], c))

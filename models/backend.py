@@ -1,0 +1,50 @@
+"""What the rest of Vigil needs from a video LLM and an embedder, independent of the model family."""
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass
+class PromptClip:
+    """One clip memory as the video LLM sees it in a prompt."""
+    label: str                  # text put before the clip, e.g. "[00:01:04 - 00:01:12]"
+    tokens: torch.Tensor        # [n, D] kept visual tokens at the LLM width
+    positions: torch.Tensor     # [n, 3] long: (t, h, w) of each token in the clip's full token grid
+    grid: tuple[int, int, int]  # (T, H, W) of the clip's full token grid: T temporal steps of H x W tokens
+    seconds_per_step: float     # seconds between temporal steps (frames per grid / sampling fps)
+
+
+class VideoLLM(Protocol):
+    name: str              # what the store records, so memories are never read by another model
+    token_dim: int         # D, the width of a visual token
+    frames_per_step: int   # frames that make one temporal step (Qwen2.5-VL: 2)
+    cell: int              # pixels per token side in the resized frame (Qwen2.5-VL: 28)
+    random_weights: bool   # True for test models: their output is noise
+
+    def frame_size(self, height: int, width: int) -> tuple[int, int]:
+        """Resized (height, width) for frames of this size; multiples of `cell`."""
+
+    def encode(self, steps: np.ndarray) -> torch.Tensor:
+        """Resized uint8 frames [B, frames_per_step, H, W, 3] -> visual tokens [B, (H/cell)*(W/cell), D] (float32,
+        on the CPU, raster order)."""
+
+    def answer(self, question: str, clips: list[PromptClip], context: str = "",
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        """Stream the answer text, piece by piece, for a question about the given clips (in time order)."""
+
+    def prompt_size(self, question: str, clips: list[PromptClip], context: str = "") -> int:
+        """Number of tokens the prompt for this question and these clips takes."""
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    random_weights: bool
+
+    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+        """RGB uint8 images -> [N, dim] float32, L2-normalised."""
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> [N, dim] float32, L2-normalised, comparable with image embeddings."""

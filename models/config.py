@@ -1,0 +1,31 @@
+"""Configuration of the model backends."""
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    # Video LLM: a hub id, a local folder, or "tiny" (random weights, built locally, for smoke runs and tests).
+    llm: str = "Qwen/Qwen2.5-VL-3B-Instruct"
+    # Embedder for clip keys and questions: a SigLIP hub id, a local folder, or "tiny".
+    embedder: str = "google/siglip-base-patch16-224"
+    # "auto" picks cuda, then mps, then cpu; any torch device string is accepted.
+    device: str = "auto"
+    # "auto" is bfloat16 on an accelerator (half the memory, same quality) and float32 on a CPU (bf16 is slow there).
+    dtype: str = "auto"
+    # Pixel budget per frame after the smart resize; TimeChat-Online streams at 448x448.
+    min_pixels: int = 56 * 56
+    max_pixels: int = 448 * 448
+    # Longest answer in tokens: an answer is streamed, but an unbounded one would hold the model lock forever.
+    max_new_tokens: int = 256
+    # Where "tiny" models are built and kept; None means ~/.cache/vigil.
+    cache_dir: str | None = None
+
+    def __post_init__(self):
+        if self.min_pixels <= 0 or self.max_pixels < self.min_pixels:
+            raise ValueError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        if self.max_pixels < 28 * 28:
+            raise ValueError(f"max_pixels must be at least 784 (one 28x28 token), got {self.max_pixels}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")

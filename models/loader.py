@@ -1,0 +1,81 @@
+"""Loading the shared models once: resolves "tiny", the device and the dtype, and reports failures in one line."""
+import os
+from pathlib import Path
+
+import torch
+
+from models.config import ModelConfig
+from models import tiny
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what to do."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    return getattr(torch, name)
+
+
+def cache_dir(config: ModelConfig) -> Path:
+    base = config.cache_dir or os.environ.get("VIGIL_CACHE") or Path.home() / ".cache" / "vigil"
+    return Path(base)
+
+
+def resolve(name: str, kind: str, config: ModelConfig) -> str:
+    """A hub id or folder as given; "tiny" becomes a locally built random-weight folder."""
+    if name != "tiny":
+        return name
+    folder = cache_dir(config) / f"tiny-{kind}-v{tiny.TINY_VERSION}"
+    build = tiny.build_tiny_qwen if kind == "qwen2_5_vl" else tiny.build_tiny_siglip
+    return str(build(folder))
+
+
+def spec_name(name: str) -> str:
+    """The name a store records: what the user asked for (a tiny build is named with its version, not its path)."""
+    return f"tiny-v{tiny.TINY_VERSION}" if name == "tiny" else name
+
+
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_llm(config: ModelConfig):
+    from models.qwen import QwenVideoLLM
+    _quiet_transformers()
+    device = pick_device(config.device)
+    path = resolve(config.llm, "qwen2_5_vl", config)
+    try:
+        llm = QwenVideoLLM(path, config, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
+    except Exception as e:  # transformers raises many types for a bad path, a bad config or no network
+        raise ModelLoadError(f"cannot load video LLM {config.llm!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
+                             "Give a local folder with --model PATH, or --model tiny for a smoke run") from e
+    llm.name = spec_name(config.llm)
+    return llm
+
+
+def load_embedder(config: ModelConfig):
+    from models.embedder import SiglipEmbedder
+    _quiet_transformers()
+    device = pick_device(config.device)
+    path = resolve(config.embedder, "siglip", config)
+    try:
+        emb = SiglipEmbedder(path, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
+    except Exception as e:
+        raise ModelLoadError(f"cannot load embedder {config.embedder!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
+                             "Give a local folder with --embedder PATH, or --embedder tiny for a smoke run") from e
+    emb.name = spec_name(config.embedder)
+    return emb

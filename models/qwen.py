@@ -1,0 +1,157 @@
+"""Qwen2.5-VL (and fine-tunes such as TimeChat-Online) through transformers, as a `VideoLLM`.
+
+Encoding runs the vision tower and merger on each 2-frame step on its own (a stream has no future frames).
+Answering writes the stored tokens into video slots of `inputs_embeds` and gives them the M-RoPE positions
+they would have in the clip's full, undropped layout (TimeChat-Online keeps original positions this way).
+"""
+import re
+import threading
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from models.backend import PromptClip
+from models.config import ModelConfig
+from models.preprocess import patchify, resize_frames, smart_resize
+
+SYSTEM_PROMPT = ("You are Vigil, an assistant that watches a video stream. You are shown clips from your memory "
+                 "of the stream, each after its time span. Answer the question about what you saw.")
+_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>")
+
+
+class QwenVideoLLM:
+    def __init__(self, path: str, config: ModelConfig, device: torch.device, dtype: torch.dtype,
+                 random_weights: bool = False):
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+        self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.config = config
+        self.device, self.dtype = device, dtype
+        self.name = str(path)
+        self.random_weights = random_weights
+        vc = self.model.config.vision_config
+        self.patch, self.merge, self.frames_per_step = vc.patch_size, vc.spatial_merge_size, vc.temporal_patch_size
+        self.cell = self.patch * self.merge
+        self.token_dim = vc.out_hidden_size
+        self.video_token_id = self.model.config.video_token_id
+        # One model, many streams and UI sessions: every use of it goes through this lock.
+        self.lock = threading.Lock()
+
+    # ---- encoding -------------------------------------------------------------------------------------
+    def frame_size(self, height: int, width: int) -> tuple[int, int]:
+        return smart_resize(height, width, self.cell, self.config.min_pixels, self.config.max_pixels)
+
+    def encode(self, steps: np.ndarray) -> torch.Tensor:
+        """[B, 2, H, W, 3] uint8 (already resized) -> [B, (H/28)*(W/28), D] float32 on the CPU."""
+        b = steps.shape[0]
+        pixel_values, thw = patchify(steps.reshape(-1, *steps.shape[2:]), self.patch, self.merge, self.frames_per_step)
+        # Each step is its own "video" ([1, gh, gw]) so full-attention blocks never look across steps.
+        grid_thw = torch.tensor([[1, thw[1], thw[2]]] * b, device=self.device)
+        pixels = torch.from_numpy(pixel_values).to(self.device, self.dtype)
+        with self.lock, torch.inference_mode():
+            out = self.model.model.get_video_features(pixels, grid_thw, return_dict=True)
+        return torch.stack(out.pooler_output).float().cpu()
+
+    def preprocess(self, frames: np.ndarray) -> np.ndarray:
+        """Raw uint8 frames [T, H, W, 3] -> frames resized to this model's grid."""
+        return resize_frames(frames, self.frame_size(frames.shape[1], frames.shape[2]))
+
+    # ---- prompting ------------------------------------------------------------------------------------
+    def _text_ids(self, question: str, n_clips_labels: list[str], context: str) -> list[int]:
+        question = _SPECIAL.sub("", question).strip()
+        user = "".join(f"{label} {_VIDEO}\n" for label in n_clips_labels)
+        user += (f"{context}\n" if context else "") + f"Question: {question}"
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def build_inputs(self, question: str, clips: list[PromptClip], context: str = "") -> dict:
+        """Prompt tensors: inputs_embeds [1, L, D_llm], position_ids [3, 1, L], attention_mask [1, L], input_ids."""
+        ids = self._text_ids(question, [c.label for c in clips], context)
+        slots = [i for i, t in enumerate(ids) if t == self.video_token_id]
+        assert len(slots) == len(clips), "the chat template must keep one video slot per clip"
+
+        # Full layout: every clip with all T*H*W tokens, as if nothing had been dropped.
+        full, keep, kept_tokens, prev = [], [], [], 0
+        for slot, clip in zip(slots, clips):
+            full += ids[prev:slot]
+            keep += [True] * (slot - prev)
+            t, h, w = clip.grid
+            order = torch.argsort(clip.positions[:, 0] * h * w + clip.positions[:, 1] * w + clip.positions[:, 2])
+            flat = (clip.positions[order, 0] * h * w + clip.positions[order, 1] * w + clip.positions[order, 2])
+            mask = torch.zeros(t * h * w, dtype=torch.bool)
+            mask[flat] = True
+            full += [self.video_token_id] * (t * h * w)
+            keep += mask.tolist()
+            kept_tokens.append(clip.tokens[order])
+            prev = slot + 1
+        full += ids[prev:]
+        keep += [True] * (len(ids) - prev)
+
+        full_ids = torch.tensor([full], device=self.device)
+        keep = torch.tensor(keep, device=self.device)
+        if clips:
+            types = (full_ids == self.video_token_id).int() * 2        # 0 text, 2 video
+            grid_thw = torch.tensor([[c.grid[0], c.grid[1] * self.merge, c.grid[2] * self.merge] for c in clips],
+                                    device=self.device)
+            seconds = torch.tensor([c.seconds_per_step for c in clips], device=self.device)
+            self.model.model.rope_deltas = None
+            positions, _ = self.model.model.get_rope_index(full_ids, mm_token_type_ids=types, video_grid_thw=grid_thw,
+                                                            second_per_grid_ts=seconds)
+        else:
+            positions = torch.arange(full_ids.shape[1], device=self.device).view(1, 1, -1).expand(3, 1, -1)
+        input_ids = full_ids[:, keep]
+        position_ids = positions[:, :, keep]
+        embeds = self.model.get_input_embeddings()(input_ids)
+        if clips:
+            visual = torch.cat(kept_tokens).to(self.device, embeds.dtype)
+            video_mask = (input_ids == self.video_token_id)[..., None].expand_as(embeds)
+            embeds = embeds.masked_scatter(video_mask, visual)
+        return {"input_ids": input_ids, "inputs_embeds": embeds, "position_ids": position_ids,
+                "attention_mask": torch.ones_like(input_ids)}
+
+    def prompt_size(self, question: str, clips: list[PromptClip], context: str = "") -> int:
+        text = len(self._text_ids(question, [c.label for c in clips], context)) - len(clips)
+        return text + sum(int(c.tokens.shape[0]) for c in clips)
+
+    def answer(self, question: str, clips: list[PromptClip], context: str = "",
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop = threading.Event()
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop.is_set()
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=False, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run(inputs):
+            try:
+                with torch.inference_mode():
+                    self.model.generate(inputs_embeds=inputs["inputs_embeds"], position_ids=inputs["position_ids"],
+                                        attention_mask=inputs["attention_mask"], do_sample=False,
+                                        max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+                                        streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]))
+            except BaseException as e:  # surfaced in the caller's thread below
+                errors.append(e)
+                streamer.end()
+
+        with self.lock:
+            inputs = self.build_inputs(question, clips, context)
+            worker = threading.Thread(target=run, args=(inputs,), daemon=True)
+            worker.start()
+            try:
+                for piece in streamer:
+                    if piece:
+                        yield piece
+            finally:
+                stop.set()              # a consumer that stops reading stops the generation too
+                worker.join()
+                self.model.model.rope_deltas = None
+        if errors:
+            raise errors[0]

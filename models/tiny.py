@@ -1,0 +1,115 @@
+"""Tiny random-weight models of the real architectures, built in code and saved to a folder.
+
+No model hub is reachable where Vigil is developed and tested, so tests and offline smoke runs use these.
+Their output is noise: every folder built here carries a RANDOM_WEIGHTS marker that the loaders turn into
+a loud label on every answer.
+"""
+import json
+from pathlib import Path
+
+RANDOM_WEIGHTS_MARKER = "RANDOM_WEIGHTS"
+# Bump when the tiny architecture changes so cached folders are rebuilt.
+TINY_VERSION = 1
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                  "<|image_pad|>", "<|video_pad|>"]
+# Qwen's chat layout, reduced to string contents (that is all Vigil sends).
+CHAT_TEMPLATE = (
+    "{%- for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def _byte_tokenizer():
+    """A byte-level BPE with no merges (one token per byte) plus the Qwen special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   chat_template=CHAT_TEMPLATE)
+
+
+def _mark(folder: Path, kind: str) -> None:
+    (folder / RANDOM_WEIGHTS_MARKER).write_text(json.dumps({"kind": kind, "version": TINY_VERSION}))
+
+
+def _is_built(folder: Path) -> bool:
+    try:
+        return json.loads((folder / RANDOM_WEIGHTS_MARKER).read_text()).get("version") == TINY_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+def build_tiny_qwen(folder: str | Path, seed: int = 0) -> Path:
+    """Save a random tiny Qwen2.5-VL (2 vision blocks, 2 decoder layers, width 64) with its tokenizer."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    folder = Path(folder)
+    if _is_built(folder):
+        return folder
+    tokenizer = _byte_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32768,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+            fullatt_block_indexes=[1], tokens_per_second=2,
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    _mark(folder, "qwen2_5_vl")
+    return folder
+
+
+def build_tiny_siglip(folder: str | Path, seed: int = 0) -> Path:
+    """Save a random tiny SigLIP (64x64 images, width 32) with a byte-level tokenizer and PIL image processor."""
+    import torch
+    from transformers import SiglipConfig, SiglipModel
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    folder = Path(folder)
+    if _is_built(folder):
+        return folder
+    tokenizer = _byte_tokenizer()
+    config = SiglipConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=64,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id),
+        vision_config=dict(image_size=64, patch_size=16, hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=2),
+    )
+    torch.manual_seed(seed)
+    model = SiglipModel(config).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    SiglipImageProcessorPil(size={"height": 64, "width": 64}).save_pretrained(folder)
+    _mark(folder, "siglip")
+    return folder
+
+
+def is_random(folder: str | Path) -> bool:
+    """True for a folder built here: its models' output must never be shown as an answer."""
+    return (Path(folder) / RANDOM_WEIGHTS_MARKER).exists()

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it."""
+import argparse
+import signal
+import sys
+import time
+
+
+def _engine_config(args):
+    from memory.config import SelectConfig, StoreConfig
+    from models.config import ModelConfig
+    from stream.config import IngestConfig, SamplingConfig
+    from stream.engine import EngineConfig
+    return EngineConfig(
+        model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device),
+        ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds),
+        store=StoreConfig(max_clips=args.max_clips),
+        select=SelectConfig(token_budget=args.budget),
+    )
+
+
+def cmd_ingest(args) -> int:
+    from stream.engine import Engine
+    from stream.sources import FileSource, LiveSource, open_source, sample_live
+
+    source = open_source(args.source, args.fps)          # fails fast, before the models load
+    engine = Engine(_engine_config(args))
+    session = engine.open(args.memory, stream=args.stream)
+    if isinstance(source, LiveSource):
+        frames = sample_live(source, args.fps)
+        signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
+    else:
+        frames = source.frames()
+    t0 = time.monotonic()
+    events = []
+    try:
+        for step in session.run(frames):
+            for e in step.events:
+                events.append(e)
+                if args.verbose:
+                    print(f"  {e.kind:15s} at {e.time:8.2f}s", flush=True)
+            if args.verbose and step.total:
+                print(f"step {step.index:5d} t={step.time:8.2f}s kept {step.kept:4d}/{step.total} "
+                      f"{'encoded' if step.encoded else 'skipped'}", flush=True)
+        stored = session.store.count(args.stream)
+    finally:
+        if isinstance(source, LiveSource):
+            source.stop()
+        session.close()
+    s = session.state
+    kept = s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
+    skipped = s.steps - s.encoded
+    print(f"ingested {args.source} into {args.memory} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
+    print(f"  frames sampled  {s.frames} at {args.fps:g} fps" + (f", {s.frames_skipped} skipped (behind live)" if s.frames_skipped else ""))
+    print(f"  steps           {s.steps} of {engine.llm.frames_per_step} frames; encodes skipped by the pixel gate "
+          f"{skipped} ({skipped / max(1, s.steps):.0%})")
+    print(f"  tokens kept     {s.tokens_kept} of {s.tokens_total} ({kept:.1%}; {1 - kept:.1%} dropped)")
+    print(f"  clips stored    {s.clips} (memory now holds {stored} for this stream)")
+    kinds = {}
+    for e in events:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    print(f"  events          {len(events)}" + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")" if kinds else ""))
+    for e in events:
+        print(f"    {e.kind:15s} {e.time:8.2f}s")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from pathlib import Path
+    from stream.engine import Engine, clock_label
+
+    if not (Path(args.memory) / "memory.sqlite").exists():
+        raise SystemExit(f"vigil: error: no memory at {args.memory}; run `ingest` first")
+    engine = Engine(_engine_config(args))
+    session = engine.open(args.memory, stream=args.stream)
+    try:
+        if session.store.count(args.stream) == 0:
+            raise SystemExit(f"vigil: error: memory at {args.memory} has no clips for stream {args.stream!r}")
+        answer = session.ask(args.question, until=args.at)
+        used = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.clips)
+        print(f"question: {args.question}")
+        print(f"clips used ({len(answer.clips)}): {used}")
+        print(f"prompt tokens: {answer.prompt_tokens}")
+        if answer.warning:
+            print(answer.warning)
+        print("answer: ", end="", flush=True)
+        for piece in answer.pieces:
+            print(piece, end="", flush=True)
+        print()
+        if answer.warning:
+            print(answer.warning)
+    finally:
+        session.close()
+    return 0
+
+
+def _time(text: str) -> float:
+    parts = [float(p) for p in text.split(":")]
+    if len(parts) > 3 or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or HH:MM:SS)")
+    return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+
+def _positive(kind):
+    def parse(text):
+        v = kind(text)
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--memory", required=True, help="memory folder (created if missing)")
+    common.add_argument("--stream", default="default", help="stream name inside the memory folder")
+    common.add_argument("--model", default="Qwen/Qwen2.5-VL-3B-Instruct",
+                        help="video LLM: hub id, local folder, or 'tiny' (random weights, smoke runs)")
+    common.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with --model tiny)")
+    common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    common.add_argument("--fps", type=_positive(float), default=1.0, help="frames sampled per second")
+    common.add_argument("--clip-seconds", type=_positive(float), default=8.0, help="seconds per clip memory")
+    common.add_argument("--budget", type=_positive(int), default=2048, help="visual tokens per question")
+    common.add_argument("--max-clips", type=_positive(int), default=None, help="keep at most this many clips per stream")
+    i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
+    i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
+    i.add_argument("-v", "--verbose", action="store_true", help="print every step and event")
+    a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory")
+    a.add_argument("question")
+    a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.embedder is None:
+        args.embedder = "tiny" if args.model == "tiny" else "google/siglip-base-patch16-224"
+    from memory.store import StoreError
+    from models.loader import ModelLoadError
+    from stream.sources import SourceError
+    try:
+        return {"ingest": cmd_ingest, "ask": cmd_ask}[args.command](args)
+    except (SourceError, StoreError, ModelLoadError, ValueError) as e:
+        print(f"vigil: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vigil: interrupted; what was stored is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

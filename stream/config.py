@@ -1,0 +1,65 @@
+"""Configuration of sampling, clips, events and the ingestion loop."""
+from dataclasses import dataclass, field
+
+from compression.config import CompactConfig, DropConfig, GateConfig
+
+
+@dataclass
+class SamplingConfig:
+    # Frames per second taken from the source; TimeChat-Online streams at 1 fps.
+    fps: float = 1.0
+    # Longest frame side kept from the source; bigger frames are shrunk at once so a 4K camera costs no more RAM.
+    max_side: int = 1280
+
+    def __post_init__(self):
+        if not 0.0 < self.fps <= 30.0:
+            raise ValueError(f"fps must be in (0, 30], got {self.fps}")
+        if self.max_side < 28:
+            raise ValueError(f"max_side must be at least 28, got {self.max_side}")
+
+
+@dataclass
+class EventConfig:
+    # A step that keeps at least this share of its tokens is a scene change: it is kept whole, becomes the new
+    # reference and starts a new clip...
+    scene_keep: float = 0.6
+    # ...if that share also jumps by this much over the median of the last steps (a busy scene is not a cut).
+    scene_jump: float = 0.35
+    # Steps in that median.
+    scene_window: int = 4
+    # Activity starts when a step keeps at least this share of its tokens (something moved)...
+    activity_on: float = 0.01
+    # ...and ends when no step reached it for this many seconds; shorter pauses are one activity.
+    activity_hold: float = 4.0
+
+    def __post_init__(self):
+        if not 0.0 < self.scene_keep <= 1.0 or not 0.0 <= self.scene_jump <= 1.0:
+            raise ValueError("scene_keep must be in (0, 1] and scene_jump in [0, 1]")
+        if self.scene_window < 1:
+            raise ValueError("scene_window must be at least 1")
+        if not 0.0 < self.activity_on < 1.0 or self.activity_hold < 0.0:
+            raise ValueError("activity_on must be in (0, 1) and activity_hold non-negative")
+
+
+@dataclass
+class IngestConfig:
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    drop: DropConfig = field(default_factory=DropConfig)
+    compact: CompactConfig = field(default_factory=CompactConfig)
+    events: EventConfig = field(default_factory=EventConfig)
+    # Seconds of stream per clip memory: short enough that retrieval can point at a moment, long enough that the
+    # clip count (index size, selection work) stays small. A scene change also starts a new clip.
+    clip_seconds: float = 8.0
+    # Steps encoded in one vision-tower call on file sources (throughput); live sources always use 1 (latency).
+    encode_batch: int = 4
+    # Longest side of the stored JPEG thumbnail.
+    thumb_side: int = 320
+
+    def __post_init__(self):
+        if self.clip_seconds <= 0:
+            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
+        if self.encode_batch < 1:
+            raise ValueError(f"encode_batch must be at least 1, got {self.encode_batch}")
+        if self.thumb_side < 16:
+            raise ValueError(f"thumb_side must be at least 16, got {self.thumb_side}")

@@ -1,0 +1,127 @@
+"""The facade the entry points use: an `Engine` loads the models once; each stream gets its own `Session`.
+
+    engine = Engine(EngineConfig())
+    session = engine.open("memory/", stream="door")
+    for step in session.run(FileSource("door.mp4", fps=1).frames()):
+        ...                                   # per-step stats and events, as they happen
+    answer = session.ask("When did someone come in?")
+    for piece in answer.pieces: print(piece, end="")
+"""
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from memory.clip import ClipMemory
+from memory.config import SelectConfig, StoreConfig
+from memory.select import select_clips
+from memory.store import ClipStore
+from models.backend import PromptClip
+from models.config import ModelConfig
+from stream.config import IngestConfig
+from stream.ingest import Ingestor, Step, StreamState
+
+RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
+                          "not an answer")
+
+
+@dataclass
+class EngineConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+
+
+def clock_label(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class Answer:
+    question: str
+    clips: list[ClipMemory]        # the clips the prompt used, in time order (tokens included)
+    prompt_tokens: int
+    pieces: Iterator[str]          # the answer text, streamed
+    warning: str | None = None     # set when the answer cannot be trusted (random weights)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class Engine:
+    """Loads the video LLM and the embedder once; they are shared by every session behind the LLM's lock."""
+
+    def __init__(self, config: EngineConfig, llm=None, embedder=None):
+        from models.loader import load_embedder, load_llm
+        self.config = config
+        self.llm = llm if llm is not None else load_llm(config.model)
+        self.embedder = embedder if embedder is not None else load_embedder(config.model)
+        self.ingestor = Ingestor(self.llm, config.ingest)
+        self._embed_lock = threading.Lock()
+
+    def open_store(self, memory_dir: str) -> ClipStore:
+        return ClipStore(memory_dir, self.embedder.name, self.embedder.dim, self.llm.name, self.llm.token_dim,
+                         self.config.store)
+
+    def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None) -> "Session":
+        return Session(self, store or self.open_store(memory_dir), stream)
+
+    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_images(images)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_texts(texts)
+
+
+class Session:
+    """One stream's state: its ingestion state, its store, its questions."""
+
+    def __init__(self, engine: Engine, store: ClipStore, stream: str):
+        self.engine, self.store, self.stream = engine, store, stream
+        self.state: StreamState = engine.ingestor.new_state(stream)
+        self.now = 0.0                  # stream time of the newest step seen
+
+    def run(self, frames: Iterable, batch: int | None = None) -> Iterator[Step]:
+        """Ingest frames; every closed clip is keyed and stored before its step is yielded."""
+        for step in self.engine.ingestor.run(frames, self.state, batch):
+            self.now = max(self.now, step.end)
+            if step.clip is not None:
+                self._store(step.clip)
+            yield step
+
+    def _store(self, clip: ClipMemory) -> None:
+        thumb = cv2.cvtColor(cv2.imdecode(np.frombuffer(clip.thumbnail, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        clip.key = self.engine.embed_images([thumb])[0]
+        self.store.add(clip)
+
+    def select(self, question: str, until: float | None = None) -> list[int]:
+        """Ids of the clips a question gets, in time order, within the token budget."""
+        cfg = self.engine.config.select
+        query = self.engine.embed_texts([question])[0]
+        ranked = [cid for cid, _ in self.store.search(query, cfg.candidates, self.stream, until)]
+        latest = self.store.latest(self.stream, cfg.latest_clips, until)
+        meta = self.store.meta(ranked + latest)
+        return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
+                            cfg.token_budget)
+
+    def ask(self, question: str, until: float | None = None) -> Answer:
+        """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds)."""
+        clips = self.store.get(self.select(question, until))
+        prompt = [PromptClip(label=f"[{clock_label(c.start)} - {clock_label(c.end)}]", tokens=c.tokens,
+                             positions=c.positions.long(), grid=c.grid, seconds_per_step=c.seconds_per_step)
+                  for c in clips]
+        now = until if until is not None else max([self.now] + [c.end for c in clips])
+        context = f"Time now: {clock_label(now)}."
+        llm = self.engine.llm
+        return Answer(question=question, clips=clips, prompt_tokens=llm.prompt_size(question, prompt, context),
+                      pieces=llm.answer(question, prompt, context),
+                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None)
+
+    def close(self) -> None:
+        self.store.close()

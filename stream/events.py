@@ -1,0 +1,55 @@
+"""Events from the per-step kept-token share: scene changes and activity spans (hysteresis, hold time)."""
+from collections import deque
+from dataclasses import dataclass, field
+from statistics import median
+
+from stream.config import EventConfig
+
+
+@dataclass
+class Event:
+    kind: str            # "scene_change", "activity_start" or "activity_end"
+    time: float          # seconds since the stream started
+    detail: dict = field(default_factory=dict)
+
+
+class EventDetector:
+    """Per-stream state; fed one step at a time, in order."""
+
+    def __init__(self, config: EventConfig):
+        self.config = config
+        self.recent: deque[float] = deque(maxlen=config.scene_window)
+        self.active = False
+        self.last_active = 0.0
+
+    def is_cut(self, kept_share: float) -> bool:
+        """A sharp rise of the kept share (a sharp fall of the drop ratio) over the recent steps."""
+        if not self.recent:
+            return False
+        c = self.config
+        return kept_share >= c.scene_keep and kept_share - median(self.recent) >= c.scene_jump
+
+    def update(self, start: float, end: float, kept_share: float, cut: bool, whole: bool = False) -> list[Event]:
+        """Events for a step shown from `start` to `end` seconds. `whole`: kept whole for lack of a reference
+        (stream start), which says nothing about change."""
+        c, events = self.config, []
+        if cut:
+            events.append(Event("scene_change", start, {"kept_share": round(kept_share, 4)}))
+        if not whole:
+            self.recent.append(kept_share)
+        moving = not cut and not whole and kept_share >= c.activity_on
+        if moving:
+            if not self.active:
+                self.active = True
+                events.append(Event("activity_start", start, {"kept_share": round(kept_share, 4)}))
+            self.last_active = end
+        elif self.active and (cut or start - self.last_active >= c.activity_hold):
+            events += self.finish()
+        return events
+
+    def finish(self) -> list[Event]:
+        """End an open activity (at a cut or the end of the stream)."""
+        if not self.active:
+            return []
+        self.active = False
+        return [Event("activity_end", self.last_active)]

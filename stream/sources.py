@@ -1,0 +1,229 @@
+"""Where frames come from: files (decord, OpenCV fallback), live streams (OpenCV), frames pushed from outside.
+
+Every source yields `Frame`s: RGB uint8 and a time in seconds from the stream's start, taken from the
+container's presentation times for files (variable frame rate gives true times) and the clock for live.
+"""
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read; the message is one line for the user."""
+
+
+@dataclass
+class Frame:
+    image: np.ndarray   # [H, W, 3] RGB uint8
+    time: float         # seconds since the stream started
+
+
+def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    s = max_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def sample_indices(pts: np.ndarray, fps: float, start: float = 0.0) -> np.ndarray:
+    """Indices of the frames to take at `fps` from presentation times `pts` [n] (seconds, increasing):
+    for each target time start + k/fps, the first frame shown at or after it."""
+    if len(pts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    targets = np.arange(start, pts[-1] + 1e-6, 1.0 / fps)
+    idx = np.searchsorted(pts, targets - 1e-6)
+    idx = idx[idx < len(pts)]
+    return np.unique(idx)
+
+
+class FileSource:
+    """Sampled frames of a video file. Only the sampled frames are decoded, in small batches."""
+
+    def __init__(self, path: str, fps: float, max_side: int = 1280, batch: int = 16):
+        self.path, self.fps, self.max_side, self.batch = str(path), fps, max_side, batch
+        if not os.path.exists(self.path):
+            raise SourceError(f"no such video file: {self.path}")
+        if os.path.getsize(self.path) == 0:
+            raise SourceError(f"video file is empty: {self.path}")
+        self._reader, self._pts, self.backend = None, None, "decord"
+        try:
+            import decord
+            self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1)
+            n = len(self._reader)
+            if n == 0:
+                raise SourceError(f"video has no frames: {self.path}")
+            self._pts = self._reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
+            self.native_fps = float(self._reader.get_avg_fps())
+            h, w = self._reader[0].shape[:2] if n else (0, 0)
+        except SourceError:
+            raise
+        except Exception:
+            self._reader, self.backend = None, "opencv"
+            cap = cv2.VideoCapture(self.path)
+            ok = cap.isOpened() and cap.grab()
+            if not ok:
+                raise SourceError(f"not a readable video: {self.path}")
+            h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+            self.native_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            cap.release()
+        self.size = (h, w)
+        self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
+
+    def frames(self, start: float = 0.0) -> Iterator[Frame]:
+        if self._reader is not None:
+            yield from self._frames_decord(start)
+        else:
+            yield from self._frames_opencv(start)
+
+    def _frames_decord(self, start: float) -> Iterator[Frame]:
+        idx = sample_indices(self._pts, self.fps, start)
+        for i in range(0, len(idx), self.batch):
+            chunk = idx[i:i + self.batch]
+            try:
+                images = self._reader.get_batch(chunk.tolist()).asnumpy()
+            except Exception as e:
+                raise SourceError(f"video breaks at {self._pts[chunk[0]]:.2f}s: {self.path} ({type(e).__name__})") from e
+            for j, image in zip(chunk, images):
+                yield Frame(shrink(image, self.max_side), float(self._pts[j]))
+
+    def _frames_opencv(self, start: float) -> Iterator[Frame]:
+        cap = cv2.VideoCapture(self.path)
+        try:
+            next_t = start
+            while cap.grab():
+                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if t + 1e-6 < next_t:
+                    continue
+                ok, bgr = cap.retrieve()
+                if not ok:
+                    raise SourceError(f"video breaks at {t:.2f}s: {self.path}")
+                yield Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), t)
+                next_t = start + (np.floor((t - start) * self.fps + 1e-6) + 1) / self.fps
+        finally:
+            cap.release()
+
+
+class LatestFrame:
+    """A one-frame slot: writers replace, readers wait for a frame newer than the one they had. No queue."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._stamp = 0.0        # clock() when the frame arrived
+        self._seq = 0
+        self._closed = False
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            self._frame, self._stamp, self._seq = frame, self.clock(), self._seq + 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def read_latest(self, after: int = 0, max_age: float | None = None, timeout: float | None = None
+                    ) -> tuple[Frame | None, int]:
+        """The newest frame with sequence number > `after` and at most `max_age` seconds old, waiting up to
+        `timeout` seconds. Returns (frame or None, its sequence number)."""
+        deadline = None if timeout is None else self.clock() + timeout
+        with self._cond:
+            while True:
+                fresh = self._seq > after and (max_age is None or self.clock() - self._stamp <= max_age)
+                if fresh:
+                    return self._frame, self._seq
+                if self._closed:
+                    return None, self._seq
+                wait = None if deadline is None else deadline - self.clock()
+                if wait is not None and wait <= 0:
+                    return None, self._seq
+                self._cond.wait(wait)
+
+
+class PushSource(LatestFrame):
+    """Frames pushed from outside (the browser webcam): `push(image)` from any thread."""
+
+    def __init__(self, max_side: int = 1280, clock: Callable[[], float] = time.monotonic):
+        super().__init__(clock)
+        self.max_side = max_side
+        self._t0 = clock()
+
+    def push(self, image: np.ndarray, t: float | None = None) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise SourceError(f"pushed frames must be RGB uint8 [H, W, 3], got {image.dtype} {image.shape}")
+        self.put(Frame(shrink(image, self.max_side), self.clock() - self._t0 if t is None else t))
+
+
+class LiveSource(LatestFrame):
+    """A webcam index or an RTSP/HTTP URL read by OpenCV on a background thread that keeps only the latest frame,
+    so a slow consumer never makes a backlog."""
+
+    def __init__(self, url: str | int, max_side: int = 1280, clock: Callable[[], float] = time.monotonic):
+        super().__init__(clock)
+        self.url, self.max_side = url, max_side
+        self._cap = cv2.VideoCapture(int(url) if str(url).isdigit() else url)
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot open stream: {url}")
+        self._t0 = clock()
+        self._thread = threading.Thread(target=self._read, name=f"vigil-reader-{url}", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            while not self.closed:
+                ok, bgr = self._cap.read()      # blocks until the next frame: no busy loop
+                if not ok:
+                    break
+                rgb = shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side)
+                self.put(Frame(rgb, self.clock() - self._t0))
+        finally:
+            self._cap.release()
+            self.close()
+
+    def stop(self) -> None:
+        self.close()
+        self._thread.join(timeout=5)
+
+
+def sample_live(slot: LatestFrame, fps: float, stop: threading.Event | None = None,
+                clock: Callable[[], float] | None = None) -> Iterator[tuple[Frame, int]]:
+    """Take the latest frame every 1/fps seconds. Yields (frame, sample slots skipped since the last one): when
+    the consumer falls behind, slots are skipped, never queued. Ends when the source closes or `stop` is set."""
+    clock = clock or slot.clock
+    stop = stop or threading.Event()
+    period = 1.0 / fps
+    due, seq = clock(), 0
+    while not stop.is_set():
+        wait = due - clock()
+        if wait > 0 and stop.wait(wait):
+            break
+        frame, seq2 = slot.read_latest(after=seq, timeout=max(period, 1.0))
+        if frame is None:
+            if slot.closed:
+                break
+            continue
+        seq = seq2
+        late = clock() - due
+        skipped = max(0, int(late / period))
+        due += (skipped + 1) * period
+        yield frame, skipped
+
+
+def open_source(spec: str, fps: float, max_side: int = 1280):
+    """A FileSource for a path, a LiveSource for a URL (rtsp://, http(s)://) or a webcam index."""
+    if str(spec).isdigit() or "://" in str(spec):
+        return LiveSource(spec, max_side)
+    return FileSource(spec, fps, max_side)
