@@ -29,8 +29,9 @@ class EventConfig:
     scene_window: int = 4
     # Activity starts when a step keeps at least this share of its tokens (something moved)...
     activity_on: float = 0.01
-    # ...and ends when no step reached it for this many seconds; shorter pauses are one activity.
-    activity_hold: float = 4.0
+    # ...and ends when no step reached it for this many seconds; shorter pauses are one activity. Visitors 3 s
+    # apart on the fixed-camera clips are separate activities at 1 s.
+    activity_hold: float = 1.0
 
     def __post_init__(self):
         if not 0.0 < self.scene_keep <= 1.0 or not 0.0 <= self.scene_jump <= 1.0:

@@ -23,11 +23,11 @@ class EventDetector:
         self.last_active = 0.0
 
     def is_cut(self, kept_share: float) -> bool:
-        """A sharp rise of the kept share (a sharp fall of the drop ratio) over the recent steps."""
-        if not self.recent:
-            return False
+        """A sharp rise of the kept share (a sharp fall of the drop ratio) over this scene's recent steps. The
+        baseline holds only steps since the last cut, so cuts in quick succession do not mask each other."""
         c = self.config
-        return kept_share >= c.scene_keep and kept_share - median(self.recent) >= c.scene_jump
+        baseline = median(self.recent) if self.recent else 0.0
+        return kept_share >= c.scene_keep and kept_share - baseline >= c.scene_jump
 
     def update(self, start: float, end: float, kept_share: float, cut: bool, whole: bool = False) -> list[Event]:
         """Events for a step shown from `start` to `end` seconds. `whole`: kept whole for lack of a reference
@@ -35,7 +35,8 @@ class EventDetector:
         c, events = self.config, []
         if cut:
             events.append(Event("scene_change", start, {"kept_share": round(kept_share, 4)}))
-        if not whole:
+            self.recent.clear()
+        elif not whole:
             self.recent.append(kept_share)
         moving = not cut and not whole and kept_share >= c.activity_on
         if moving:
