@@ -1,0 +1,130 @@
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from memory.clip import ClipMemory
+from memory.config import StoreConfig
+from memory.store import ClipStore, StoreError
+
+DIM, D = 8, 16
+
+
+def make_clip(i: int, stream: str = "cam", n: int = 5) -> ClipMemory:
+    g = torch.Generator().manual_seed(i)
+    key = np.random.default_rng(i).normal(size=DIM).astype(np.float32)
+    return ClipMemory(stream=stream, start=8.0 * i, end=8.0 * i + 7, tokens=torch.randn(n, D, generator=g).half(),
+                      positions=torch.tensor([[0, j, 0] for j in range(n)], dtype=torch.int16), grid=(4, n, 1),
+                      seconds_per_step=2.0, thumbnail=b"\xff\xd8jpeg", key=key / np.linalg.norm(key),
+                      kept=n, total=4 * n)
+
+
+def open_store(folder, config=None, embedder="emb", dim=DIM):
+    return ClipStore(folder, embedder, dim, "llm", D, config)
+
+
+def test_round_trip_after_reopen(tmp_path):
+    store = open_store(tmp_path)
+    clips = [make_clip(i) for i in range(5)]
+    ids = [store.add(c) for c in clips]
+    store.close()
+    store = open_store(tmp_path)
+    got = store.get(ids)
+    assert [c.start for c in got] == [c.start for c in clips]
+    for a, b in zip(got, clips):
+        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.positions, b.positions)
+        assert a.grid == b.grid and a.thumbnail == b.thumbnail
+    # the key finds its own clip first
+    assert store.search(clips[3].key, 1)[0][0] == ids[3]
+    assert store.latest("cam", 2) == [ids[4], ids[3]]
+    assert store.search(clips[3].key, 5, until=20.0) and all(c <= ids[1] for c, _ in store.search(clips[3].key, 5, until=20.0))
+
+
+def test_index_is_rebuilt_when_its_file_is_stale_or_torn(tmp_path):
+    store = open_store(tmp_path)
+    ids = [store.add(make_clip(i)) for i in range(3)]
+    store.close()
+    (tmp_path / "index.faiss").write_bytes(b"torn")
+    store = open_store(tmp_path)
+    assert store.index.ntotal == 3
+    store.add(make_clip(3))
+    store.db.close()                       # no close(): the index file is now behind SQLite
+    store = open_store(tmp_path)
+    assert store.index.ntotal == 4 and store.search(make_clip(3).key, 1)[0][0] == ids[-1] + 1
+
+
+def test_retention_by_count_and_bytes_drops_oldest_per_stream(tmp_path):
+    store = open_store(tmp_path, StoreConfig(max_clips=3))
+    for i in range(6):
+        store.add(make_clip(i, "a"))
+    other = store.add(make_clip(100, "b"))
+    assert [c.start for c in store.clips("a")] == [24.0, 32.0, 40.0]
+    assert store.count("b") == 1 and store.get([other])
+    assert len(list((tmp_path / "tokens").iterdir())) == 4
+    assert store.index.ntotal == 4
+    store.close()
+    one = os.path.getsize(next((tmp_path / "tokens").iterdir()))
+    store = open_store(tmp_path / "b", StoreConfig(max_bytes=2 * one + one // 2))
+    for i in range(5):
+        store.add(make_clip(i, "a"))
+    assert store.count("a") == 2 and store.bytes("a") <= 2 * one + one // 2
+
+
+def test_refuses_another_embedder(tmp_path):
+    open_store(tmp_path).close()
+    with pytest.raises(StoreError, match="embedder"):
+        open_store(tmp_path, embedder="other")
+    with pytest.raises(StoreError, match="key_dim"):
+        open_store(tmp_path, dim=DIM * 2)
+
+
+def test_full_disk_loses_nothing(tmp_path, monkeypatch):
+    store = open_store(tmp_path)
+    ids = [store.add(make_clip(i)) for i in range(3)]
+
+    def no_space(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("safetensors.torch.save_file", no_space)
+    with pytest.raises(StoreError, match="intact"):
+        store.add(make_clip(3))
+    monkeypatch.undo()
+    assert store.count() == 3 and [c.id for c in store.get(ids)] == ids
+    assert not list((tmp_path / "tokens").glob("*.tmp"))
+    store.add(make_clip(4))
+    assert store.count() == 4
+
+
+def _writer(folder, started):
+    store = open_store(folder)
+    i = 0
+    while True:
+        store.add(make_clip(i, n=2000))     # big enough that a kill often lands mid-write
+        i += 1
+        started.set()
+
+
+def test_crash_mid_write_then_reopen_and_continue(tmp_path):
+    ctx = mp.get_context("spawn")
+    for attempt in range(3):
+        started = ctx.Event()
+        child = ctx.Process(target=_writer, args=(tmp_path, started))
+        child.start()
+        assert started.wait(60), "writer did not start"
+        time.sleep(0.05 + 0.07 * attempt)
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        store = open_store(tmp_path)
+        rows = store.clips()
+        assert rows, "clips committed before the crash must survive"
+        for c in rows:                                           # every committed clip is whole
+            tokens, positions = store.tokens(c.id)
+            assert tokens.shape == (2000, D) and positions.shape == (2000, 3)
+        files = sorted(p.name for p in (tmp_path / "tokens").iterdir())
+        assert files == sorted(f"{c.id}.safetensors" for c in rows)   # no orphan or temporary file left
+        assert store.index.ntotal == len(rows)
+        store.add(make_clip(10_000 + attempt, n=2000))           # and it continues
+        store.close()
