@@ -3,6 +3,7 @@
 Every source yields `Frame`s: RGB uint8 and a time in seconds from the stream's start, taken from the
 container's presentation times for files (variable frame rate gives true times) and the clock for live.
 """
+import contextlib
 import os
 import threading
 import time
@@ -21,6 +22,21 @@ class SourceError(RuntimeError):
 class Frame:
     image: np.ndarray   # [H, W, 3] RGB uint8
     time: float         # seconds since the stream started
+
+
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """FFmpeg inside decord and OpenCV writes its complaints about a bad file straight to fd 2; while a file is
+    probed they are silenced so the user gets our one-line error only."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -52,6 +68,13 @@ class FileSource:
         if os.path.getsize(self.path) == 0:
             raise SourceError(f"video file is empty: {self.path}")
         self._reader, self._pts, self.backend = None, None, "decord"
+        with native_stderr_quiet():
+            h, w, n = self._probe()
+        self.size = (h, w)
+        self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
+
+    def _probe(self) -> tuple[int, int, int]:
+        """Open with decord, or OpenCV where decord cannot read the container; returns (height, width, frames)."""
         try:
             import decord
             self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1)
@@ -73,8 +96,7 @@ class FileSource:
             self.native_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             cap.release()
-        self.size = (h, w)
-        self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
+        return h, w, n
 
     def frames(self, start: float = 0.0) -> Iterator[Frame]:
         if self._reader is not None:

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from stream.sources import FileSource, PushSource, SourceError, sample_indices, sample_live
+
+
+def test_sampling_uses_presentation_times_for_variable_frame_rate():
+    # 10 fps for 1 s, then 2 fps: a constant-rate assumption would put frame 12 at 1.2 s, it is shown at 2.0 s.
+    pts = np.concatenate([np.arange(0, 1, 0.1), np.arange(1.0, 4.01, 0.5)])
+    idx = sample_indices(pts, fps=1.0)
+    assert pts[idx].tolist() == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
+
+
+def test_file_source_times_and_size(videos):
+    src = FileSource(str(videos / "bikes.mp4"), fps=2.0)
+    frames = list(src.frames())
+    times = [f.time for f in frames]
+    assert len(frames) == 20 and times == sorted(times)
+    assert all(abs(t - i * 0.5) < 0.05 for i, t in enumerate(times))
+    assert frames[0].image.shape == (272, 640, 3) and frames[0].image.dtype == np.uint8
+    assert src.duration == pytest.approx(10.0, abs=0.1)
+
+
+def test_mkv_and_avi_open(videos):
+    for name in ("flipping_a_pancake.mkv", "vtest.avi"):
+        frames = list(FileSource(str(videos / name), fps=0.5).frames())
+        assert len(frames) >= 5
+
+
+@pytest.mark.parametrize("content", [None, b"", b"this is not a video" * 100])
+def test_bad_files_raise_one_line_errors(tmp_path, content):
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SourceError) as e:
+        FileSource(str(path), fps=1.0)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_live_sampling_skips_slots_instead_of_queueing():
+    now = [0.0]
+    clock = lambda: now[0]
+    src = PushSource(clock=clock)
+    frames = sample_live(src, fps=1.0, clock=clock)
+    a, b, c = (np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3))
+    src.push(a)
+    frame, skipped = next(frames)
+    assert frame.image[0, 0, 0] == 1 and skipped == 0
+    now[0] = 3.5                      # the consumer was busy for 3.5 periods; two frames came meanwhile
+    src.push(b)
+    src.push(c)
+    frame, skipped = next(frames)
+    assert frame.image[0, 0, 0] == 3 and skipped == 2   # only the latest frame, and the slots it missed
+    src.close()
+    assert next(frames, None) is None
+
+
+def test_push_rejects_wrong_frames():
+    with pytest.raises(SourceError):
+        PushSource().push(np.zeros((4, 4), np.uint8))
