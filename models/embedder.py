@@ -14,12 +14,9 @@ class SiglipEmbedder:
         self.processor = SiglipImageProcessorPil.from_pretrained(path)
         self.device, self.dtype = device, dtype
         self.name = str(path)
-        self.dim = self.model.config.vision_config.hidden_size if not hasattr(self.model.config, "projection_dim") \
-            else self.model.config.projection_dim
         self.max_text = self.model.config.text_config.max_position_embeddings
         self.random_weights = random_weights
-        with torch.inference_mode():
-            self.dim = int(self.embed_texts(["probe"]).shape[1])
+        self.dim = int(self.embed_texts(["probe"]).shape[1])   # the width the store and FAISS index must use
 
     @staticmethod
     def _pooled(out) -> torch.Tensor:

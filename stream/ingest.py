@@ -124,8 +124,8 @@ class Ingestor:
         clip = self._close(state)
         if clip is not None or events:
             state.events += len(events)
-            yield Step(index=state.steps, time=clip.end if clip else 0.0, end=clip.end if clip else 0.0,
-                       total=0, kept=0, encoded=False, events=events, clip=clip)
+            t = clip.end if clip else events[0].time
+            yield Step(index=state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events, clip=clip)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _take(self, state: StreamState):
