@@ -21,7 +21,7 @@ def _engine_config(args):
 
 def cmd_ingest(args) -> int:
     from stream.engine import Engine
-    from stream.sources import FileSource, LiveSource, open_source, sample_live
+    from stream.sources import LiveSource, open_source, sample_live
 
     source = open_source(args.source, args.fps)          # fails fast, before the models load
     engine = Engine(_engine_config(args))

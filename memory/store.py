@@ -221,7 +221,7 @@ class ClipStore:
         from safetensors.torch import load_file
         try:
             data = load_file(str(self._token_path(cid)))
-        except (OSError, Exception) as e:
+        except Exception as e:  # missing, torn or foreign file: safetensors raises several types
             raise StoreError(f"token file of clip {cid} in {self.folder} is unreadable: {e}") from e
         return data["tokens"], data["positions"]
 

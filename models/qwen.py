@@ -80,8 +80,9 @@ class QwenVideoLLM:
             full += ids[prev:slot]
             keep += [True] * (slot - prev)
             t, h, w = clip.grid
-            order = torch.argsort(clip.positions[:, 0] * h * w + clip.positions[:, 1] * w + clip.positions[:, 2])
-            flat = (clip.positions[order, 0] * h * w + clip.positions[order, 1] * w + clip.positions[order, 2])
+            flat = clip.positions[:, 0] * h * w + clip.positions[:, 1] * w + clip.positions[:, 2]
+            order = torch.argsort(flat)
+            flat = flat[order]
             mask = torch.zeros(t * h * w, dtype=torch.bool)
             mask[flat] = True
             full += [self.video_token_id] * (t * h * w)
