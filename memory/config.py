@@ -30,7 +30,12 @@ class SelectConfig:
     latest_clips: int = 1
     # Clips taken from the index by key similarity before the budget is filled.
     candidates: int = 32
+    # Where clips have captions, the caption ranking is fused with the visual one by reciprocal rank with this
+    # constant; 60 is the usual choice (Cormack et al., 2009): it damps the weight of the very top ranks.
+    fusion_k: float = 60.0
 
     def __post_init__(self):
         if self.token_budget < 1 or self.latest_clips < 0 or self.candidates < 1:
             raise ValueError("token_budget and candidates must be positive and latest_clips non-negative")
+        if self.fusion_k <= 0:
+            raise ValueError(f"fusion_k must be positive, got {self.fusion_k}")

@@ -1,6 +1,16 @@
 """Selection of clip memories for a question under a fixed visual-token budget."""
 
 
+def fuse_rankings(rankings: list[list[int]], k: float) -> list[int]:
+    """Reciprocal-rank fusion: one ranking from several (each best first), by the sum of 1 / (k + rank). Ranks, not
+    scores, are fused because image-text and text-text similarities are on different scales."""
+    score: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking):
+            score[cid] = score.get(cid, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(score, key=lambda c: (-score[c], c))
+
+
 def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int], start: dict[int, float],
                  budget: int) -> list[int]:
     """Clip ids for the prompt, in time order.

@@ -1,4 +1,9 @@
-"""The clip store: a folder with SQLite metadata, one safetensors file of tokens per clip, and a FAISS index.
+"""The clip store: a folder with SQLite metadata, one safetensors file of tokens per clip, and FAISS indexes (clip
+keys, and caption keys where captions were written).
+
+Beside the clips, SQLite keeps each stream's per-step series, its events and its resume point (a checkpoint of the
+ingestion loop), written in the same transaction as the clip they lead up to: the store is the checkpoint, and an
+interrupted run continues from its last stored clip.
 
 Crash safety: a clip's row is inserted and its token file written (temporary file, fsync, rename) inside one
 SQLite transaction, committed last. A crash at any moment leaves at most an orphan file, removed on the next
@@ -8,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +22,20 @@ import torch
 from memory.clip import ClipMemory
 from memory.config import StoreConfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_INDEXES = {"visual": ("index.faiss", "key"), "caption": ("captions.faiss", "caption_key")}
 
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked; the message is one line for the user. Nothing stored is lost."""
+
+
+@dataclass
+class StreamLog:
+    """What a stream recorded since its last stored clip, stored with the next clip (or on its own at the end)."""
+    steps: list[tuple] = field(default_factory=list)   # (index, time, end, total, kept, encoded, frames_skipped)
+    events: list = field(default_factory=list)          # stream.events.Event
+    progress: tuple[str, bytes] | None = None           # serialised checkpoint (JSON text, tensor bytes)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,7 +67,8 @@ class ClipStore:
         self._check_meta({"embedder": embedder, "key_dim": str(key_dim), "llm": llm, "token_dim": str(token_dim),
                           "schema": str(SCHEMA_VERSION)})
         self._remove_orphans()
-        self.index = self._load_index()
+        self.indexes = {kind: self._load_index(kind) for kind in _INDEXES}
+        self.index = self.indexes["visual"]
         self._added = 0
 
     # ---- opening ------------------------------------------------------------------------------------------
@@ -65,6 +81,24 @@ class ClipStore:
                 kept INTEGER NOT NULL, total INTEGER NOT NULL, caption TEXT, key BLOB NOT NULL, thumbnail BLOB NOT NULL);
             CREATE INDEX IF NOT EXISTS clips_stream_start ON clips (stream, start);
         """)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Schema 1 -> 2: caption keys, per-step series, events and resume points. Adds, never rewrites."""
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(clips)")}
+        with self.db:
+            self.db.execute("BEGIN")
+            if "caption_key" not in cols:
+                self.db.execute("ALTER TABLE clips ADD COLUMN caption_key BLOB")
+            self.db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL,"
+                            " end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL,"
+                            " skipped INTEGER NOT NULL, PRIMARY KEY (stream, idx))")
+            self.db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL,"
+                            " time REAL NOT NULL, detail TEXT NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL,"
+                            " tensors BLOB NOT NULL)")
+            if self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("1",):
+                self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def _check_meta(self, want: dict) -> None:
         have = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
@@ -85,9 +119,10 @@ class ClipStore:
             if f.name.endswith(".tmp") or not stem.isdigit() or int(stem) not in ids:
                 f.unlink(missing_ok=True)
 
-    def _load_index(self):
+    def _load_index(self, kind: str):
         faiss = self.faiss
-        path = self.folder / "index.faiss"
+        name, column = _INDEXES[kind]
+        path = self.folder / name
         index = None
         if path.exists():
             try:
@@ -99,7 +134,7 @@ class ClipStore:
         if index is None:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.key_dim))
         have = set(faiss.vector_to_array(index.id_map).tolist()) if index.ntotal else set()
-        want = {r[0] for r in self.db.execute("SELECT id FROM clips")}
+        want = {r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {column} IS NOT NULL")}
         extra = np.array(sorted(have - want), dtype=np.int64)
         if len(extra):
             index.remove_ids(extra)
@@ -107,7 +142,7 @@ class ClipStore:
         for i in range(0, len(missing), 10000):
             chunk = missing[i:i + 10000]
             q = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id, key FROM clips WHERE id IN ({q})", chunk).fetchall()
+            rows = self.db.execute(f"SELECT id, {column} FROM clips WHERE id IN ({q})", chunk).fetchall()
             keys = np.stack([np.frombuffer(k, dtype=np.float32) for _, k in rows])
             index.add_with_ids(keys, np.array([r[0] for r in rows], dtype=np.int64))
         return index
@@ -116,8 +151,32 @@ class ClipStore:
     def _token_path(self, cid: int) -> Path:
         return self.folder / "tokens" / f"{cid}.safetensors"
 
-    def add(self, clip: ClipMemory) -> int:
-        """Store a clip (its `key` must be set); returns its id. Applies retention for its stream."""
+    def _write_log(self, stream: str, log: StreamLog | None) -> None:
+        """Inside an open transaction."""
+        if log is None:
+            return
+        self.db.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(stream, *s) for s in log.steps])
+        self.db.executemany("INSERT INTO events (stream, kind, time, detail) VALUES (?, ?, ?, ?)",
+                            [(stream, e.kind, e.time, json.dumps(e.detail)) for e in log.events])
+        if log.progress is not None:
+            self.db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?, ?)", (stream, *log.progress))
+
+    def record(self, stream: str, log: StreamLog) -> None:
+        """Store a stream's log with no clip (the end of a stream whose last clip is already stored)."""
+        with self._lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._write_log(stream, log)
+                self.db.execute("COMMIT")
+            except (OSError, sqlite3.Error) as e:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise StoreError(f"could not write to {self.folder} ({e}); what was stored before is intact") from e
+
+    def add(self, clip: ClipMemory, log: StreamLog | None = None) -> int:
+        """Store a clip (its `key` must be set) and the stream's log leading up to it, atomically; returns the clip's
+        id. Applies retention for its stream."""
         from safetensors.torch import save_file
 
         if clip.key is None or clip.key.shape != (self.key_dim,):
@@ -141,6 +200,7 @@ class ClipStore:
                 os.replace(tmp, path)
                 _fsync_dir(path.parent)
                 self.db.execute("UPDATE clips SET bytes = ? WHERE id = ?", (path.stat().st_size, cid))
+                self._write_log(clip.stream, log)
                 self.db.execute("COMMIT")
             except (OSError, sqlite3.Error) as e:
                 if self.db.in_transaction:
@@ -173,6 +233,9 @@ class ClipStore:
                     doomed.append(cid)
         if doomed:
             self.delete(doomed)
+            with self._lock:    # the series before the oldest clip kept has nothing left to show
+                self.db.execute("DELETE FROM steps WHERE stream = ?1 AND end < (SELECT MIN(start) FROM clips WHERE stream = ?1)",
+                                (stream,))
 
     def delete(self, ids: list[int]) -> None:
         with self._lock:
@@ -182,21 +245,32 @@ class ClipStore:
             self.db.execute("COMMIT")
             for cid in ids:                  # after the commit: a crash here only leaves orphans
                 self._token_path(cid).unlink(missing_ok=True)
-            self.index.remove_ids(np.array(ids, dtype=np.int64))
+            for index in self.indexes.values():
+                index.remove_ids(np.array(ids, dtype=np.int64))
 
-    def set_caption(self, cid: int, caption: str) -> None:
+    def set_caption(self, cid: int, caption: str, key: np.ndarray | None = None) -> None:
+        """A clip's caption and, for retrieval by caption, the caption's text embedding [key_dim]."""
         with self._lock:
-            self.db.execute("UPDATE clips SET caption = ? WHERE id = ?", (caption, cid))
+            blob = None if key is None else np.ascontiguousarray(key, dtype=np.float32).tobytes()
+            try:
+                self.db.execute("UPDATE clips SET caption = ?, caption_key = ? WHERE id = ?", (caption, blob, cid))
+            except sqlite3.Error as e:
+                raise StoreError(f"could not store a caption in {self.folder} ({e})") from e
+            index = self.indexes["caption"]
+            index.remove_ids(np.array([cid], dtype=np.int64))
+            if key is not None:
+                index.add_with_ids(np.frombuffer(blob, dtype=np.float32)[None], np.array([cid], dtype=np.int64))
 
     def save_index(self) -> None:
         with self._lock:
-            path = self.folder / "index.faiss"
-            tmp = path.with_suffix(".tmp")
-            try:
-                self.faiss.write_index(self.index, str(tmp))
-                os.replace(tmp, path)
-            except (OSError, RuntimeError):
-                tmp.unlink(missing_ok=True)   # the index is a cache: it is rebuilt on open if missing
+            for kind, (name, _) in _INDEXES.items():
+                path = self.folder / name
+                tmp = path.with_suffix(".tmp")
+                try:
+                    self.faiss.write_index(self.indexes[kind], str(tmp))
+                    os.replace(tmp, path)
+                except (OSError, RuntimeError):
+                    tmp.unlink(missing_ok=True)   # an index is a cache: it is rebuilt on open if missing
 
     def close(self) -> None:
         with self._lock:
@@ -246,15 +320,17 @@ class ClipStore:
                 "SELECT id FROM clips WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR end <= ?2)"
                 " ORDER BY start DESC, id DESC LIMIT ?3", (stream, until, n))]
 
-    def search(self, query: np.ndarray, k: int, stream: str | None = None, until: float | None = None
-               ) -> list[tuple[int, float]]:
-        """Up to k (id, score) by inner product with the normalised query, best first, filtered by stream/time."""
+    def search(self, query: np.ndarray, k: int, stream: str | None = None, until: float | None = None,
+               kind: str = "visual") -> list[tuple[int, float]]:
+        """Up to k (id, score) by inner product with the normalised query, best first, filtered by stream/time.
+        kind: "visual" searches clip keys, "caption" the caption keys."""
         with self._lock:
-            if self.index.ntotal == 0:
+            index = self.indexes[kind]
+            if index.ntotal == 0:
                 return []
             filtered = stream is not None or until is not None
-            kk = min(self.index.ntotal, k * 8 if filtered else k)
-            scores, ids = self.index.search(np.ascontiguousarray(query, dtype=np.float32)[None], kk)
+            kk = min(index.ntotal, k * 8 if filtered else k)
+            scores, ids = index.search(np.ascontiguousarray(query, dtype=np.float32)[None], kk)
             hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
             if filtered and hits:
                 q = ",".join("?" * len(hits))
@@ -272,6 +348,25 @@ class ClipStore:
         with self._lock:
             return {r[0]: (r[1], r[2]) for r in self.db.execute(
                 f"SELECT id, start, n_tokens FROM clips WHERE id IN ({q})", list(ids))}
+
+    def steps(self, stream: str) -> list[tuple]:
+        """The stream's per-step series: (index, time, end, total, kept, encoded, frames_skipped), in order."""
+        with self._lock:
+            return self.db.execute("SELECT idx, time, end, total, kept, encoded, skipped FROM steps WHERE stream = ?"
+                                   " ORDER BY idx", (stream,)).fetchall()
+
+    def events(self, stream: str) -> list[tuple[str, float, dict]]:
+        """The stream's events: (kind, time, detail), in order."""
+        with self._lock:
+            rows = self.db.execute("SELECT kind, time, detail FROM events WHERE stream = ? ORDER BY time, id",
+                                   (stream,)).fetchall()
+        return [(k, t, json.loads(d)) for k, t, d in rows]
+
+    def progress(self, stream: str) -> tuple[str, bytes] | None:
+        """The stream's last resume point (JSON text, tensor bytes), or None."""
+        with self._lock:
+            row = self.db.execute("SELECT state, tensors FROM progress WHERE stream = ?", (stream,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
 
     def count(self, stream: str | None = None) -> int:
         with self._lock:

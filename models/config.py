@@ -17,6 +17,8 @@ class ModelConfig:
     max_pixels: int = 448 * 448
     # Longest answer in tokens: an answer is streamed, but an unbounded one would hold the model lock forever.
     max_new_tokens: int = 256
+    # Longest clip caption in tokens: one line is asked for, and a caption runs once per clip over a whole video.
+    caption_tokens: int = 48
     # Where "tiny" models are built and kept; None means ~/.cache/vigil.
     cache_dir: str | None = None
 
@@ -25,7 +27,8 @@ class ModelConfig:
             raise ValueError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         if self.max_pixels < 28 * 28:
             raise ValueError(f"max_pixels must be at least 784 (one 28x28 token), got {self.max_pixels}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
+        if self.max_new_tokens < 1 or self.caption_tokens < 1:
+            raise ValueError(f"max_new_tokens and caption_tokens must be positive, got {self.max_new_tokens}, "
+                             f"{self.caption_tokens}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")

@@ -8,6 +8,7 @@
     for piece in answer.pieces: print(piece, end="")
 """
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -16,15 +17,17 @@ import numpy as np
 
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
-from memory.select import select_clips
-from memory.store import ClipStore
+from memory.select import fuse_rankings, select_clips
+from memory.store import ClipStore, StreamLog
 from models.backend import PromptClip
 from models.config import ModelConfig
+from stream.checkpoint import Checkpoint, restore
 from stream.config import IngestConfig
 from stream.ingest import Ingestor, Step, StreamState
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
                           "not an answer")
+CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
 
 
 @dataclass
@@ -85,26 +88,67 @@ class Session:
     def __init__(self, engine: Engine, store: ClipStore, stream: str):
         self.engine, self.store, self.stream = engine, store, stream
         self.state: StreamState = engine.ingestor.new_state(stream)
+        self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
+        self._log = StreamLog()         # steps and events since the last stored clip
+
+    def resume(self) -> Checkpoint | None:
+        """Put this session where the stream's last stored resume point left it (an interrupted file run continues
+        from there with `FileSource.frames(skip=checkpoint.samples)`). None when nothing was stored."""
+        saved = self.store.progress(self.stream)
+        if saved is None:
+            return None
+        ckpt = Checkpoint.loads(*saved)
+        restore(self.state, ckpt)
+        self.state.timings.setdefault("store", 0.0)
+        last = self.store.latest(self.stream, 1)
+        self.now = max([self.now] + [c.end for c in self.store.get(last, with_tokens=False)])
+        return ckpt
 
     def run(self, frames: Iterable, batch: int | None = None) -> Iterator[Step]:
-        """Ingest frames; every closed clip is keyed and stored before its step is yielded."""
+        """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
+        point after it, before its step is yielded."""
         for step in self.engine.ingestor.run(frames, self.state, batch):
             self.now = max(self.now, step.end)
-            if step.clip is not None:
-                self._store(step.clip)
+            if step.total:
+                self._log.steps.append((step.index, step.time, step.end, step.total, step.kept, int(step.encoded),
+                                        step.frames_skipped))
+            self._log.events += step.events
+            if step.checkpoint is not None:
+                t0 = time.perf_counter()
+                self._log.progress = step.checkpoint.dumps()
+                if step.clip is not None:
+                    self._store(step.clip, self._log)
+                else:
+                    self.store.record(self.stream, self._log)
+                self._log = StreamLog()
+                self.state.timings["store"] += time.perf_counter() - t0
             yield step
 
-    def _store(self, clip: ClipMemory) -> None:
+    def _store(self, clip: ClipMemory, log: StreamLog) -> None:
         thumb = cv2.cvtColor(cv2.imdecode(np.frombuffer(clip.thumbnail, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         clip.key = self.engine.embed_images([thumb])[0]
-        self.store.add(clip)
+        self.store.add(clip, log)
+
+    def caption(self, clip: ClipMemory) -> str:
+        """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text
+        embedding for retrieval. `clip` needs its tokens (store.get(..., with_tokens=True))."""
+        prompt = [PromptClip(label=f"[{clock_label(clip.start)} - {clock_label(clip.end)}]", tokens=clip.tokens,
+                             positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step)]
+        text = "".join(self.engine.llm.answer(CAPTION_PROMPT, prompt, "",
+                                              max_new_tokens=self.engine.config.model.caption_tokens))
+        line = " ".join(text.split())
+        self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
+        return line
 
     def select(self, question: str, until: float | None = None) -> list[int]:
-        """Ids of the clips a question gets, in time order, within the token budget."""
+        """Ids of the clips a question gets, in time order, within the token budget. Candidates come from the clip
+        keys and, where clips have captions, from the caption keys too."""
         cfg = self.engine.config.select
         query = self.engine.embed_texts([question])[0]
-        ranked = [cid for cid, _ in self.store.search(query, cfg.candidates, self.stream, until)]
+        rankings = [[cid for cid, _ in self.store.search(query, cfg.candidates, self.stream, until, kind)]
+                    for kind in ("visual", "caption")]
+        ranked = fuse_rankings([r for r in rankings if r], cfg.fusion_k)[:cfg.candidates]
         latest = self.store.latest(self.stream, cfg.latest_clips, until)
         meta = self.store.meta(ranked + latest)
         return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},

@@ -3,6 +3,7 @@
 `ingest` is a generator over `Step`s; all per-stream state lives in a `StreamState` passed in, so one loaded
 model serves many streams. Storing closed clips is the caller's job (see `stream.engine`).
 """
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -14,6 +15,7 @@ from compression.compact import compact
 from compression.drop import distinctiveness, drop_mask, update_reference
 from compression.gate import cell_change, changed_share
 from memory.clip import ClipMemory
+from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
 from stream.events import Event, EventDetector
 from stream.sources import Frame
@@ -30,9 +32,10 @@ class Step:
     encoded: bool                   # False when the pixel gate skipped the vision tower
     frames_skipped: int = 0         # live sources: sample slots skipped because the loop fell behind
     events: list[Event] = field(default_factory=list)
-    clip: ClipMemory | None = None  # a clip that closed with this step
+    clip: ClipMemory | None = None  # a clip that closed, on a Step of its own (total == 0) between two steps
     keep_map: np.ndarray | None = None  # [H, W] bool, which token cells were kept (for overlays)
     frame: np.ndarray | None = None     # the step's last frame, resized as the model sees it
+    checkpoint: Checkpoint | None = None  # with a closed clip (total == 0): the resume point right after it
 
     @property
     def drop_ratio(self) -> float:
@@ -74,6 +77,7 @@ class StreamState:
     clips: int = 0
     events: int = 0
     frames_skipped: int = 0
+    timings: dict = field(default_factory=lambda: {"encode": 0.0, "drop": 0.0})   # seconds spent, per stage
 
 
 def _jpeg(image: np.ndarray, side: int) -> bytes:
@@ -120,12 +124,14 @@ class Ingestor:
         yield from self.finish(state)
 
     def finish(self, state: StreamState) -> Iterator[Step]:
+        """Close the open activity and clip; the last Step carries them and the final resume point (done)."""
         events = state.detector.finish()
         clip = self._close(state)
-        if clip is not None or events:
-            state.events += len(events)
-            t = clip.end if clip else events[0].time
-            yield Step(index=state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events, clip=clip)
+        state.events += len(events)
+        t = clip.end if clip else (events[0].time if events else 0.0)
+        ckpt = capture(state, state.size, state.ref_frame, self.llm.frames_per_step, done=True)
+        yield Step(index=state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events, clip=clip,
+                   checkpoint=ckpt)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _take(self, state: StreamState):
@@ -137,35 +143,44 @@ class Ingestor:
 
     def _process(self, group, state: StreamState) -> Iterator[Step]:
         cfg, cell = self.config, self.llm.cell
-        # 1. Pixel gate, in order: each step is compared with the last step that will be encoded.
-        plan = []
+        # 1. Pixel gate, in order: each step is compared with the last step that will be encoded. Planned for the
+        # whole batch before encoding, so each plan entry keeps the gate state it saw (for resume points).
+        plan, size, gate = [], state.size, state.ref_frame
         for pix, frames, skipped in group:
-            new_size = pix.shape[1:3] != state.size
-            if new_size:                     # first step, or the source changed resolution: start over
-                state.size, state.ref_tokens, state.ref_frame = pix.shape[1:3], None, None
-                if state.draft is not None:
-                    plan.append(("close", None, None, 0))
+            reset = pix.shape[1:3] != size   # first step, or the source changed resolution: start over
+            if reset:
+                size, gate = pix.shape[1:3], None
             encode = True
-            if cfg.gate.enabled and state.ref_frame is not None:
-                change = cell_change(pix, state.ref_frame, cell)
-                encode = changed_share(change, cfg.gate.cell_threshold) > cfg.gate.min_changed
+            if cfg.gate.enabled and gate is not None:
+                encode = changed_share(cell_change(pix, gate, cell), cfg.gate.cell_threshold) > cfg.gate.min_changed
+            plan.append((pix, frames, skipped, encode, reset, gate))
             if encode:
-                state.ref_frame = pix[-1]
-            plan.append(("step", (pix, frames), encode, skipped))
+                gate = pix[-1]
+        state.ref_frame = gate
         # 2. One vision-tower call for every step that needs it.
-        todo = [p[1][0] for p in plan if p[0] == "step" and p[2]]
+        todo = [p[0] for p in plan if p[3]]
+        t0 = time.perf_counter()
         tokens = iter(self.llm.encode(np.stack(todo))) if todo else iter(())
+        state.timings["encode"] += time.perf_counter() - t0
         # 3. Drop, events and clips, in order.
-        for kind, item, encode, skipped in plan:
-            if kind == "close":
-                clip = self._close(state)
-                if clip is not None:
-                    yield Step(index=state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False, clip=clip)
-                continue
-            yield self._step(state, item[0], item[1], next(tokens) if encode else None, skipped)
+        for pix, frames, skipped, encode, reset, gate_before in plan:
+            if reset and state.draft is not None:
+                yield self._close_step(state, gate_before)
+            if reset:
+                state.size, state.ref_tokens = pix.shape[1:3], None
+            yield from self._step(state, pix, frames, next(tokens) if encode else None, skipped, gate_before)
 
-    def _step(self, state: StreamState, pix: np.ndarray, frames: list[Frame], tokens, skipped: int) -> Step:
+    def _close_step(self, state: StreamState, gate_before) -> Step:
+        """Close the open clip between two steps; the Step carries it and the resume point right after it."""
+        clip = self._close(state)
+        ckpt = capture(state, state.size, gate_before, self.llm.frames_per_step)
+        return Step(index=state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False, clip=clip,
+                    checkpoint=ckpt)
+
+    def _step(self, state: StreamState, pix: np.ndarray, frames: list[Frame], tokens, skipped: int,
+              gate_before) -> Iterator[Step]:
         cfg = self.config
+        t0 = time.perf_counter()
         h, w = pix.shape[1] // self.llm.cell, pix.shape[2] // self.llm.cell
         n = h * w
         start, end = frames[0].time, frames[-1].time
@@ -174,6 +189,12 @@ class Ingestor:
             whole = state.ref_tokens is None
             keep, novelty = drop_mask(tokens, state.ref_tokens, cfg.drop.tau)
             cut = not whole and state.detector.is_cut(float(keep.float().mean()))
+        d = state.draft
+        if d is not None and (cut or start >= d.start + cfg.clip_seconds - 1e-6):
+            state.timings["drop"] += time.perf_counter() - t0
+            yield self._close_step(state, gate_before)     # before this step changes any state
+            t0 = time.perf_counter()
+        if tokens is not None:
             if whole or cut:
                 keep = torch.ones(n, dtype=torch.bool)
                 novelty = distinctiveness(tokens)
@@ -185,10 +206,6 @@ class Ingestor:
             keep, novelty, kept = torch.zeros(n, dtype=torch.bool), None, 0
         events = state.detector.update(start, end, kept / n, cut, whole)
 
-        closed = None
-        d = state.draft
-        if d is not None and (cut or start >= d.start + cfg.clip_seconds - 1e-6):
-            closed = self._close(state)
         if state.draft is None:
             # The scene as last seen, to fill the clip if it keeps few tokens (a step kept whole needs none).
             known = None if (whole or cut or state.ref_tokens is None) else state.ref_tokens.clone()
@@ -209,10 +226,9 @@ class Ingestor:
         state.tokens_total += n
         state.tokens_kept += kept
         state.events += len(events)
-        step = Step(index=state.steps - 1, time=start, end=end, total=n, kept=kept, encoded=tokens is not None,
-                    frames_skipped=skipped, events=events, clip=closed,
-                    keep_map=keep.view(h, w).numpy(), frame=pix[-1])
-        return step
+        state.timings["drop"] += time.perf_counter() - t0
+        yield Step(index=state.steps - 1, time=start, end=end, total=n, kept=kept, encoded=tokens is not None,
+                   frames_skipped=skipped, events=events, keep_map=keep.view(h, w).numpy(), frame=pix[-1])
 
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None

@@ -18,6 +18,14 @@ class SourceError(RuntimeError):
     """A source cannot be opened or read; the message is one line for the user."""
 
 
+class VideoBreak(SourceError):
+    """A file stops decoding part way (truncated or corrupt); every frame before `time` was delivered."""
+
+    def __init__(self, path: str, time: float, cause: str):
+        super().__init__(f"video breaks at {time:.2f}s: {path} ({cause})")
+        self.time = time
+
+
 @dataclass
 class Frame:
     image: np.ndarray   # [H, W, 3] RGB uint8
@@ -59,19 +67,51 @@ def sample_indices(pts: np.ndarray, fps: float, start: float = 0.0) -> np.ndarra
 
 
 class FileSource:
-    """Sampled frames of a video file. Only the sampled frames are decoded, in small batches."""
+    """Sampled frames of a video file. Only the sampled frames are decoded, in small batches, so RAM does not grow
+    with the file. Frames come upright (rotation metadata applied) and with square pixels (anamorphic video is
+    stretched to its display aspect)."""
 
     def __init__(self, path: str, fps: float, max_side: int = 1280, batch: int = 16):
         self.path, self.fps, self.max_side, self.batch = str(path), fps, max_side, batch
+        if os.path.isdir(self.path):
+            raise SourceError(f"not a video file but a folder: {self.path}")
         if not os.path.exists(self.path):
             raise SourceError(f"no such video file: {self.path}")
         if os.path.getsize(self.path) == 0:
             raise SourceError(f"video file is empty: {self.path}")
         self._reader, self._pts, self.backend = None, None, "decord"
         with native_stderr_quiet():
+            self.sar, self.codec = self._probe_cv2()
             h, w, n = self._probe()
-        self.size = (h, w)
+        self.frame_count = n
+        self.size = (h, round(w * self.sar))        # as displayed
         self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
+        if self._pts is not None:
+            self._samples = sample_indices(self._pts, fps)
+            self.n_samples = len(self._samples)
+        else:                                        # OpenCV fallback: no index, an estimate for progress bars
+            self.n_samples = int(self.duration * fps) + 1
+
+    def _probe_cv2(self) -> tuple[float, str]:
+        """(sample aspect ratio, codec fourcc) from OpenCV; decord exposes neither."""
+        cap = cv2.VideoCapture(self.path)
+        try:
+            if not cap.isOpened():
+                return 1.0, "unknown"
+            num, den = cap.get(cv2.CAP_PROP_SAR_NUM), cap.get(cv2.CAP_PROP_SAR_DEN)
+            sar = num / den if num > 0 and den > 0 else 1.0
+            code = int(cap.get(cv2.CAP_PROP_FOURCC))
+            codec = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip("\x00 ") or "unknown"
+            return sar, codec
+        finally:
+            cap.release()
+
+    def _display(self, image: np.ndarray) -> np.ndarray:
+        if abs(self.sar - 1.0) > 1e-3:
+            h, w = image.shape[:2]
+            image = cv2.resize(image, (max(1, round(w * self.sar)), h), interpolation=cv2.INTER_AREA if self.sar < 1
+                               else cv2.INTER_LINEAR)
+        return shrink(image, self.max_side)
 
     def _probe(self) -> tuple[int, int, int]:
         """Open with decord, or OpenCV where decord cannot read the container; returns (height, width, frames)."""
@@ -98,36 +138,52 @@ class FileSource:
             cap.release()
         return h, w, n
 
-    def frames(self, start: float = 0.0) -> Iterator[Frame]:
+    def frames(self, skip: int = 0) -> Iterator[Frame]:
+        """The sampled frames in order, after the first `skip` of them (resuming). Raises VideoBreak where the file
+        stops decoding, after yielding every frame before it."""
         if self._reader is not None:
-            yield from self._frames_decord(start)
+            yield from self._frames_decord(skip)
         else:
-            yield from self._frames_opencv(start)
+            yield from self._frames_opencv(skip)
 
-    def _frames_decord(self, start: float) -> Iterator[Frame]:
-        idx = sample_indices(self._pts, self.fps, start)
+    def _frames_decord(self, skip: int) -> Iterator[Frame]:
+        idx = self._samples[skip:]
         for i in range(0, len(idx), self.batch):
             chunk = idx[i:i + self.batch]
             try:
-                images = self._reader.get_batch(chunk.tolist()).asnumpy()
-            except Exception as e:
-                raise SourceError(f"video breaks at {self._pts[chunk[0]]:.2f}s: {self.path} ({type(e).__name__})") from e
+                with native_stderr_quiet():
+                    images = list(self._reader.get_batch(chunk.tolist()).asnumpy())
+            except Exception:
+                images = []           # find the exact break: one frame at a time, keeping those before it
+                for j in chunk:
+                    try:
+                        with native_stderr_quiet():
+                            images.append(self._reader[int(j)].asnumpy())
+                    except Exception as e:
+                        for jj, image in zip(chunk, images):
+                            yield Frame(self._display(image), float(self._pts[jj]))
+                        raise VideoBreak(self.path, float(self._pts[j]), type(e).__name__) from e
             for j, image in zip(chunk, images):
-                yield Frame(shrink(image, self.max_side), float(self._pts[j]))
+                yield Frame(self._display(image), float(self._pts[j]))
 
-    def _frames_opencv(self, start: float) -> Iterator[Frame]:
+    def _frames_opencv(self, skip: int) -> Iterator[Frame]:
         cap = cv2.VideoCapture(self.path)
         try:
-            next_t = start
+            next_t, n, t = 0.0, 0, 0.0
             while cap.grab():
                 t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 if t + 1e-6 < next_t:
                     continue
+                next_t = (np.floor(t * self.fps + 1e-6) + 1) / self.fps
+                n += 1
+                if n <= skip:
+                    continue
                 ok, bgr = cap.retrieve()
                 if not ok:
-                    raise SourceError(f"video breaks at {t:.2f}s: {self.path}")
-                yield Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), t)
-                next_t = start + (np.floor((t - start) * self.fps + 1e-6) + 1) / self.fps
+                    raise VideoBreak(self.path, t, "undecodable frame")
+                yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), t)
+            if self.duration and t + 2.0 / max(self.native_fps, 1.0) < self.duration - 1.0:
+                raise VideoBreak(self.path, t, "stream ends early")
         finally:
             cap.release()
 

@@ -8,7 +8,7 @@ from stream.sources import FileSource
 
 @pytest.fixture(scope="module")
 def frame(videos):
-    return next(FileSource(str(videos / "one-by-one-person-detection.mp4"), fps=1).frames(start=10.0)).image
+    return next(FileSource(str(videos / "one-by-one-person-detection.mp4"), fps=1).frames(skip=10)).image
 
 
 def _pil(image, min_pixels, max_pixels):

@@ -1,0 +1,70 @@
+"""A stream's resume point: everything the ingestion loop carries from one step to the next, taken at a clip
+boundary. It is stored with the clip in the same transaction, so a run that is interrupted and started again
+continues where its last stored clip ends and computes exactly what a straight run would have.
+"""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    samples: int            # sampled frames consumed before the resume point: a file resumes with frames(skip=samples)
+    done: bool              # the source was read to its end
+    values: dict            # JSON-able: counters, frame size, event detector, timings
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # ref_tokens [N, D] f32, gate_frame [H, W, 3] u8
+
+    def dumps(self) -> tuple[str, bytes]:
+        """(JSON text, safetensors bytes): no pickle in what is stored."""
+        from safetensors.torch import save
+        text = json.dumps({"format": FORMAT, "samples": self.samples, "done": self.done, "values": self.values})
+        return text, save({k: v.contiguous() for k, v in self.tensors.items()})
+
+    @classmethod
+    def loads(cls, text: str, blob: bytes) -> "Checkpoint":
+        from safetensors.torch import load
+        meta = json.loads(text)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"resume point has format {meta.get('format')}, this version reads {FORMAT}")
+        return cls(samples=meta["samples"], done=meta["done"], values=meta["values"], tensors=load(blob))
+
+
+_COUNTERS = ("frames", "steps", "encoded", "tokens_total", "tokens_kept", "clips", "events", "frames_skipped")
+
+
+def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, frames_per_step: int,
+            done: bool = False) -> Checkpoint:
+    """The resume point of a `StreamState` between two steps. `size` and `gate_frame` are the frame size and pixel
+    gate reference as they were before the next step (the loop plans the gate a batch ahead)."""
+    d = state.detector
+    values = {k: getattr(state, k) for k in _COUNTERS}
+    values.update(size=list(size) if size else None, timings=dict(state.timings),
+                  detector={"recent": list(d.recent), "active": d.active, "last_active": d.last_active})
+    tensors = {}
+    if state.ref_tokens is not None:
+        tensors["ref_tokens"] = state.ref_tokens.float()
+    if gate_frame is not None:
+        tensors["gate_frame"] = torch.from_numpy(np.ascontiguousarray(gate_frame))
+    samples = state.frames if done else state.steps * frames_per_step
+    return Checkpoint(samples=samples, done=done, values=values, tensors=tensors)
+
+
+def restore(state, ckpt: Checkpoint) -> None:
+    """Put a fresh `StreamState` where the checkpoint was taken."""
+    v = ckpt.values
+    for k in _COUNTERS:
+        setattr(state, k, v[k])
+    state.frames = ckpt.samples
+    state.size = tuple(v["size"]) if v["size"] else None
+    state.timings = dict(v["timings"])
+    state.ref_tokens = ckpt.tensors.get("ref_tokens")
+    gate = ckpt.tensors.get("gate_frame")
+    state.ref_frame = None if gate is None else gate.numpy()
+    d = state.detector
+    d.recent.clear()
+    d.recent.extend(v["detector"]["recent"])
+    d.active, d.last_active = v["detector"]["active"], v["detector"]["last_active"]
