@@ -67,12 +67,12 @@ def sample_indices(pts: np.ndarray, fps: float, start: float = 0.0) -> np.ndarra
 
 
 class FileSource:
-    """Sampled frames of a video file. Only the sampled frames are decoded, in small batches, so RAM does not grow
+    """Sampled frames of a video file, read in order with only the sampled frames converted, so RAM does not grow
     with the file. Frames come upright (rotation metadata applied) and with square pixels (anamorphic video is
     stretched to its display aspect)."""
 
-    def __init__(self, path: str, fps: float, max_side: int = 1280, batch: int = 16):
-        self.path, self.fps, self.max_side, self.batch = str(path), fps, max_side, batch
+    def __init__(self, path: str, fps: float, max_side: int = 1280):
+        self.path, self.fps, self.max_side = str(path), fps, max_side
         if os.path.isdir(self.path):
             raise SourceError(f"not a video file but a folder: {self.path}")
         if not os.path.exists(self.path):
@@ -142,35 +142,48 @@ class FileSource:
         """The sampled frames in order, after the first `skip` of them (resuming). Raises VideoBreak where the file
         stops decoding, after yielding every frame before it."""
         if self._reader is not None:
-            yield from self._frames_decord(skip)
+            yield from self._frames_indexed(skip)
         else:
             yield from self._frames_opencv(skip)
 
-    def _frames_decord(self, skip: int) -> Iterator[Frame]:
-        idx = self._samples[skip:]
-        for i in range(0, len(idx), self.batch):
-            chunk = idx[i:i + self.batch]
-            try:
+    def _frames_indexed(self, skip: int) -> Iterator[Frame]:
+        """decord's index says which frames to take (by presentation time); OpenCV decodes the file in order and
+        converts only those. Decoding through decord's get_batch grew the process by gigabytes over an hour of
+        video when the vision tower ran beside it; sequential OpenCV decoding stays flat and was no slower (it
+        decodes from the last keyframe either way)."""
+        want = self._samples[skip:]
+        if len(want) == 0:
+            return
+        cap = cv2.VideoCapture(self.path)
+        try:
+            if not cap.isOpened():
+                raise VideoBreak(self.path, float(self._pts[want[0]]), "OpenCV cannot open it")
+            i, k = -1, 0                  # index of the frame just grabbed; next wanted sample
+            while k < len(want):
+                with native_stderr_quiet():        # FFmpeg complains per packet of a damaged file
+                    ok = cap.grab()
+                if not ok:
+                    raise VideoBreak(self.path, float(self._pts[want[k]]), "stream ends early")
+                i += 1
+                if i < want[k]:
+                    continue
                 with native_stderr_quiet():
-                    images = list(self._reader.get_batch(chunk.tolist()).asnumpy())
-            except Exception:
-                images = []           # find the exact break: one frame at a time, keeping those before it
-                for j in chunk:
-                    try:
-                        with native_stderr_quiet():
-                            images.append(self._reader[int(j)].asnumpy())
-                    except Exception as e:
-                        for jj, image in zip(chunk, images):
-                            yield Frame(self._display(image), float(self._pts[jj]))
-                        raise VideoBreak(self.path, float(self._pts[j]), type(e).__name__) from e
-            for j, image in zip(chunk, images):
-                yield Frame(self._display(image), float(self._pts[j]))
+                    ok, bgr = cap.retrieve()
+                if not ok:
+                    raise VideoBreak(self.path, float(self._pts[want[k]]), "undecodable frame")
+                yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), float(self._pts[want[k]]))
+                k += 1
+        finally:
+            cap.release()
 
     def _frames_opencv(self, skip: int) -> Iterator[Frame]:
         cap = cv2.VideoCapture(self.path)
         try:
             next_t, n, t = 0.0, 0, 0.0
-            while cap.grab():
+            while True:
+                with native_stderr_quiet():         # FFmpeg complains per packet of a damaged file
+                    if not cap.grab():
+                        break
                 t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 if t + 1e-6 < next_t:
                     continue
@@ -178,7 +191,8 @@ class FileSource:
                 n += 1
                 if n <= skip:
                     continue
-                ok, bgr = cap.retrieve()
+                with native_stderr_quiet():
+                    ok, bgr = cap.retrieve()
                 if not ok:
                     raise VideoBreak(self.path, t, "undecodable frame")
                 yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), t)
