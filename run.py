@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it."""
+"""Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it, `analyze` a
+long video file into a report."""
 import argparse
 import signal
 import sys
@@ -14,7 +15,7 @@ def _engine_config(args):
     return EngineConfig(
         model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device),
         ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds),
-        store=StoreConfig(max_clips=args.max_clips),
+        store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
         select=SelectConfig(token_budget=args.budget),
     )
 
@@ -67,7 +68,8 @@ def cmd_ingest(args) -> int:
 
 def cmd_ask(args) -> int:
     from pathlib import Path
-    from stream.engine import Engine, clock_label
+    from stream.clock import clock_label
+    from stream.engine import Engine
 
     if not (Path(args.memory) / "memory.sqlite").exists():
         raise SystemExit(f"vigil: error: no memory at {args.memory}; run `ingest` first")
@@ -94,11 +96,66 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from tqdm import tqdm
+
+    from stream.analysis import Analysis, AnalysisConfig, parse_questions
+    from stream.clock import clock_label
+    from stream.engine import Engine
+    from stream.sources import FileSource
+
+    questions = []
+    if args.questions:
+        try:
+            questions = parse_questions(open(args.questions, encoding="utf-8").read())
+        except OSError as e:
+            raise ValueError(f"cannot read questions file {args.questions}: {e.strerror}") from e
+    source = FileSource(args.video, args.fps)                       # fails fast, before the models load
+    config = AnalysisConfig(captions=args.captions, summary=args.summary)
+    out = args.out or f"{args.video}.vigil"
+    engine = Engine(_engine_config(args))
+    analysis = Analysis(engine, source, out, config)
+    try:
+        # tqdm: rate and time left in video seconds; disable=None turns it off when stderr is not a terminal.
+        with tqdm(total=round(source.duration, 1), unit="s", desc="analysing", disable=None, leave=False,
+                  bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s video "
+                             "[{elapsed}<{remaining}, {rate_fmt}]") as bar:
+            for done in analysis.ingest():
+                bar.update(round(min(done, source.duration), 1) - bar.n)
+        if config.captions:
+            with tqdm(desc="captions", unit="clip", disable=None, leave=False) as bar:
+                for n, total in analysis.caption():
+                    bar.total = total
+                    bar.update(n - bar.n)
+        summary = analysis.summarize()
+        answers = analysis.answer(questions)
+        report = analysis.report(answers, summary)
+        json_path, html_path = analysis.write(report)
+    finally:
+        analysis.close()
+    t, v = report["totals"], report["video"]
+    if report["warning"]:
+        print(f"WARNING: {report['warning']}")
+    print(f"analysed {v['name']} ({clock_label(v['duration'])}) into {out}")
+    print(f"  frames sampled  {t['frames_sampled']} of {t['frames_in_video']}; encodes skipped {t['encodes_skipped']} "
+          f"of {t['steps']} steps")
+    print(f"  tokens kept     {t['tokens_kept']} of {t['tokens_total']} ({t['kept_ratio']:.1%})")
+    print(f"  clips {t['clips']}, scene changes {len(report['scene_changes'])}, activity spans {len(report['activity'])}")
+    for a in answers:
+        print(f"  Q: {a['question']}  ({len(a['clips'])} clips, {a['prompt_tokens']} prompt tokens)")
+    print(f"  report: {json_path}  page: {html_path}")
+    if v["broken_at"] is not None:
+        print(f"vigil: warning: {v['name']} breaks at {v['broken_at']:.2f}s; analysed up to there", file=sys.stderr)
+        return 3
+    return 0
+
+
 def _time(text: str) -> float:
-    parts = [float(p) for p in text.split(":")]
-    if len(parts) > 3 or any(p < 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or HH:MM:SS)")
-    return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    from stream.clock import parse_clock
+    try:
+        return parse_clock(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _positive(kind):
@@ -113,16 +170,17 @@ def _positive(kind):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
     sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    models = argparse.ArgumentParser(add_help=False)
+    models.add_argument("--model", default="Qwen/Qwen2.5-VL-3B-Instruct",
+                        help="video LLM: hub id, local folder, or 'tiny' (random weights, smoke runs)")
+    models.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with --model tiny)")
+    models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    models.add_argument("--fps", type=_positive(float), default=1.0, help="frames sampled per second")
+    models.add_argument("--clip-seconds", type=_positive(float), default=8.0, help="seconds per clip memory")
+    models.add_argument("--budget", type=_positive(int), default=2048, help="visual tokens per question")
+    common = argparse.ArgumentParser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
     common.add_argument("--stream", default="default", help="stream name inside the memory folder")
-    common.add_argument("--model", default="Qwen/Qwen2.5-VL-3B-Instruct",
-                        help="video LLM: hub id, local folder, or 'tiny' (random weights, smoke runs)")
-    common.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with --model tiny)")
-    common.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    common.add_argument("--fps", type=_positive(float), default=1.0, help="frames sampled per second")
-    common.add_argument("--clip-seconds", type=_positive(float), default=8.0, help="seconds per clip memory")
-    common.add_argument("--budget", type=_positive(int), default=2048, help="visual tokens per question")
     common.add_argument("--max-clips", type=_positive(int), default=None, help="keep at most this many clips per stream")
     i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
@@ -130,6 +188,14 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory")
     a.add_argument("question")
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
+    z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
+                                                           "(resumable: run it again after an interruption)")
+    z.add_argument("video", help="video file")
+    z.add_argument("--out", default=None, help="output folder (default: VIDEO.vigil); holds the memory and the report")
+    z.add_argument("--questions", default=None, help="file of questions: one a line, or JSON lines "
+                                                     '{"question": ..., "at": "00:05:00"}')
+    z.add_argument("--captions", action="store_true", help="a one-line caption per clip from the video LLM")
+    z.add_argument("--summary", action="store_true", help="a timeline summary built from the captions (implies --captions)")
     return p
 
 
@@ -139,14 +205,16 @@ def main(argv=None) -> int:
         args.embedder = "tiny" if args.model == "tiny" else "google/siglip-base-patch16-224"
     from memory.store import StoreError
     from models.loader import ModelLoadError
+    from stream.analysis import AnalysisError
     from stream.sources import SourceError
     try:
-        return {"ingest": cmd_ingest, "ask": cmd_ask}[args.command](args)
-    except (SourceError, StoreError, ModelLoadError, ValueError) as e:
+        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze}[args.command](args)
+    except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vigil: interrupted; what was stored is kept", file=sys.stderr)
+        again = "; run the same command again to continue" if args.command == "analyze" else ""
+        print(f"vigil: interrupted; what was stored is kept{again}", file=sys.stderr)
         return 130
 
 

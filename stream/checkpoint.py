@@ -15,7 +15,7 @@ FORMAT = 1
 class Checkpoint:
     samples: int            # sampled frames consumed before the resume point: a file resumes with frames(skip=samples)
     done: bool              # the source was read to its end
-    values: dict            # JSON-able: counters, frame size, event detector, timings
+    values: dict            # JSON-able: counters, frame size, event detector, timings, notes
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # ref_tokens [N, D] f32, gate_frame [H, W, 3] u8
 
     def dumps(self) -> tuple[str, bytes]:
@@ -42,7 +42,7 @@ def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, 
     gate reference as they were before the next step (the loop plans the gate a batch ahead)."""
     d = state.detector
     values = {k: getattr(state, k) for k in _COUNTERS}
-    values.update(size=list(size) if size else None, timings=dict(state.timings),
+    values.update(size=list(size) if size else None, timings=dict(state.timings), notes=dict(state.notes),
                   detector={"recent": list(d.recent), "active": d.active, "last_active": d.last_active})
     tensors = {}
     if state.ref_tokens is not None:
@@ -61,6 +61,7 @@ def restore(state, ckpt: Checkpoint) -> None:
     state.frames = ckpt.samples
     state.size = tuple(v["size"]) if v["size"] else None
     state.timings = dict(v["timings"])
+    state.notes = dict(v["notes"])
     state.ref_tokens = ckpt.tensors.get("ref_tokens")
     gate = ckpt.tensors.get("gate_frame")
     state.ref_frame = None if gate is None else gate.numpy()

@@ -22,6 +22,7 @@ from memory.store import ClipStore, StreamLog
 from models.backend import PromptClip
 from models.config import ModelConfig
 from stream.checkpoint import Checkpoint, restore
+from stream.clock import clock_label
 from stream.config import IngestConfig
 from stream.ingest import Ingestor, Step, StreamState
 
@@ -38,9 +39,10 @@ class EngineConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
 
 
-def clock_label(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+def prompt_clip(clip: ClipMemory) -> PromptClip:
+    """A stored clip (with tokens) as the video LLM sees it, labelled with its time span."""
+    return PromptClip(label=f"[{clock_label(clip.start)} - {clock_label(clip.end)}]", tokens=clip.tokens,
+                      positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step)
 
 
 @dataclass
@@ -133,9 +135,7 @@ class Session:
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text
         embedding for retrieval. `clip` needs its tokens (store.get(..., with_tokens=True))."""
-        prompt = [PromptClip(label=f"[{clock_label(clip.start)} - {clock_label(clip.end)}]", tokens=clip.tokens,
-                             positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step)]
-        text = "".join(self.engine.llm.answer(CAPTION_PROMPT, prompt, "",
+        text = "".join(self.engine.llm.answer(CAPTION_PROMPT, [prompt_clip(clip)], "",
                                               max_new_tokens=self.engine.config.model.caption_tokens))
         line = " ".join(text.split())
         self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
@@ -157,9 +157,7 @@ class Session:
     def ask(self, question: str, until: float | None = None) -> Answer:
         """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds)."""
         clips = self.store.get(self.select(question, until))
-        prompt = [PromptClip(label=f"[{clock_label(c.start)} - {clock_label(c.end)}]", tokens=c.tokens,
-                             positions=c.positions.long(), grid=c.grid, seconds_per_step=c.seconds_per_step)
-                  for c in clips]
+        prompt = [prompt_clip(c) for c in clips]
         now = until if until is not None else max([self.now] + [c.end for c in clips])
         context = f"Time now: {clock_label(now)}."
         llm = self.engine.llm

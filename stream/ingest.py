@@ -78,6 +78,7 @@ class StreamState:
     events: int = 0
     frames_skipped: int = 0
     timings: dict = field(default_factory=lambda: {"encode": 0.0, "drop": 0.0})   # seconds spent, per stage
+    notes: dict = field(default_factory=dict)    # JSON-able facts a resume must remember (where a file broke)
 
 
 def _jpeg(image: np.ndarray, side: int) -> bytes:

@@ -49,3 +49,33 @@ def llm(model_config):
 def embedder(model_config):
     from models.loader import load_embedder
     return load_embedder(model_config)
+
+
+@pytest.fixture(scope="session")
+def odd_videos(videos, tmp_path_factory) -> dict[str, Path]:
+    """Awkward files cut from the real clips with FFmpeg (imageio-ffmpeg's binary): rotation metadata, anamorphic
+    pixels, variable frame rate, a truncated file, a zero-length file, and a file that is not video."""
+    import subprocess
+
+    import imageio_ffmpeg
+    ff, out = imageio_ffmpeg.get_ffmpeg_exe(), tmp_path_factory.mktemp("odd")
+    bikes, room = str(videos / "bikes.mp4"), str(videos / "one-by-one-person-detection.mp4")
+    x264 = ["-c:v", "libx264", "-preset", "ultrafast"]
+    jobs = {
+        "rotated": ["-display_rotation", "90", "-i", bikes, "-t", "4", "-c", "copy"],
+        "anamorphic": ["-i", bikes, "-t", "4", "-vf", "scale=320:272,setsar=2", *x264],
+        # 25 fps for 3 s, then every frame shown 3x longer: 8.33 fps
+        "vfr": ["-i", bikes, "-t", "6", "-vf", "setpts='if(lt(T,3),PTS,3/TB+(PTS-3/TB)*3)'", "-fps_mode", "vfr", *x264],
+        "whole": ["-i", room, "-t", "30", "-c", "copy", "-movflags", "+faststart"],
+        "zero": ["-i", bikes, "-frames:v", "0"],
+    }
+    paths = {}
+    for name, args in jobs.items():
+        paths[name] = out / f"{name}.mp4"
+        subprocess.run([ff, "-v", "error", "-y", *args, str(paths[name])], check=True, timeout=120)
+    paths["truncated"] = out / "truncated.mp4"      # index up front, data cut at half: breaks about mid-file
+    data = paths["whole"].read_bytes()
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["not_video"] = out / "notes.mp4"
+    paths["not_video"].write_text("these are not frames\n" * 100)
+    return paths

@@ -42,3 +42,64 @@ def test_bad_input_gets_one_line_and_keeps_memory(videos, tmp_path, cache_dir):
     r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--fps", "-1",
               cache=cache_dir)
     assert r.returncode == 2 and "must be positive" in r.stderr
+
+
+def _report_without_timings(path):
+    import json
+    r = json.loads(path.read_text())
+    del r["totals"]["seconds"]
+    for a in r["answers"]:
+        del a["seconds_to_first_token"], a["seconds_total"]
+    return r
+
+
+def test_analyze_killed_then_run_again_gives_the_same_report(videos, tmp_path, cache_dir):
+    import signal
+    import sqlite3
+    import time
+    video = str(videos / "one-by-one-person-detection.mp4")
+    questions = tmp_path / "q.txt"
+    questions.write_text('When did someone come in?\n{"question": "Anyone at the table?", "at": "00:01:00"}\n')
+    args = ["analyze", video, "--model", "tiny", "--questions", str(questions), "--captions"]
+    r = vigil(*args, "--out", str(tmp_path / "straight"), cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "RANDOM WEIGHTS" in r.stdout and "report:" in r.stdout
+    assert r.stderr == ""                       # no progress bar when stderr is not a terminal
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, VIGIL_CACHE=str(cache_dir))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clips, deadline = 0, time.monotonic() + 120
+    while clips < 6 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(out / "memory" / "memory.sqlite", timeout=5) as db:
+                clips = db.execute("SELECT COUNT(*) FROM clips").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 6 <= clips < 18 and not (out / "report.json").exists()
+    r = vigil(*args, "--out", str(out), cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    straight = _report_without_timings(tmp_path / "straight" / "report.json")
+    resumed = _report_without_timings(out / "report.json")
+    assert resumed == straight
+
+
+def test_analyze_bad_input_one_line_and_exit_code(odd_videos, videos, tmp_path, cache_dir):
+    r = vigil("analyze", str(odd_videos["truncated"]), "--model", "tiny", "--out", str(tmp_path / "t"), cache=cache_dir)
+    assert r.returncode == 3 and (tmp_path / "t" / "report.json").exists()
+    assert r.stderr.startswith("vigil: warning:") and "breaks at" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    for source in (odd_videos["not_video"], odd_videos["zero"], tmp_path / "missing.mp4", tmp_path):
+        r = vigil("analyze", str(source), "--model", "tiny", "--out", str(tmp_path / "x"), cache=cache_dir)
+        assert r.returncode == 2 and r.stderr.startswith("vigil: error:") and r.stderr.count("\n") == 1, r.stderr
+    (tmp_path / "file").write_text("")
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--out", str(tmp_path / "file" / "o"),
+              cache=cache_dir)
+    assert r.returncode == 2 and "not writable" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    (tmp_path / "q.txt").write_text('{"question": "q", "at": "later"}\n')
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--questions", str(tmp_path / "q.txt"),
+              cache=cache_dir)
+    assert r.returncode == 2 and "not a time" in r.stderr
