@@ -4,6 +4,7 @@ long video file into a report."""
 import argparse
 import signal
 import sys
+import threading
 import time
 
 
@@ -150,6 +151,41 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_watch(args) -> int:
+    import json
+
+    from stream.config import AlertConfig
+    from stream.engine import Engine
+    from stream.watch import Watcher, WatchSpec
+
+    alerts = AlertConfig(scene_changes=not args.no_scene_alerts, activity=not args.no_activity_alerts,
+                         cooldown=args.cooldown)
+    spec = WatchSpec(name=args.stream, source=args.source, memory=args.memory, rules=args.rule, alerts=alerts,
+                     webhook=args.webhook, realtime=args.realtime)
+    engine = Engine(_engine_config(args))
+    print_lock = threading.Lock()
+
+    def show(alert):
+        with print_lock:
+            print(json.dumps(alert.to_json()), flush=True)
+
+    watcher = Watcher(engine, spec, on_alert=show)
+    if engine.llm.random_weights and spec.rules:
+        print("vigil: warning: RANDOM WEIGHTS (--model tiny): watch rules are checked by noise", file=sys.stderr)
+    signal.signal(signal.SIGINT, lambda *_: watcher.stop(timeout=0))   # Ctrl-C: stop reading, keep what is stored
+    watcher.start()
+    try:
+        while watcher.running:
+            watcher.join(0.5)
+    finally:
+        watcher.close()
+    error = watcher.stats().error
+    if error:
+        print(f"vigil: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _time(text: str) -> float:
     from stream.clock import parse_clock
     try:
@@ -188,6 +224,15 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory")
     a.add_argument("question")
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
+    w = sub.add_parser("watch", parents=[common], help="watch a stream or file and print each alert as a JSON line")
+    w.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
+    w.add_argument("--rule", action="append", default=[], help='a watch rule in words, e.g. "a person enters the room" '
+                                                                "(repeatable); checked by the video LLM on clips with activity")
+    w.add_argument("--webhook", default=None, help="POST each alert as JSON to this URL (retried with backoff)")
+    w.add_argument("--no-scene-alerts", action="store_true", help="no automatic alerts on scene changes")
+    w.add_argument("--no-activity-alerts", action="store_true", help="no automatic alerts on activity starts")
+    w.add_argument("--cooldown", type=float, default=10.0, help="stream seconds between automatic alerts of one kind")
+    w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
@@ -208,7 +253,7 @@ def main(argv=None) -> int:
     from stream.analysis import AnalysisError
     from stream.sources import SourceError
     try:
-        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze}[args.command](args)
+        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

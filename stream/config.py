@@ -64,3 +64,32 @@ class IngestConfig:
             raise ValueError(f"encode_batch must be at least 1, got {self.encode_batch}")
         if self.thumb_side < 16:
             raise ValueError(f"thumb_side must be at least 16, got {self.thumb_side}")
+
+
+@dataclass
+class AlertConfig:
+    # Automatic alerts from the engine's events; each can be switched off.
+    scene_changes: bool = True
+    activity: bool = True
+    # Stream seconds after an automatic alert of one kind during which that kind stays quiet: a busy scene must not
+    # page someone every step, yet visitors 15 s apart (the fixed-camera clip) are each worth an alert.
+    cooldown: float = 10.0
+    # Stream seconds after a watch rule fired before it may fire again (in a new occurrence).
+    rule_cooldown: float = 60.0
+    # At most this many alerts per rule per hour of stream: a rule that keeps matching is a bad rule, not news.
+    rule_per_hour: int = 20
+    # Webhook delivery: attempts per alert, the first retry's wait (doubled each time), and the seconds one POST may
+    # take. Failures are retried in the background and never stop ingestion.
+    webhook_attempts: int = 5
+    webhook_backoff: float = 1.0
+    webhook_timeout: float = 10.0
+    # Alerts waiting for the webhook beyond this many are dropped (oldest first) and counted.
+    webhook_queue: int = 1000
+
+    def __post_init__(self):
+        if self.cooldown < 0 or self.rule_cooldown < 0:
+            raise ValueError("cooldowns must be non-negative")
+        if self.rule_per_hour < 1 or self.webhook_attempts < 1 or self.webhook_queue < 1:
+            raise ValueError("rule_per_hour, webhook_attempts and webhook_queue must be at least 1")
+        if self.webhook_backoff < 0 or self.webhook_timeout <= 0:
+            raise ValueError("webhook_backoff must be non-negative and webhook_timeout positive")

@@ -29,6 +29,7 @@ from stream.ingest import Ingestor, Step, StreamState
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
                           "not an answer")
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
+CHECK_PROMPT = "Does this clip show the following? {rule}\nAnswer yes or no, then give a one-line reason."
 
 
 @dataclass
@@ -140,6 +141,13 @@ class Session:
         line = " ".join(text.split())
         self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
         return line
+
+    def check(self, rule: str, clip: ClipMemory) -> tuple[bool, str]:
+        """A watch rule's verification: the video LLM answers yes or no, with a reason, about one clip (with tokens)."""
+        from stream.alerts import parse_verdict
+        text = "".join(self.engine.llm.answer(CHECK_PROMPT.format(rule=rule), [prompt_clip(clip)], "",
+                                              max_new_tokens=self.engine.config.model.caption_tokens))
+        return parse_verdict(text)
 
     def select(self, question: str, until: float | None = None) -> list[int]:
         """Ids of the clips a question gets, in time order, within the token budget. Candidates come from the clip

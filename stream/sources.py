@@ -251,12 +251,12 @@ class PushSource(LatestFrame):
     def __init__(self, max_side: int = 1280, clock: Callable[[], float] = time.monotonic):
         super().__init__(clock)
         self.max_side = max_side
-        self._t0 = clock()
+        self.t0 = clock()           # frame times are seconds since then
 
     def push(self, image: np.ndarray, t: float | None = None) -> None:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise SourceError(f"pushed frames must be RGB uint8 [H, W, 3], got {image.dtype} {image.shape}")
-        self.put(Frame(shrink(image, self.max_side), self.clock() - self._t0 if t is None else t))
+        self.put(Frame(shrink(image, self.max_side), self.clock() - self.t0 if t is None else t))
 
 
 class LiveSource(LatestFrame):
@@ -269,7 +269,7 @@ class LiveSource(LatestFrame):
         self._cap = cv2.VideoCapture(int(url) if str(url).isdigit() else url)
         if not self._cap.isOpened():
             raise SourceError(f"cannot open stream: {url}")
-        self._t0 = clock()
+        self.t0 = clock()           # frame times are seconds since then
         self._thread = threading.Thread(target=self._read, name=f"vigil-reader-{url}", daemon=True)
         self._thread.start()
 
@@ -280,7 +280,7 @@ class LiveSource(LatestFrame):
                 if not ok:
                     break
                 rgb = shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side)
-                self.put(Frame(rgb, self.clock() - self._t0))
+                self.put(Frame(rgb, self.clock() - self.t0))
         finally:
             self._cap.release()
             self.close()
@@ -312,6 +312,24 @@ def sample_live(slot: LatestFrame, fps: float, stop: threading.Event | None = No
         skipped = max(0, int(late / period))
         due += (skipped + 1) * period
         yield frame, skipped
+
+
+def paced(frames: Iterator[Frame], fps: float, stop: threading.Event, t0: float,
+          clock: Callable[[], float] = time.monotonic) -> Iterator[tuple[Frame, int]]:
+    """A file played as if it were live: each frame is released at t0 + its time. A consumer that falls more than
+    one sample period behind has frames skipped, not queued, as with a live source. Yields (frame, skipped)."""
+    period, skipped = 1.0 / fps, 0
+    for frame in frames:
+        wait = t0 + frame.time - clock()
+        if wait > 0 and stop.wait(wait):
+            return
+        if stop.is_set():
+            return
+        if -wait > period:
+            skipped += 1
+            continue
+        yield frame, skipped
+        skipped = 0
 
 
 def open_source(spec: str, fps: float, max_side: int = 1280):

@@ -1,0 +1,176 @@
+"""A stream being watched: its source, its session, its alerts and its live figures, run on a thread of its own.
+The UI holds one `Watcher` per stream per browser session; `run.py watch` runs one in the foreground.
+
+    w = Watcher(engine, WatchSpec(name="door", source="rtsp://...", memory="mem/door", rules=["a person enters"]))
+    w.start(); ...; w.stats(); w.alerts(); w.stop()
+"""
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from stream.alerts import Alert, Alerter, Checker
+from stream.config import AlertConfig
+from stream.delivery import AlertLog, Webhook
+from stream.engine import Engine, Session
+from stream.events import Event
+from stream.sources import FileSource, LatestFrame, LiveSource, PushSource, open_source, paced, sample_live
+
+
+@dataclass
+class WatchSpec:
+    name: str                              # the stream's name (unique among running streams)
+    source: str | PushSource               # a file path, an rtsp/http URL, a webcam index, or frames pushed in
+    memory: str                            # the stream's own memory folder
+    rules: list[str] = field(default_factory=list)   # watch rules in words
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    webhook: str | None = None
+    realtime: bool = True                  # play a file as if live (the UI); False: as fast as it decodes
+    history: int = 3600                    # steps kept for the live timeline
+
+
+@dataclass
+class LiveStats:
+    frames: int = 0            # frames sampled
+    steps: int = 0
+    encodes_skipped: int = 0
+    frames_skipped: int = 0    # sample slots skipped because the loop fell behind
+    drop_ratio: float = 0.0    # share of tokens dropped so far
+    sampled_fps: float = 0.0   # over the last few seconds
+    lag: float = 0.0           # seconds between a frame's arrival and the end of its processing (last step)
+    clips: int = 0
+    alerts: int = 0
+    running: bool = False
+    error: str | None = None
+
+
+class Watcher:
+    def __init__(self, engine: Engine, spec: WatchSpec, checker: Checker | None = None,
+                 on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic):
+        self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
+        fps = engine.config.ingest.sampling.fps
+        max_side = engine.config.ingest.sampling.max_side
+        src = spec.source
+        self.source = src if isinstance(src, PushSource) else open_source(src, fps, max_side)  # fails fast
+        self.session: Session = engine.open(spec.memory, spec.name)
+        self.alerter = Alerter(spec.name, spec.alerts, spec.rules, checker or self.session.check)
+        self.log = AlertLog(spec.memory)
+        self.webhook = Webhook(spec.webhook, spec.alerts) if spec.webhook else None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()           # guards what the page reads
+        self._alerts: deque[Alert] = deque(maxlen=200)
+        self._series: deque[tuple[float, float, float, bool]] = deque(maxlen=spec.history)  # (time, end, drop, encoded)
+        self._events: deque[Event] = deque(maxlen=spec.history)
+        self._sampled: deque[float] = deque(maxlen=64)  # clock() of recent samples
+        self._view: tuple[np.ndarray, np.ndarray] | None = None      # latest (frame, keep map)
+        self._stats = LiveStats()
+        self._thread: threading.Thread | None = None
+        self.t0 = getattr(self.source, "t0", None)
+
+    # ---- control ------------------------------------------------------------------------------------------
+    def start(self) -> "Watcher":
+        self._thread = threading.Thread(target=self._run, name=f"vigil-watch-{self.spec.name}", daemon=True)
+        self._stats.running = True
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop reading and finish the open clip; its memory stays open for questions. Idempotent."""
+        self._stop.set()
+        if isinstance(self.source, LatestFrame):
+            self.source.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if isinstance(self.source, LiveSource):
+            self.source.stop()
+
+    def close(self) -> None:
+        """Stop, and close the stream's store."""
+        self.stop()
+        self.session.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    def _frames(self):
+        fps = self.engine.config.ingest.sampling.fps
+        if isinstance(self.source, FileSource):
+            if not self.spec.realtime:
+                return (f for f in self.source.frames() if not self._stop.is_set())
+            self.t0 = self.clock()
+            return paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
+        return sample_live(self.source, fps, self._stop, self.clock)
+
+    def _run(self) -> None:
+        live = not (isinstance(self.source, FileSource) and not self.spec.realtime)
+        try:
+            for step in self.session.run(self._frames(), batch=1 if live else None):
+                self._observe(step)
+                for alert in self.alerter.update(step):
+                    self._deliver(alert)
+        except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
+            self._stats.error = f"{type(e).__name__}: {e}"
+        finally:
+            if self.webhook:
+                self.webhook.close()
+            self._stats.running = False
+
+    def _observe(self, step) -> None:
+        now = self.clock()
+        s = self.session.state
+        with self._lock:
+            if step.total:
+                self._series.append((step.time, step.end, step.drop_ratio, step.encoded))
+                self._view = (step.frame, step.keep_map)
+                self._sampled.append(now)
+                if self.t0 is not None:        # the step's last frame arrived at t0 + its stream time
+                    self._stats.lag = max(0.0, now - (self.t0 + step.end))
+            self._events.extend(step.events)
+            st = self._stats
+            st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
+            st.frames_skipped, st.clips = s.frames_skipped, s.clips
+            st.drop_ratio = 1 - s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
+            if len(self._sampled) > 1 and self._sampled[-1] > self._sampled[0]:
+                st.sampled_fps = (len(self._sampled) - 1) * self.engine.llm.frames_per_step / \
+                    (self._sampled[-1] - self._sampled[0])
+
+    def _deliver(self, alert: Alert) -> None:
+        with self._lock:
+            self._alerts.appendleft(alert)
+            self._stats.alerts += 1
+        try:
+            self.log.append(alert)
+        except OSError as e:
+            self._stats.error = f"alert log: {e}"
+        if self.webhook:
+            self.webhook.send(alert)
+        if self.on_alert:
+            self.on_alert(alert)
+
+    # ---- what the page reads ------------------------------------------------------------------------------
+    def stats(self) -> LiveStats:
+        with self._lock:
+            return LiveStats(**vars(self._stats))
+
+    def alerts(self) -> list[Alert]:
+        """Newest first."""
+        with self._lock:
+            return list(self._alerts)
+
+    def series(self) -> tuple[list[tuple[float, float, float, bool]], list[Event]]:
+        with self._lock:
+            return list(self._series), list(self._events)
+
+    def view(self) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            return self._view
+

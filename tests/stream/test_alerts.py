@@ -1,0 +1,118 @@
+"""Alerts: automatic ones with a cooldown, watch rules checked on activity's clips, the log and the webhook."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import torch
+
+from memory.clip import ClipMemory
+from stream.alerts import Alert, Alerter, parse_verdict
+from stream.config import AlertConfig
+from stream.delivery import AlertLog, Webhook
+from stream.events import Event
+from stream.ingest import Step
+
+
+def step(t, events=(), clip=None):
+    return Step(index=int(t), time=t, end=t + 1, total=10, kept=1, encoded=True, events=list(events), clip=clip)
+
+
+def clip(start, end, cid=1):
+    return ClipMemory(stream="s", start=start, end=end, tokens=torch.zeros(1, 4), positions=torch.zeros(1, 3),
+                      grid=(1, 1, 1), seconds_per_step=2.0, thumbnail=b"jpeg", id=cid)
+
+
+def test_automatic_alerts_respect_switches_and_cooldown():
+    a = Alerter("s", AlertConfig(cooldown=10.0, scene_changes=False))
+    out = []
+    for t, kind in [(0, "activity_start"), (3, "activity_end"), (5, "activity_start"), (12, "scene_change"),
+                    (14, "activity_start")]:
+        out += a.update(step(t, [Event(kind, t)]))
+    assert [(x.kind, x.time) for x in out] == [("activity_start", 0), ("activity_start", 14)]
+
+
+def test_rule_checks_only_clips_activity_touched_and_fires_once_per_occurrence():
+    asked = []
+
+    def checker(rule, c):
+        asked.append(c.start)
+        return True, "someone is there"
+
+    a = Alerter("s", AlertConfig(rule_cooldown=0.0), ["a person enters"], checker)
+    out = a.update(step(0, clip=clip(0, 7)))                           # no activity yet: never checked
+    out += a.update(step(8, [Event("activity_start", 9)]))
+    out += a.update(step(16, clip=clip(8, 15)))                        # fires
+    out += a.update(step(24, clip=clip(16, 23)))                       # same occurrence: not asked again
+    out += a.update(step(26, [Event("activity_end", 25)]))
+    out += a.update(step(40, clip=clip(32, 39)))                       # after the span: not a candidate
+    out += a.update(step(41, [Event("activity_start", 41)]))
+    out += a.update(step(48, clip=clip(40, 47, cid=7)))                # a new occurrence: fires again
+    assert asked == [8, 40]
+    rules = [(x.clip[0], x.reason, x.rule) for x in out if x.kind == "rule"]
+    assert rules == [(1, "someone is there", "a person enters"), (7, "someone is there", "a person enters")]
+
+
+def test_rule_cooldown_rate_limit_and_a_no():
+    verdicts = iter([(False, "empty room"), (True, "yes"), (True, "yes"), (True, "yes")])
+    a = Alerter("s", AlertConfig(rule_cooldown=20.0, rule_per_hour=2), ["x"], lambda r, c: next(verdicts))
+    fired = []
+    for k in range(8):                                             # a new activity every 10 s
+        t = 10.0 * k
+        a.update(step(t, [Event("activity_start", t)]))
+        fired += a.update(step(t + 8, clip=clip(t, t + 7, cid=k)))
+        a.update(step(t + 9, [Event("activity_end", t + 8.5)]))
+    # k=0 said no; k=1 fires (clip ends at 17 s); k=2 ends 10 s later, inside the cooldown; k=3 fires (20 s);
+    # then two in the hour: no more
+    assert [x.clip[0] for x in fired if x.kind == "rule"] == [1, 3]
+
+
+def test_parse_verdict():
+    assert parse_verdict("Yes. A man walks in through the door.") == (True, "A man walks in through the door.")
+    assert parse_verdict("no, the room is empty") == (False, "the room is empty")
+    assert parse_verdict("Maybe") == (False, "") and parse_verdict("") == (False, "")
+    assert parse_verdict("yesterday someone came")[0] is False
+
+
+def test_alert_log_appends_and_survives_a_torn_line(tmp_path):
+    log = AlertLog(tmp_path)
+    log.append(Alert("activity_start", "s", 1.0, "a"))
+    with open(log.path, "a") as f:
+        f.write('{"kind": "rule", "tor')                                 # a crash mid-write
+    log2 = AlertLog(tmp_path)
+    log2.append(Alert("rule", "s", 2.0, "b", rule="r"))
+    assert [a["time"] for a in log2.read()] == [1.0]                   # the torn line swallowed the next one
+    with open(log.path, "a") as f:
+        f.write("\n")
+    log2.append(Alert("rule", "s", 3.0, "c"))
+    assert [a["time"] for a in log2.read()] == [1.0, 3.0]
+
+
+def test_webhook_retries_with_backoff_and_never_blocks():
+    got, fails = [], {"left": 2}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if fails["left"] > 0:
+                fails["left"] -= 1
+                self.send_response(503)
+            else:
+                got.append(json.loads(body))
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = Webhook(f"http://127.0.0.1:{server.server_port}/hook", AlertConfig(webhook_backoff=0.05))
+    hook.send(Alert("rule", "door", 12.5, "a person enters", rule="a person enters"))
+    dead = Webhook("http://127.0.0.1:9/nothing", AlertConfig(webhook_attempts=2, webhook_backoff=0.01))
+    dead.send(Alert("activity_start", "door", 1.0, "x"))
+    hook.close(timeout=10)
+    dead.close(timeout=10)
+    server.shutdown()
+    assert [g["time"] for g in got] == [12.5] and got[0]["rule"] == "a person enters"
+    assert hook.delivered == 1 and fails["left"] == 0
+    assert dead.failed == 1 and dead.delivered == 0
