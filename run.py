@@ -186,6 +186,39 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def cmd_ui(args) -> int:
+    from app.config import UIConfig
+    from app.handlers import Handlers
+    from app.ui import CSS, build
+    from models.loader import ModelLoadError
+    from stream.engine import Engine
+
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            raise ValueError("--auth must be user:password")
+        auth = (user, password)
+    defaults = UIConfig()
+    config = UIConfig(host=args.host, port=args.port, auth=auth, memory_root=args.memory,
+                      media_roots=defaults.media_roots + list(args.media))
+    engine, error = None, None
+    try:
+        engine = Engine(_engine_config(args))
+    except ModelLoadError as e:        # the page still opens, and says what went wrong and how to fix it
+        error = str(e)
+        print(f"vigil: error: {e}", file=sys.stderr)
+    handlers = Handlers(engine, config, error)
+    page = build(handlers)
+    print(f"vigil: serving on http://{config.host}:{config.port} (Ctrl-C to stop)", flush=True)
+    try:
+        page.launch(server_name=config.host, server_port=config.port, auth=config.auth, css=CSS, quiet=True,
+                    footer_links=["api"])
+    finally:
+        handlers.registry.close_all()
+    return 0
+
+
 def _time(text: str) -> float:
     from stream.clock import parse_clock
     try:
@@ -233,6 +266,13 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--no-activity-alerts", action="store_true", help="no automatic alerts on activity starts")
     w.add_argument("--cooldown", type=float, default=10.0, help="stream seconds between automatic alerts of one kind")
     w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
+    u = sub.add_parser("ui", parents=[models], help="the live page: watch sources, ask, get alerts")
+    u.add_argument("--host", default="127.0.0.1", help="address to serve on (not loopback: --auth is required)")
+    u.add_argument("--port", type=int, default=7860)
+    u.add_argument("--auth", default=None, help="user:password for the page")
+    u.add_argument("--memory", default="vigil-memory", help="folder holding each stream's memory folder")
+    u.add_argument("--media", action="append", default=[], help="a server folder whose videos the page may open "
+                                                                 "(repeatable; assets/ always)")
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
@@ -253,7 +293,8 @@ def main(argv=None) -> int:
     from stream.analysis import AnalysisError
     from stream.sources import SourceError
     try:
-        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch}[args.command](args)
+        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch,
+                "ui": cmd_ui}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

@@ -11,9 +11,9 @@ import numpy as np
 
 from stream.clock import clock_label
 
-# Drawing constants of the page (pixels of the SVG's own coordinate system), not tunable behaviour.
-_W, _H, _PAD = 1000, 180, 36
-_STRIP_HEIGHT = 90
+from app.timeline import PAD, WIDTH, timeline_svg
+
+_STRIP_HEIGHT = 90     # pixels: thumbnails in the strip are inlined at this height
 
 
 def _strip_image(path: Path) -> str:
@@ -28,36 +28,6 @@ def _strip_image(path: Path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
 
 
-def _timeline(report: dict) -> tuple[str, float]:
-    """(SVG, seconds it spans): drop ratio per step as a line, activity spans shaded, scene changes as red lines,
-    skipped encodes as ticks under the axis."""
-    duration = max(report["video"]["duration"], max(report["series"]["end"], default=0.0), 1e-6)
-    x = lambda t: _PAD + (_W - 2 * _PAD) * t / duration                      # noqa: E731
-    y = lambda r: _H - _PAD - (_H - 2 * _PAD) * r                             # noqa: E731
-    s = report["series"]
-    parts = [f'<svg id="timeline" viewBox="0 0 {_W} {_H}" role="img" aria-label="drop ratio over time">']
-    for a in report["activity"]:
-        parts.append(f'<rect class="activity" x="{x(a["start"]):.1f}" y="{_PAD}" width="{max(1.0, x(a["end"]) - x(a["start"])):.1f}" '
-                     f'height="{_H - 2 * _PAD}"><title>activity {clock_label(a["start"])} - {clock_label(a["end"])}</title></rect>')
-    for r in (0.0, 0.5, 1.0):
-        parts.append(f'<line class="grid" x1="{_PAD}" x2="{_W - _PAD}" y1="{y(r):.1f}" y2="{y(r):.1f}"/>'
-                     f'<text class="axis" x="{_PAD - 6}" y="{y(r) + 4:.1f}" text-anchor="end">{r:.0%}</text>')
-    for k in range(6):
-        t = duration * k / 5
-        parts.append(f'<text class="axis" x="{x(t):.1f}" y="{_H - _PAD + 28}" text-anchor="middle">{clock_label(t)}</text>')
-    points = " ".join(f"{x((t0 + t1) / 2):.1f},{y(r):.1f}" for t0, t1, r in zip(s["time"], s["end"], s["drop_ratio"]))
-    parts.append(f'<polyline class="drop" points="{points}"/>')
-    for t0, enc in zip(s["time"], s["encoded"]):
-        if not enc:
-            parts.append(f'<line class="skip" x1="{x(t0):.1f}" x2="{x(t0):.1f}" y1="{_H - _PAD + 3}" y2="{_H - _PAD + 10}"/>')
-    for t in report["scene_changes"]:
-        parts.append(f'<line class="cut" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_PAD - 6}" y2="{_H - _PAD}">'
-                     f'<title>scene change {clock_label(t)}</title></line>')
-    parts.append(f'<rect id="band" class="band" x="0" y="{_PAD - 8}" width="0" height="{_H - 2 * _PAD + 8}"/>')
-    parts.append("</svg>")
-    return "".join(parts), duration
-
-
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:16px 24px;color:#1d2430;background:#fafbfc}
 h1{font-size:22px;margin:4px 0}h2{font-size:17px;margin:22px 0 8px}.facts{color:#556}
@@ -65,10 +35,7 @@ h1{font-size:22px;margin:4px 0}h2{font-size:17px;margin:22px 0 8px}.facts{color:
 .note{background:#fff3cd;padding:8px 12px;border-radius:6px;margin:10px 0}
 .cards{display:flex;gap:10px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde;border-radius:8px;padding:8px 12px}
 .card b{display:block;font-size:20px}
-svg{width:100%;background:#fff;border:1px solid #dde;border-radius:8px}
-.drop{fill:none;stroke:#1565c0;stroke-width:1.5}.grid{stroke:#eee}.axis{font-size:11px;fill:#667}
-.activity{fill:#ffb74d;opacity:.35}.cut{stroke:#d32f2f;stroke-width:2}.skip{stroke:#2e7d32;stroke-width:1.5}
-.band{fill:#7e57c2;opacity:.25}.legend span{margin-right:14px;font-size:13px}
+svg{width:100%;background:#fff;border:1px solid #dde;border-radius:8px}.legend span{margin-right:14px;font-size:13px}
 .legend i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle}
 .strip{display:flex;gap:8px;overflow-x:auto;padding:8px 2px}
 .clip{flex:none;width:170px;background:#fff;border:1px solid #dde;border-radius:6px;padding:4px;font-size:12px}
@@ -94,7 +61,10 @@ def render_html(report: dict, out: Path) -> str:
     """The page for a report (thumbnails read from `out`, where the report's thumbnail paths point)."""
     e = html.escape
     v, tot = report["video"], report["totals"]
-    svg, duration = _timeline(report)
+    s = report["series"]
+    duration = max(v["duration"], max(s["end"], default=0.0), 1e-6)
+    svg = timeline_svg(s["time"], s["end"], s["drop_ratio"], s["encoded"], report["activity"],
+                       report["scene_changes"], duration)
     random_note = f'<div class="warn">{e(report["warning"])}</div>' if report["warning"] else ""
     broken = (f'<div class="note">The video breaks at {clock_label(v["broken_at"])} ({v["broken_at"]:.2f} s); '
               f'it was analysed up to there.</div>') if v["broken_at"] is not None else ""
@@ -124,7 +94,7 @@ def render_html(report: dict, out: Path) -> str:
                   f'<div class="meta">used: {links or "no clips"} &middot; {a["prompt_tokens"]} prompt tokens &middot; '
                   f'first token {a["seconds_to_first_token"]:.2f} s, total {a["seconds_total"]:.2f} s</div></div>')
     questions = ("<h2>Questions</h2>" + "".join(qa)) if qa else ""
-    js = _JS % {"duration": duration, "w": _W, "pad": _PAD}
+    js = _JS % {"duration": duration, "w": WIDTH, "pad": PAD}
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil report: {e(v["name"])}</title>
 <style>{_CSS}</style></head><body>

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from stream.clock import clock_label, parse_clock
 from stream.engine import Engine, Session
+from stream.events import Event, activity_spans
 from stream.sources import FileSource, VideoBreak
 
 REPORT_VERSION = 1
@@ -209,14 +210,9 @@ class Analysis:
             warning = "RANDOM WEIGHTS (--model tiny): every caption, summary and answer in this report is noise"
             noise = "random weights: noise"
         steps = store.steps(STREAM)
-        events = [{"kind": k, "time": t, "detail": d} for k, t, d in store.events(STREAM)]
-        activity, open_at = [], None
-        for e in events:
-            if e["kind"] == "activity_start":
-                open_at = e["time"]
-            elif e["kind"] == "activity_end" and open_at is not None:
-                activity.append({"start": open_at, "end": e["time"]})
-                open_at = None
+        stored = [Event(k, t, d) for k, t, d in store.events(STREAM)]
+        events = [{"kind": e.kind, "time": e.time, "detail": e.detail} for e in stored]
+        activity = activity_spans(stored)
         thumbs = self.out / "thumbs"
         thumbs.mkdir(exist_ok=True)
         clips = []

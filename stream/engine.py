@@ -162,9 +162,10 @@ class Session:
         return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
                             cfg.token_budget)
 
-    def ask(self, question: str, until: float | None = None) -> Answer:
-        """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds)."""
-        clips = self.store.get(self.select(question, until))
+    def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None) -> Answer:
+        """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds).
+        `clip_ids` asks about those clips instead (a clip picked in the memory browser)."""
+        clips = self.store.get(sorted(clip_ids) if clip_ids else self.select(question, until))
         prompt = [prompt_clip(c) for c in clips]
         now = until if until is not None else max([self.now] + [c.end for c in clips])
         context = f"Time now: {clock_label(now)}."

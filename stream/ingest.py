@@ -81,7 +81,7 @@ class StreamState:
     notes: dict = field(default_factory=dict)    # JSON-able facts a resume must remember (where a file broke)
 
 
-def _jpeg(image: np.ndarray, side: int) -> bytes:
+def jpeg(image: np.ndarray, side: int) -> bytes:
     h, w = image.shape[:2]
     s = min(1.0, side / max(h, w))
     small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
@@ -249,5 +249,5 @@ class Ingestor:
         state.clips += 1
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),
                           positions=positions.to(torch.int16), grid=(d.last_t + 1, h, w),
-                          seconds_per_step=self.step_seconds, thumbnail=_jpeg(d.thumb, self.config.thumb_side),
+                          seconds_per_step=self.step_seconds, thumbnail=jpeg(d.thumb, self.config.thumb_side),
                           kept=d.kept, total=d.total)

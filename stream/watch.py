@@ -17,7 +17,9 @@ from stream.config import AlertConfig
 from stream.delivery import AlertLog, Webhook
 from stream.engine import Engine, Session
 from stream.events import Event
-from stream.sources import FileSource, LatestFrame, LiveSource, PushSource, open_source, paced, sample_live
+from stream.ingest import jpeg
+from stream.sources import (FileSource, Frame, LatestFrame, LiveSource, PushSource, open_source, paced,
+                            sample_live)
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Watcher:
         self._stats = LiveStats()
         self._thread: threading.Thread | None = None
         self.t0 = getattr(self.source, "t0", None)
+        # A stream restarted into its memory continues its time line after the last stored clip.
+        last = self.session.store.get(self.session.store.latest(spec.name, 1), with_tokens=False)
+        self.offset = last[0].end + 1.0 / fps if last else 0.0
 
     # ---- control ------------------------------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -105,10 +110,14 @@ class Watcher:
         fps = self.engine.config.ingest.sampling.fps
         if isinstance(self.source, FileSource):
             if not self.spec.realtime:
-                return (f for f in self.source.frames() if not self._stop.is_set())
-            self.t0 = self.clock()
-            return paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
-        return sample_live(self.source, fps, self._stop, self.clock)
+                frames = ((f, 0) for f in self.source.frames() if not self._stop.is_set())
+            else:
+                self.t0 = self.clock()
+                frames = paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
+        else:
+            frames = sample_live(self.source, fps, self._stop, self.clock)
+        for frame, skipped in frames:
+            yield Frame(frame.image, frame.time + self.offset), skipped
 
     def _run(self) -> None:
         live = not (isinstance(self.source, FileSource) and not self.spec.realtime)
@@ -116,6 +125,8 @@ class Watcher:
             for step in self.session.run(self._frames(), batch=1 if live else None):
                 self._observe(step)
                 for alert in self.alerter.update(step):
+                    if alert.thumbnail is None and step.frame is not None:
+                        alert.thumbnail = jpeg(step.frame, self.engine.config.ingest.thumb_side)
                     self._deliver(alert)
         except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
             self._stats.error = f"{type(e).__name__}: {e}"
@@ -132,8 +143,8 @@ class Watcher:
                 self._series.append((step.time, step.end, step.drop_ratio, step.encoded))
                 self._view = (step.frame, step.keep_map)
                 self._sampled.append(now)
-                if self.t0 is not None:        # the step's last frame arrived at t0 + its stream time
-                    self._stats.lag = max(0.0, now - (self.t0 + step.end))
+                if self.t0 is not None:        # the step's last frame arrived at t0 + its source time
+                    self._stats.lag = max(0.0, now - (self.t0 + step.end - self.offset))
             self._events.extend(step.events)
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded

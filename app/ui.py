@@ -1,0 +1,79 @@
+"""The live page: wiring only; what each event does is in `app.handlers`."""
+import gradio as gr
+
+from app.handlers import Handlers
+
+CSS = "#live img{image-rendering:pixelated} .vigil-timeline svg{width:100%;background:#fff;border-radius:6px}"
+
+
+def build(h: Handlers) -> gr.Blocks:
+    with gr.Blocks(title="Vigil") as page:
+        gr.Markdown(h.banner(), elem_id="banner")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                with gr.Tab("Demo"):
+                    gr.Markdown("A 75-second real clip of a room (three visits), played as if live.")
+                    demo_btn = gr.Button("Watch the demo clip", variant="primary", elem_id="demo")
+                with gr.Tab("File"):
+                    path = gr.Textbox(label="Video file on the server", placeholder="under the allowed folders")
+                    upload = gr.File(label="or upload one", file_types=["video"], type="filepath")
+                    file_btn = gr.Button("Watch the file", elem_id="start-file")
+                with gr.Tab("Stream URL"):
+                    url = gr.Textbox(label="rtsp:// or http(s):// URL, or a camera index on the server")
+                    url_btn = gr.Button("Watch the stream", elem_id="start-url")
+                with gr.Tab("Webcam", elem_id="webcam-tab"):
+                    gr.Markdown("Start recording: frames stream from this browser to the engine.")
+                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                                      elem_id="webcam")
+                with gr.Accordion("Alerts", open=False):
+                    rules = gr.Textbox(label="Watch rules, one a line", lines=2,
+                                       placeholder="tell me when a person enters the room")
+                    scene = gr.Checkbox(value=True, label="Alert on scene changes")
+                    activity = gr.Checkbox(value=True, label="Alert on activity starts")
+                    webhook = gr.Textbox(label="Webhook URL (optional): each alert is POSTed as JSON")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    stream = gr.Dropdown(label="Stream", choices=[], interactive=True, elem_id="stream")
+                    stop_btn = gr.Button("Stop", elem_id="stop")
+                live = gr.Image(label="Now: token cells the drop kept are lit, dropped ones dimmed",
+                                interactive=False, elem_id="live")
+                figures = gr.Markdown(elem_id="figures")
+        timeline = gr.HTML(label="Timeline: tokens dropped per step, activity, scene changes",
+                           elem_classes=["vigil-timeline"], elem_id="timeline-box")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Ask about what the stream has seen", height=360, elem_id="chat")
+                with gr.Row():
+                    question = gr.Textbox(show_label=False, placeholder="When did someone come in?", scale=4,
+                                          elem_id="question")
+                    ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                used = gr.Gallery(label="Clips the last answer used", columns=8, height=140, elem_id="used", preview=False,
+                          allow_preview=False, object_fit="contain")
+            with gr.Column(scale=2):
+                gr.Markdown("### Alerts")
+                feed = gr.HTML(elem_id="feed")
+        memory = gr.Gallery(label="Memory: newest clips first (pick one to ask about it)", columns=8, height=260,
+                            elem_id="memory", preview=False, allow_preview=False, object_fit="contain")
+        timer = gr.Timer(h.config.refresh)
+        alerts_json, status_json = gr.JSON(visible=False), gr.JSON(visible=False)
+
+        alert_inputs = [rules, scene, activity, webhook]
+        demo_btn.click(h.start_demo, alert_inputs, [status, stream], api_name="start_demo")
+        file_btn.click(h.start_file, [path, upload, *alert_inputs], [status, stream], api_name="start_file")
+        url_btn.click(h.start_url, [url, *alert_inputs], [status, stream], api_name="start_url")
+        webcam.stream(h.webcam_frame, [webcam, *alert_inputs], None, stream_every=0.5, time_limit=None,
+                      concurrency_limit=None, api_name="webcam_frame")
+        stop_btn.click(h.stop, [stream], [status], api_name="stop")
+        stream.change(h.select, [stream], None, api_name=False)
+        ask_event = dict(fn=h.ask, inputs=[question, chat, stream], outputs=[chat, used, question])
+        ask_btn.click(**ask_event, api_name="ask")
+        question.submit(**ask_event, api_name=False)
+        memory.select(h.pick_clip, [stream], [status, question], api_name=False)
+        timer.tick(h.refresh, [stream], [live, figures, timeline, feed, memory, stream], api_name=False,
+                   show_progress="hidden", concurrency_limit=None)
+        gr.Button(visible=False).click(h.alerts, [stream], alerts_json, api_name="alerts")
+        gr.Button(visible=False).click(h.status, None, status_json, api_name="status")
+        page.unload(h.unload)
+    return page
+
