@@ -48,13 +48,14 @@ def build(h: Handlers) -> gr.Blocks:
                     question = gr.Textbox(show_label=False, placeholder="When did someone come in?", scale=4,
                                           elem_id="question")
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                used = gr.Gallery(label="Clips the last answer used", columns=8, height=140, elem_id="used", preview=False,
-                          allow_preview=False, object_fit="contain")
+                used = gr.Gallery(label="Clips the last answer used", columns=8, height=140, elem_id="used",
+                                  preview=False, allow_preview=False, object_fit="contain", fit_columns=False)
             with gr.Column(scale=2):
                 gr.Markdown("### Alerts")
                 feed = gr.HTML(elem_id="feed")
         memory = gr.Gallery(label="Memory: newest clips first (pick one to ask about it)", columns=8, height=260,
-                            elem_id="memory", preview=False, allow_preview=False, object_fit="contain")
+                            elem_id="memory", preview=False, allow_preview=False, object_fit="contain",
+                            fit_columns=False)
         timer = gr.Timer(h.config.refresh)
         alerts_json, status_json = gr.JSON(visible=False), gr.JSON(visible=False)
 

@@ -103,3 +103,18 @@ def test_analyze_bad_input_one_line_and_exit_code(odd_videos, videos, tmp_path, 
     r = vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--questions", str(tmp_path / "q.txt"),
               cache=cache_dir)
     assert r.returncode == 2 and "not a time" in r.stderr
+
+
+def test_watch_prints_activity_alerts_near_the_six_visits(videos, annotations, tmp_path, cache_dir):
+    import json
+    r = vigil("watch", str(videos / "one-by-one-person-detection.mp4"), "--memory", str(tmp_path / "m"), "--model",
+              "tiny", "--rule", "a person enters the room", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    alerts = [json.loads(line) for line in r.stdout.splitlines()]
+    starts = [a["time"] for a in alerts if a["kind"] == "activity_start"]
+    visits = [s for s, _ in annotations["one-by-one-person-detection.mp4"]["events"]]
+    assert sum(any(abs(v - t) <= 1.5 for t in starts) for v in visits) >= 5, starts
+    assert len(starts) <= 2 * len(visits)
+    assert "RANDOM WEIGHTS" in r.stderr
+    logged = (tmp_path / "m" / "alerts.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in logged] == alerts

@@ -14,12 +14,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("VIGIL_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
-def browser(p):
+def browser(p, extra=()):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (scripts/test.sh installs it)")
     return p.chromium.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"])
+        "--disable-sync", "--no-first-run", *extra])
 
 
 def test_report_page_shows_timeline_thumbnails_and_linked_answers(llm, embedder, model_config, videos, tmp_path):
