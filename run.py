@@ -219,6 +219,32 @@ def cmd_ui(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import json
+    from dataclasses import replace
+
+    from bench.config import ITEMS, BenchConfig
+    from bench.suite import markdown, run
+
+    config = BenchConfig(device=args.device)
+    if args.only:
+        config = replace(config, items=tuple(args.only))
+    if args.quick:            # a smoke run of the suite itself: small sizes, a few seconds each
+        config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10)
+    config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
+    from pathlib import Path
+    if not (Path(config.videos) / "annotations.json").exists():
+        raise ValueError(f"the real clips are not at {config.videos} (the shared/videos folder beside the checkout)")
+    results = run(config, log=lambda m: print(m, file=sys.stderr, flush=True))
+    table = markdown(results)
+    print(table)
+    Path(config.out_json).write_text(json.dumps(results, indent=1))
+    if not args.quick and set(config.items) == set(ITEMS):
+        Path(config.out_md).write_text("# Benchmark results\n\nWritten by `python -m bench`; the latest full run.\n\n"
+                                       + table + "\n")
+    return 0
+
+
 def _time(text: str) -> float:
     from stream.clock import parse_clock
     try:
@@ -273,6 +299,15 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--memory", default="vigil-memory", help="folder holding each stream's memory folder")
     u.add_argument("--media", action="append", default=[], help="a server folder whose videos the page may open "
                                                                  "(repeatable; assets/ always)")
+    b = sub.add_parser("bench", help="run the benchmark suite: prints a markdown table, writes bench/results.json "
+                                     "and bench/RESULTS.md")
+    b.add_argument("--only", action="append", choices=["reduction", "realtime", "stream", "events", "selection"],
+                   help="run only this item (repeatable)")
+    b.add_argument("--quick", action="store_true", help="small sizes: checks the suite runs (RESULTS.md untouched)")
+    b.add_argument("--rtf-size", default="3b", choices=["3b", "7b"], help="vision tower shape for the real-time factor")
+    b.add_argument("--rtf-pixels", type=_positive(int), default=None, help="pixels per frame for the real-time factor "
+                                                                          "(default 224*224 on a CPU; 448*448 is real)")
+    b.add_argument("--device", default="auto", help="auto, cpu, cuda")
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
@@ -286,7 +321,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.embedder is None:
+    if getattr(args, "embedder", "") is None:
         args.embedder = "tiny" if args.model == "tiny" else "google/siglip-base-patch16-224"
     from memory.store import StoreError
     from models.loader import ModelLoadError
@@ -294,7 +329,7 @@ def main(argv=None) -> int:
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch,
-                "ui": cmd_ui}[args.command](args)
+                "ui": cmd_ui, "bench": cmd_bench}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

@@ -26,3 +26,15 @@ def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int],
         chosen.append(cid)
         used += n_tokens[cid]
     return sorted(chosen, key=lambda c: (start[c], c))
+
+
+def select_for_query(store, query, stream: str | None, until: float | None, config) -> list[int]:
+    """The clips a question with embedding `query` [dim] gets: candidates from the clip keys and, where clips have
+    captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order."""
+    rankings = [[cid for cid, _ in store.search(query, config.candidates, stream, until, kind)]
+                for kind in ("visual", "caption")]
+    ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
+    latest = store.latest(stream, config.latest_clips, until)
+    meta = store.meta(ranked + latest)
+    return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
+                        config.token_budget)

@@ -46,27 +46,46 @@ def _is_built(folder: Path) -> bool:
         return False
 
 
-def build_tiny_qwen(folder: str | Path, seed: int = 0) -> Path:
-    """Save a random tiny Qwen2.5-VL (2 vision blocks, 2 decoder layers, width 64) with its tokenizer."""
+# Vision towers (and the text width they feed) by size. "3b" and "7b" are the real shapes of Qwen2.5-VL-3B and
+# -7B's vision towers (with a 2-layer text model of the matching width): random weights, real compute, for speed
+# and memory benchmarks.
+_REAL_VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, fullatt_block_indexes=[7, 15, 23, 31])
+SIZES = {
+    "tiny": (dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, fullatt_block_indexes=[1]),
+             dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+                  mrope_section=[2, 3, 3])),
+    "3b": (dict(_REAL_VISION, out_hidden_size=2048),
+           dict(hidden_size=2048, intermediate_size=256, num_attention_heads=16, num_key_value_heads=2,
+                mrope_section=[16, 24, 24])),
+    "7b": (dict(_REAL_VISION, out_hidden_size=3584),
+           dict(hidden_size=3584, intermediate_size=256, num_attention_heads=28, num_key_value_heads=4,
+                mrope_section=[16, 24, 24])),
+}
+
+
+def build_tiny_qwen(folder: str | Path, seed: int = 0, size: str = "tiny") -> Path:
+    """Save a random Qwen2.5-VL with its tokenizer: "tiny" (2 vision blocks, 2 decoder layers, width 64), or a real
+    vision tower ("3b", "7b") before a 2-layer text model."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     folder = Path(folder)
     if _is_built(folder):
         return folder
+    vision, text = SIZES[size]
+    text = dict(text)
+    mrope = text.pop("mrope_section")
     tokenizer = _byte_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32768,
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+            vocab_size=len(tokenizer), num_hidden_layers=2, max_position_embeddings=32768, **text,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-            fullatt_block_indexes=[1], tokens_per_second=2,
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112, tokens_per_second=2,
+            **vision,
         ),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
@@ -78,7 +97,7 @@ def build_tiny_qwen(folder: str | Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    _mark(folder, "qwen2_5_vl")
+    _mark(folder, "qwen2_5_vl" if size == "tiny" else f"qwen2_5_vl-vision-{size}")
     return folder
 
 

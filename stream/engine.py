@@ -17,7 +17,7 @@ import numpy as np
 
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
-from memory.select import fuse_rankings, select_clips
+from memory.select import select_for_query
 from memory.store import ClipStore, StreamLog
 from models.backend import PromptClip
 from models.config import ModelConfig
@@ -152,15 +152,8 @@ class Session:
     def select(self, question: str, until: float | None = None) -> list[int]:
         """Ids of the clips a question gets, in time order, within the token budget. Candidates come from the clip
         keys and, where clips have captions, from the caption keys too."""
-        cfg = self.engine.config.select
         query = self.engine.embed_texts([question])[0]
-        rankings = [[cid for cid, _ in self.store.search(query, cfg.candidates, self.stream, until, kind)]
-                    for kind in ("visual", "caption")]
-        ranked = fuse_rankings([r for r in rankings if r], cfg.fusion_k)[:cfg.candidates]
-        latest = self.store.latest(self.stream, cfg.latest_clips, until)
-        meta = self.store.meta(ranked + latest)
-        return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
-                            cfg.token_budget)
+        return select_for_query(self.store, query, self.stream, until, self.engine.config.select)
 
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None) -> Answer:
         """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds).

@@ -128,3 +128,27 @@ def test_crash_mid_write_then_reopen_and_continue(tmp_path):
         assert store.index.ntotal == len(rows)
         store.add(make_clip(10_000 + attempt, n=2000))           # and it continues
         store.close()
+
+
+def test_a_large_store_switches_to_an_inverted_file_index_and_stays_consistent(tmp_path):
+    import faiss
+    config = StoreConfig(ivf_above=1000, ivf_lists=16, ivf_probe=16)
+    store = open_store(tmp_path, config)
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(1500, DIM)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    store.db.execute("BEGIN")
+    store.db.executemany("INSERT INTO clips (stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept, total,"
+                         " key, thumbnail) VALUES ('cam', ?, ?, 5, 0, '[4, 5, 1]', 2.0, 5, 20, ?, x'')",
+                         [(8.0 * i, 8.0 * i + 7, k.tobytes()) for i, k in enumerate(keys)])
+    store.db.execute("COMMIT")
+    store.close()
+    store = open_store(tmp_path, config)
+    assert isinstance(store.index, faiss.IndexIVF) and store.index.ntotal == 1500
+    assert store.search(keys[700], 1)[0][0] == 701                     # ids are SQLite's, probing all lists
+    store.delete([701])
+    new = store.add(make_clip(1))
+    store.close()
+    store = open_store(tmp_path, config)                               # the saved IVF index is reused, reconciled
+    assert isinstance(store.index, faiss.IndexIVF) and store.index.ntotal == 1500
+    assert store.search(keys[700], 1)[0][0] != 701 and store.search(make_clip(1).key, 1)[0][0] == new

@@ -1,0 +1,55 @@
+"""Item 7: selection latency of the store at growing sizes (random keys): what a question costs besides embedding
+it and running the LLM. Rows are written straight into SQLite (no token files, which selection never reads); the
+store is then opened as usual, which rebuilds its FAISS index from SQLite."""
+import json
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from memory.config import SelectConfig
+from memory.select import select_for_query
+from memory.store import ClipStore
+
+
+def _fill(store: ClipStore, n: int, dim: int, rng) -> None:
+    def rows():
+        for i in range(n):
+            key = rng.standard_normal(dim).astype(np.float32)
+            key /= np.linalg.norm(key)
+            yield ("bench", 8.0 * i, 8.0 * i + 7, 256, 0, json.dumps([4, 16, 16]), 2.0, 256, 1024, None,
+                   key.tobytes(), b"")
+    store.db.execute("BEGIN")
+    store.db.executemany("INSERT INTO clips (stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept, total,"
+                         " caption, key, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+    store.db.execute("COMMIT")
+
+
+def selection(sizes: tuple[int, ...], dim: int, questions: int) -> list[dict]:
+    out, rng = [], np.random.default_rng(0)
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = ClipStore(tmp, "bench", dim, "bench", 16)
+            t0 = time.perf_counter()
+            _fill(store, n, dim, rng)
+            fill = time.perf_counter() - t0
+            store.db.close()
+            t0 = time.perf_counter()
+            store = ClipStore(tmp, "bench", dim, "bench", 16)      # rebuilds the index from SQLite
+            opened = time.perf_counter() - t0
+            queries = rng.standard_normal((questions, dim)).astype(np.float32)
+            queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+            times = []
+            for q in queries:
+                t0 = time.perf_counter()
+                chosen = select_for_query(store, q, "bench", None, SelectConfig())
+                times.append(time.perf_counter() - t0)
+            assert chosen
+            store.save_index()
+            store.db.close()
+            times.sort()
+            out.append({"clips": n, "median_ms": round(1000 * statistics.median(times), 2),
+                        "p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 2),
+                        "open_s": round(opened, 2), "fill_s": round(fill, 2)})
+    return out
