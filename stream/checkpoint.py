@@ -16,7 +16,7 @@ class Checkpoint:
     samples: int            # sampled frames consumed before the resume point: a file resumes with frames(skip=samples)
     done: bool              # the source was read to its end
     values: dict            # JSON-able: counters, frame size, event detector, timings, notes
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # ref_tokens [N, D] f32, gate_frame [H, W, 3] u8
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # ref_tokens, gate_frame, last_hist
 
     def dumps(self) -> tuple[str, bytes]:
         """(JSON text, safetensors bytes): no pickle in what is stored."""
@@ -43,12 +43,14 @@ def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, 
     d = state.detector
     values = {k: getattr(state, k) for k in _COUNTERS}
     values.update(size=list(size) if size else None, timings=dict(state.timings), notes=dict(state.notes),
-                  detector={"recent": list(d.recent), "active": d.active, "last_active": d.last_active})
+                  detector={"active": d.active, "last_active": d.last_active})
     tensors = {}
     if state.ref_tokens is not None:
         tensors["ref_tokens"] = state.ref_tokens.float()
     if gate_frame is not None:
         tensors["gate_frame"] = torch.from_numpy(np.ascontiguousarray(gate_frame))
+    if state.last_hist is not None:
+        tensors["last_hist"] = torch.from_numpy(state.last_hist)
     samples = state.frames if done else state.steps * frames_per_step
     return Checkpoint(samples=samples, done=done, values=values, tensors=tensors)
 
@@ -65,7 +67,7 @@ def restore(state, ckpt: Checkpoint) -> None:
     state.ref_tokens = ckpt.tensors.get("ref_tokens")
     gate = ckpt.tensors.get("gate_frame")
     state.ref_frame = None if gate is None else gate.numpy()
+    hist = ckpt.tensors.get("last_hist")
+    state.last_hist = None if hist is None else hist.numpy()
     d = state.detector
-    d.recent.clear()
-    d.recent.extend(v["detector"]["recent"])
     d.active, d.last_active = v["detector"]["active"], v["detector"]["last_active"]

@@ -20,13 +20,13 @@ class SamplingConfig:
 
 @dataclass
 class EventConfig:
-    # A step that keeps at least this share of its tokens is a scene change: it is kept whole, becomes the new
-    # reference and starts a new clip...
+    # A scene change (a cut) is a step that keeps at least this share of its tokens (it is then kept whole, becomes
+    # the new reference and starts a new clip)...
     scene_keep: float = 0.6
-    # ...if that share also jumps by this much over the median of the last steps (a busy scene is not a cut).
-    scene_jump: float = 0.35
-    # Steps in that median.
-    scene_window: int = 4
+    # ...and whose colours jump: half the L1 distance between HSV histograms of consecutive sampled frames at least
+    # this. Motion keeps a scene's colours and a cut changes them, which the token share alone cannot tell apart
+    # in busy footage. On the real clips: cuts 0.57-0.88, street motion at most 0.40, a hand over the lens 0.47-0.54.
+    scene_color: float = 0.55
     # Activity starts when a step keeps at least this share of its tokens (something moved)...
     activity_on: float = 0.01
     # ...and ends when no step reached it for this many seconds; shorter pauses are one activity. Visitors 3 s
@@ -34,10 +34,8 @@ class EventConfig:
     activity_hold: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 < self.scene_keep <= 1.0 or not 0.0 <= self.scene_jump <= 1.0:
-            raise ValueError("scene_keep must be in (0, 1] and scene_jump in [0, 1]")
-        if self.scene_window < 1:
-            raise ValueError("scene_window must be at least 1")
+        if not 0.0 < self.scene_keep <= 1.0 or not 0.0 <= self.scene_color <= 1.0:
+            raise ValueError("scene_keep must be in (0, 1] and scene_color in [0, 1]")
         if not 0.0 < self.activity_on < 1.0 or self.activity_hold < 0.0:
             raise ValueError("activity_on must be in (0, 1) and activity_hold non-negative")
 

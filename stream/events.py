@@ -1,7 +1,5 @@
 """Events from the per-step kept-token share: scene changes and activity spans (hysteresis, hold time)."""
-from collections import deque
 from dataclasses import dataclass, field
-from statistics import median
 
 from stream.config import EventConfig
 
@@ -18,16 +16,12 @@ class EventDetector:
 
     def __init__(self, config: EventConfig):
         self.config = config
-        self.recent: deque[float] = deque(maxlen=config.scene_window)
         self.active = False
         self.last_active = 0.0
 
-    def is_cut(self, kept_share: float) -> bool:
-        """A sharp rise of the kept share (a sharp fall of the drop ratio) over this scene's recent steps. The
-        baseline holds only steps since the last cut, so cuts in quick succession do not mask each other."""
-        c = self.config
-        baseline = median(self.recent) if self.recent else 0.0
-        return kept_share >= c.scene_keep and kept_share - baseline >= c.scene_jump
+    def is_cut(self, kept_share: float, color: float) -> bool:
+        """Most tokens changed and so did the colours (see EventConfig.scene_color)."""
+        return kept_share >= self.config.scene_keep and color >= self.config.scene_color
 
     def update(self, start: float, end: float, kept_share: float, cut: bool, whole: bool = False) -> list[Event]:
         """Events for a step shown from `start` to `end` seconds. `whole`: kept whole for lack of a reference
@@ -35,9 +29,6 @@ class EventDetector:
         c, events = self.config, []
         if cut:
             events.append(Event("scene_change", start, {"kept_share": round(kept_share, 4)}))
-            self.recent.clear()
-        elif not whole:
-            self.recent.append(kept_share)
         moving = not cut and not whole and kept_share >= c.activity_on
         if moving:
             if not self.active:

@@ -13,7 +13,7 @@ import torch
 
 from compression.compact import compact
 from compression.drop import distinctiveness, drop_mask, update_reference
-from compression.gate import cell_change, changed_share
+from compression.gate import cell_change, changed_share, color_change, color_histogram
 from memory.clip import ClipMemory
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
@@ -66,6 +66,7 @@ class StreamState:
     size: tuple[int, int] | None = None               # resized frame (H, W) in pixels
     ref_tokens: torch.Tensor | None = None            # [N, D]
     ref_frame: np.ndarray | None = None               # [H, W, 3] last frame of the last encoded step
+    last_hist: np.ndarray | None = None               # colour histogram of the last sampled frame (cuts)
     draft: _Draft | None = None
     detector: EventDetector | None = None
     steps: int = 0
@@ -185,11 +186,14 @@ class Ingestor:
         h, w = pix.shape[1] // self.llm.cell, pix.shape[2] // self.llm.cell
         n = h * w
         start, end = frames[0].time, frames[-1].time
+        hists = [color_histogram(f) for f in pix]
+        color = max(color_change(a, b) for a, b in zip([state.last_hist if state.last_hist is not None
+                                                         else hists[0]] + hists[:-1], hists))
         cut = whole = False
         if tokens is not None:
             whole = state.ref_tokens is None
             keep, novelty = drop_mask(tokens, state.ref_tokens, cfg.drop.tau)
-            cut = not whole and state.detector.is_cut(float(keep.float().mean()))
+            cut = not whole and state.detector.is_cut(float(keep.float().mean()), color)
         d = state.draft
         if d is not None and (cut or start >= d.start + cfg.clip_seconds - 1e-6):
             state.timings["drop"] += time.perf_counter() - t0
@@ -206,6 +210,7 @@ class Ingestor:
         else:
             keep, novelty, kept = torch.zeros(n, dtype=torch.bool), None, 0
         events = state.detector.update(start, end, kept / n, cut, whole)
+        state.last_hist = hists[-1]
 
         if state.draft is None:
             # The scene as last seen, to fill the clip if it keeps few tokens (a step kept whole needs none).

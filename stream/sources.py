@@ -57,13 +57,17 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
 
 def sample_indices(pts: np.ndarray, fps: float, start: float = 0.0) -> np.ndarray:
     """Indices of the frames to take at `fps` from presentation times `pts` [n] (seconds, increasing):
-    for each target time start + k/fps, the first frame shown at or after it."""
+    for each target time start + k/fps, the first frame shown at or after it; and the last frame."""
     if len(pts) == 0:
         return np.zeros(0, dtype=np.int64)
     targets = np.arange(start, pts[-1] + 1e-6, 1.0 / fps)
     idx = np.searchsorted(pts, targets - 1e-6)
-    idx = idx[idx < len(pts)]
-    return np.unique(idx)
+    idx = np.unique(idx[idx < len(pts)])
+    # The last frame too when it comes half a period or more after the last sample: the end of a recording (a
+    # cut, someone leaving) would otherwise go unseen.
+    if len(idx) and pts[-1] - pts[idx[-1]] >= 0.5 / fps:
+        idx = np.append(idx, len(pts) - 1)
+    return idx
 
 
 class FileSource:

@@ -65,7 +65,7 @@ def test_every_real_clip_analyses(straight, name):
     r = straight[name]
     s, t = r["series"], r["totals"]
     assert len(s["time"]) == t["steps"] == len(s["drop_ratio"]) and t["steps"] > 0
-    assert s["time"] == sorted(s["time"]) and s["time"][-1] <= r["video"]["duration"] + 1e-6
+    assert s["time"] == sorted(s["time"]) and s["time"][-1] <= r["video"]["duration"] + 1e-3
     assert t["encodes"] + t["encodes_skipped"] == t["steps"]
     assert 0 < t["tokens_kept"] <= t["tokens_total"] and t["frames_sampled"] <= t["frames_in_video"]
     assert [c["start"] for c in r["clips"]] == sorted(c["start"] for c in r["clips"])

@@ -11,12 +11,20 @@ def test_sampling_uses_presentation_times_for_variable_frame_rate():
     assert pts[idx].tolist() == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
 
 
+def test_sampling_keeps_the_last_frame_when_the_grid_misses_the_end():
+    pts = np.arange(0, 9.97, 0.04)                      # a 10 s clip at 25 fps: last frame at 9.96 s
+    assert pts[sample_indices(pts, fps=1.0)][-2:].tolist() == pytest.approx([9.0, 9.96])
+    assert pts[sample_indices(pts, fps=2.0)][-2:].tolist() == pytest.approx([9.52, 9.96])
+    near = np.arange(0, 9.21, 0.04)                     # ends 0.2 s after a sample: nothing added
+    assert pts[sample_indices(near, fps=1.0)][-1] == pytest.approx(9.0)
+
+
 def test_file_source_times_and_size(videos):
     src = FileSource(str(videos / "bikes.mp4"), fps=2.0)
     frames = list(src.frames())
     times = [f.time for f in frames]
-    assert len(frames) == 20 and times == sorted(times)
-    assert all(abs(t - i * 0.5) < 0.05 for i, t in enumerate(times))
+    assert len(frames) == 21 and times == sorted(times)
+    assert all(abs(t - i * 0.5) < 0.05 for i, t in enumerate(times[:20])) and times[20] > 9.9   # and the last frame
     assert frames[0].image.shape == (272, 640, 3) and frames[0].image.dtype == np.uint8
     assert src.duration == pytest.approx(10.0, abs=0.1)
 
