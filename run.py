@@ -238,7 +238,10 @@ def cmd_bench(args) -> int:
     results = run(config, log=lambda m: print(m, file=sys.stderr, flush=True))
     table = markdown(results)
     print(table)
-    Path(config.out_json).write_text(json.dumps(results, indent=1))
+    out_json = Path(config.out_json)
+    if args.quick or set(config.items) != set(ITEMS):     # partial runs never overwrite the full run's figures
+        out_json = out_json.with_name("results-partial.json")
+    out_json.write_text(json.dumps(results, indent=1))
     if not args.quick and set(config.items) == set(ITEMS):
         Path(config.out_md).write_text("# Benchmark results\n\nWritten by `python -m bench`; the latest full run.\n\n"
                                        + table + "\n")

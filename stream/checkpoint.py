@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
@@ -43,7 +43,7 @@ def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, 
     d = state.detector
     values = {k: getattr(state, k) for k in _COUNTERS}
     values.update(size=list(size) if size else None, timings=dict(state.timings), notes=dict(state.notes),
-                  detector={"active": d.active, "last_active": d.last_active})
+                  detector=d.state(), presence=state.presence)
     tensors = {}
     if state.ref_tokens is not None:
         tensors["ref_tokens"] = state.ref_tokens.float()
@@ -51,6 +51,8 @@ def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, 
         tensors["gate_frame"] = torch.from_numpy(np.ascontiguousarray(gate_frame))
     if state.last_hist is not None:
         tensors["last_hist"] = torch.from_numpy(state.last_hist)
+    if state.background is not None:
+        tensors["background"] = state.background.float()
     samples = state.frames if done else state.steps * frames_per_step
     return Checkpoint(samples=samples, done=done, values=values, tensors=tensors)
 
@@ -69,5 +71,5 @@ def restore(state, ckpt: Checkpoint) -> None:
     state.ref_frame = None if gate is None else gate.numpy()
     hist = ckpt.tensors.get("last_hist")
     state.last_hist = None if hist is None else hist.numpy()
-    d = state.detector
-    d.active, d.last_active = v["detector"]["active"], v["detector"]["last_active"]
+    state.background, state.presence = ckpt.tensors.get("background"), v["presence"]
+    state.detector.load(v["detector"])

@@ -27,17 +27,31 @@ class EventConfig:
     # this. Motion keeps a scene's colours and a cut changes them, which the token share alone cannot tell apart
     # in busy footage. On the real clips: cuts 0.57-0.88, street motion at most 0.40, a hand over the lens 0.47-0.54.
     scene_color: float = 0.55
-    # Activity starts when a step keeps at least this share of its tokens (something moved)...
+    # Activity is presence: a step whose tokens differ from the scene's background (the scene as it last settled)
+    # in at least this share...
+    presence_on: float = 0.05
+    # ...and by this much more than the scene's noise floor: the floor_quantile-th percentile of the presence share
+    # over the last floor_window seconds with no activity (a noisy or busy camera never rests at zero).
+    presence_margin: float = 0.1
+    floor_quantile: float = 20.0
+    floor_window: float = 60.0
+    # Motion (the share the drop kept) below max(activity_on, its floor + presence_margin / 2) is stillness; after
+    # `settle` seconds of it the scene as it is becomes the background. Longer than a visitor standing still at the
+    # table (14 s on the fixed-camera clip), so a still person stays present.
     activity_on: float = 0.01
-    # ...and ends when no step reached it for this many seconds; shorter pauses are one activity. Visitors 3 s
-    # apart on the fixed-camera clips are separate activities at 1 s.
+    settle: float = 20.0
+    # Activity ends when no step was present for this many seconds; shorter gaps are one activity.
     activity_hold: float = 1.0
 
     def __post_init__(self):
         if not 0.0 < self.scene_keep <= 1.0 or not 0.0 <= self.scene_color <= 1.0:
             raise ValueError("scene_keep must be in (0, 1] and scene_color in [0, 1]")
-        if not 0.0 < self.activity_on < 1.0 or self.activity_hold < 0.0:
-            raise ValueError("activity_on must be in (0, 1) and activity_hold non-negative")
+        if not 0.0 < self.activity_on < 1.0 or not 0.0 < self.presence_on < 1.0 or self.presence_margin < 0.0:
+            raise ValueError("activity_on and presence_on must be in (0, 1) and presence_margin non-negative")
+        if self.activity_hold < 0.0 or self.settle <= 0.0 or self.floor_window <= 0.0:
+            raise ValueError("activity_hold must be non-negative, settle and floor_window positive")
+        if not 0.0 <= self.floor_quantile <= 100.0:
+            raise ValueError(f"floor_quantile is a percentile in [0, 100], got {self.floor_quantile}")
 
 
 @dataclass

@@ -67,6 +67,8 @@ class StreamState:
     ref_tokens: torch.Tensor | None = None            # [N, D]
     ref_frame: np.ndarray | None = None               # [H, W, 3] last frame of the last encoded step
     last_hist: np.ndarray | None = None               # colour histogram of the last sampled frame (cuts)
+    background: torch.Tensor | None = None            # [N, D] the scene as it last settled (presence)
+    presence: float = 0.0                             # share of the last encoded step's tokens unlike the background
     draft: _Draft | None = None
     detector: EventDetector | None = None
     steps: int = 0
@@ -98,7 +100,7 @@ class Ingestor:
         self.step_seconds = llm.frames_per_step / config.sampling.fps
 
     def new_state(self, stream: str) -> StreamState:
-        return StreamState(stream=stream, detector=EventDetector(self.config.events))
+        return StreamState(stream=stream, detector=EventDetector(self.config.events, self.step_seconds))
 
     # -- the generator -----------------------------------------------------------------------------------
     def run(self, frames: Iterable, state: StreamState, batch: int | None = None) -> Iterator[Step]:
@@ -204,12 +206,17 @@ class Ingestor:
                 keep = torch.ones(n, dtype=torch.bool)
                 novelty = distinctiveness(tokens)
                 state.ref_tokens = tokens.clone()
+                state.background, state.presence = tokens.clone(), 0.0
             else:
                 state.ref_tokens = update_reference(state.ref_tokens, tokens, keep, cfg.drop.reference)
+                unlike, _ = drop_mask(tokens, state.background, cfg.drop.tau)
+                state.presence = float(unlike.float().mean())
             kept = int(keep.sum())
-        else:
+        else:                       # the gate saw no change: nothing moved, and what is present stays
             keep, novelty, kept = torch.zeros(n, dtype=torch.bool), None, 0
-        events = state.detector.update(start, end, kept / n, cut, whole)
+        events = state.detector.update(start, end, kept / n, state.presence, cut, whole)
+        if state.detector.settled(end) and state.ref_tokens is not None:
+            state.background = state.ref_tokens.clone()      # what stayed is part of the scene now
         state.last_hist = hists[-1]
 
         if state.draft is None:
