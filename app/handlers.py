@@ -182,7 +182,7 @@ class Handlers:
         c = clips[evt.index]
         s.focus = c.id
         return (f"Next question is about the clip {clock_label(c.start)}-{clock_label(c.end)}.",
-                f"What happens in this clip?")
+                "What happens in this clip?")
 
     # ---- what the timer refreshes -------------------------------------------------------------------------
     def refresh(self, name: str, request: gr.Request):

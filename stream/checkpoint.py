@@ -29,7 +29,8 @@ class Checkpoint:
         from safetensors.torch import load
         meta = json.loads(text)
         if meta.get("format") != FORMAT:
-            raise ValueError(f"resume point has format {meta.get('format')}, this version reads {FORMAT}")
+            raise ValueError(f"the stored resume point has format {meta.get('format')} and this version reads "
+                             f"{FORMAT}: start again in a new output or memory folder")
         return cls(samples=meta["samples"], done=meta["done"], values=meta["values"], tensors=load(blob))
 
 

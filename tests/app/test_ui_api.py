@@ -88,14 +88,23 @@ def test_config_and_paths_are_checked(tmp_path):
     assert h._allowed(str(tmp_path / "media" / "a.mp4")).endswith("a.mp4")
 
 
-def test_closing_a_page_stops_its_streams(serve):
+def test_several_streams_each_with_its_memory_and_closing_the_page_stops_them(serve, videos):
     url, handlers = serve()
 
     class Req:
         session_hash = "page-1"
+
+    class Other:
+        session_hash = "page-2"
     handlers.start_demo("", True, True, "", Req())
-    w = handlers.registry.get("page-1").watchers["demo"]
-    assert w.running
+    handlers.start_file(str(videos / "bikes.mp4"), None, "", True, True, "", Req())
+    handlers.start_demo("", True, True, "", Other())                  # another page's demo: its own name and folder
+    mine, theirs = handlers.registry.get("page-1").watchers, handlers.registry.get("page-2").watchers
+    assert set(mine) == {"demo", "bikes"} and set(theirs) == {"demo-2"}
+    folders = {w.spec.memory for w in [*mine.values(), *theirs.values()]}
+    assert len(folders) == 3 and all(w.running for w in mine.values())
     handlers.unload(Req())
-    assert not w.running and len(handlers.registry) == 0
+    assert not any(w.running for w in mine.values()) and theirs["demo-2"].running
+    handlers.unload(Other())
+    assert len(handlers.registry) == 0
     assert not any(t.name.startswith("vigil-watch") and t.is_alive() for t in threading.enumerate())
