@@ -1,18 +1,17 @@
 """The live UI's event handlers. `Handlers` holds what the whole app shares (the engine, loaded once; the registry of
 browser sessions); everything per page lives in that page's `BrowserSession`. `app.ui` only wires these to
 components."""
-import base64
 import html
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-import cv2
 import gradio as gr
 import numpy as np
 
 from app.config import UIConfig
 from app.overlay import overlay
+from app.report import jpeg_data_uri
 from app.sessions import BrowserSession, Registry
 from app.timeline import timeline_svg
 from stream.alerts import Checker
@@ -20,19 +19,12 @@ from stream.clock import clock_label
 from stream.config import AlertConfig
 from stream.engine import RANDOM_WEIGHTS_WARNING, Engine
 from stream.events import activity_spans
+from stream.ingest import decode_jpeg
 from stream.sources import PushSource, SourceError
 from stream.watch import Watcher, WatchSpec
 
 MODEL_HELP = ("Start again with `--model PATH` (a Qwen2.5-VL hub id or a local folder with its weights), or with "
               "`--model tiny` for a smoke run with random weights.")
-
-
-def _jpeg_uri(data: bytes | None) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode() if data else ""
-
-
-def _decode(data: bytes) -> np.ndarray:
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 class Handlers:
@@ -169,7 +161,7 @@ class Handlers:
         used = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.clips)
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Clips used: {used} "
                                                        f"({answer.prompt_tokens} prompt tokens)*"}
-        gallery = [(_decode(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}") for c in answer.clips]
+        gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}") for c in answer.clips]
         yield history, gallery, ""
 
     def pick_clip(self, name: str, evt: gr.SelectData, request: gr.Request) -> tuple[str, str]:
@@ -215,14 +207,14 @@ class Handlers:
         if st.clips != s.shown_clips or w.spec.name != s.current:
             s.shown_clips, s.current = st.clips, w.spec.name
             clips = w.session.store.clips(w.spec.name)[-self.config.gallery_clips:][::-1]
-            gallery = [(_decode(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}"
+            gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}"
                         + (f" {c.caption}" if c.caption else "")) for c in clips]
         return image, figures, timeline, feed, gallery, picker
 
     def _feed(self, w: Watcher) -> str:
         items = []
         for a in w.alerts()[:self.config.feed_alerts]:
-            img = f'<img src="{_jpeg_uri(a.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px">' \
+            img = f'<img src="{jpeg_data_uri(a.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px">' \
                 if a.thumbnail else ""
             reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
             items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'

@@ -16,6 +16,11 @@ from app.timeline import PAD, WIDTH, timeline_svg
 _STRIP_HEIGHT = 90     # pixels: thumbnails in the strip are inlined at this height
 
 
+def jpeg_data_uri(data: bytes | None) -> str:
+    """JPEG bytes as an inline image source ("" for none)."""
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode() if data else ""
+
+
 def _strip_image(path: Path) -> str:
     """A small inline JPEG of a clip thumbnail (a long video has thousands of them)."""
     data = np.frombuffer(path.read_bytes(), np.uint8) if path.exists() else np.zeros(0, np.uint8)
@@ -25,7 +30,7 @@ def _strip_image(path: Path) -> str:
     h, w = image.shape[:2]
     small = cv2.resize(image, (max(1, round(w * _STRIP_HEIGHT / h)), _STRIP_HEIGHT), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode() if ok else ""
+    return jpeg_data_uri(buf.tobytes()) if ok else ""
 
 
 _CSS = """

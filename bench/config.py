@@ -1,5 +1,5 @@
 """What the benchmark suite runs, and at which sizes."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

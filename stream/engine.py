@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import cv2
 import numpy as np
 
 from memory.clip import ClipMemory
@@ -24,7 +23,7 @@ from models.config import ModelConfig
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clock_label
 from stream.config import IngestConfig
-from stream.ingest import Ingestor, Step, StreamState
+from stream.ingest import Ingestor, Step, StreamState, decode_jpeg
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
                           "not an answer")
@@ -129,25 +128,25 @@ class Session:
             yield step
 
     def _store(self, clip: ClipMemory, log: StreamLog) -> None:
-        thumb = cv2.cvtColor(cv2.imdecode(np.frombuffer(clip.thumbnail, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        clip.key = self.engine.embed_images([thumb])[0]
+        clip.key = self.engine.embed_images([decode_jpeg(clip.thumbnail)])[0]
         self.store.add(clip, log)
 
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text
         embedding for retrieval. `clip` needs its tokens (store.get(..., with_tokens=True))."""
-        text = "".join(self.engine.llm.answer(CAPTION_PROMPT, [prompt_clip(clip)], "",
-                                              max_new_tokens=self.engine.config.model.caption_tokens))
-        line = " ".join(text.split())
+        line = " ".join(self._about(clip, CAPTION_PROMPT).split())
         self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
         return line
 
     def check(self, rule: str, clip: ClipMemory) -> tuple[bool, str]:
         """A watch rule's verification: the video LLM answers yes or no, with a reason, about one clip (with tokens)."""
         from stream.alerts import parse_verdict
-        text = "".join(self.engine.llm.answer(CHECK_PROMPT.format(rule=rule), [prompt_clip(clip)], "",
+        return parse_verdict(self._about(clip, CHECK_PROMPT.format(rule=rule)))
+
+    def _about(self, clip: ClipMemory, prompt: str) -> str:
+        """The video LLM's short reply (caption_tokens at most) to a prompt about one clip (with tokens)."""
+        return "".join(self.engine.llm.answer(prompt, [prompt_clip(clip)], "",
                                               max_new_tokens=self.engine.config.model.caption_tokens))
-        return parse_verdict(text)
 
     def select(self, question: str, until: float | None = None) -> list[int]:
         """Ids of the clips a question gets, in time order, within the token budget. Candidates come from the clip

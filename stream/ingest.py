@@ -84,6 +84,11 @@ class StreamState:
     notes: dict = field(default_factory=dict)    # JSON-able facts a resume must remember (where a file broke)
 
 
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG bytes (a stored thumbnail) -> [H, W, 3] RGB uint8."""
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def jpeg(image: np.ndarray, side: int) -> bytes:
     h, w = image.shape[:2]
     s = min(1.0, side / max(h, w))
