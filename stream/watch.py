@@ -4,6 +4,7 @@ The UI holds one `Watcher` per stream per browser session; `run.py watch` runs o
     w = Watcher(engine, WatchSpec(name="door", source="rtsp://...", memory="mem/door", rules=["a person enters"]))
     w.start(); ...; w.stats(); w.alerts(); w.stop()
 """
+import itertools
 import threading
 import time
 from collections import deque
@@ -110,7 +111,8 @@ class Watcher:
         fps = self.engine.config.ingest.sampling.fps
         if isinstance(self.source, FileSource):
             if not self.spec.realtime:
-                frames = ((f, 0) for f in self.source.frames() if not self._stop.is_set())
+                # takewhile, not a filter: a stop must end the decoding, not skip the rest of the file
+                frames = ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), self.source.frames()))
             else:
                 self.t0 = self.clock()
                 frames = paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
