@@ -55,12 +55,12 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
-def sample_indices(pts: np.ndarray, fps: float, start: float = 0.0) -> np.ndarray:
+def sample_indices(pts: np.ndarray, fps: float) -> np.ndarray:
     """Indices of the frames to take at `fps` from presentation times `pts` [n] (seconds, increasing):
-    for each target time start + k/fps, the first frame shown at or after it; and the last frame."""
+    for each target time k/fps, the first frame shown at or after it; and the last frame."""
     if len(pts) == 0:
         return np.zeros(0, dtype=np.int64)
-    targets = np.arange(start, pts[-1] + 1e-6, 1.0 / fps)
+    targets = np.arange(0.0, pts[-1] + 1e-6, 1.0 / fps)
     idx = np.searchsorted(pts, targets - 1e-6)
     idx = np.unique(idx[idx < len(pts)])
     # The last frame too when it comes half a period or more after the last sample: the end of a recording (a
@@ -92,9 +92,6 @@ class FileSource:
         self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
         if self._pts is not None:
             self._samples = sample_indices(self._pts, fps)
-            self.n_samples = len(self._samples)
-        else:                                        # OpenCV fallback: no index, an estimate for progress bars
-            self.n_samples = int(self.duration * fps) + 1
 
     def _probe_cv2(self) -> tuple[float, str]:
         """(sample aspect ratio, codec fourcc) from OpenCV; decord exposes neither."""
