@@ -168,7 +168,7 @@ class Handlers:
         """A clip picked in the memory browser: the next question is about it."""
         s = self._session(request)
         w = s.watchers.get(name or "") or s.watchers.get(s.current or "")
-        clips = w.session.store.clips(w.spec.name)[-self.config.gallery_clips:][::-1] if w else []
+        clips = self._newest(w) if w else []
         if not 0 <= evt.index < len(clips):
             return gr.skip(), gr.skip()
         c = clips[evt.index]
@@ -206,10 +206,15 @@ class Handlers:
         gallery = gr.skip()
         if st.clips != s.shown_clips or w.spec.name != s.current:
             s.shown_clips, s.current = st.clips, w.spec.name
-            clips = w.session.store.clips(w.spec.name)[-self.config.gallery_clips:][::-1]
+            clips = self._newest(w)
             gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}"
                         + (f" {c.caption}" if c.caption else "")) for c in clips]
         return image, figures, timeline, feed, gallery, picker
+
+    def _newest(self, w: Watcher) -> list:
+        """The memory browser's clips, newest first: read by index, not by loading the whole stream's clips."""
+        store = w.session.store
+        return store.get(store.latest(w.spec.name, self.config.gallery_clips), with_tokens=False)
 
     def _feed(self, w: Watcher) -> str:
         items = []
