@@ -159,8 +159,10 @@ class Handlers:
             history[-1] = {"role": "assistant", "content": head + text}
             yield history, gr.skip(), ""
         used = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.clips)
+        lost = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.skipped)
+        lost = f"; skipped, token file unreadable: {lost}" if lost else ""
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Clips used: {used} "
-                                                       f"({answer.prompt_tokens} prompt tokens)*"}
+                                                       f"({answer.prompt_tokens} prompt tokens){lost}*"}
         gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}") for c in answer.clips]
         yield history, gallery, ""
 
@@ -214,7 +216,7 @@ class Handlers:
     def _newest(self, w: Watcher) -> list:
         """The memory browser's clips, newest first: read by index, not by loading the whole stream's clips."""
         store = w.session.store
-        return store.get(store.latest(w.spec.name, self.config.gallery_clips), with_tokens=False)
+        return store.get(store.latest(w.spec.name, self.config.gallery_clips))
 
     def _feed(self, w: Watcher) -> str:
         items = []

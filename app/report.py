@@ -82,8 +82,9 @@ def render_html(report: dict, out: Path) -> str:
     clips = []
     for c in report["clips"]:
         cap = f'{noise}<div class="cap">{e(c["caption"])}</div>' if c["caption"] is not None else ""
+        lost = '<div class="noise">token file lost</div>' if c.get("missing") else ""
         clips.append(f'<div class="clip" id="clip-{c["id"]}"><img alt="clip {c["id"]}" src="{_strip_image(out / c["thumbnail"])}">'
-                     f'<div class="meta">{clock_label(c["start"])} - {clock_label(c["end"])}</div>{cap}</div>')
+                     f'<div class="meta">{clock_label(c["start"])} - {clock_label(c["end"])}</div>{lost}{cap}</div>')
     summary = ""
     if report["summary"]:
         summary = "<h2>Summary</h2>" + "".join(
@@ -95,8 +96,10 @@ def render_html(report: dict, out: Path) -> str:
                         f'data-e="{c["end"]}">{clock_label(c["start"])}-{clock_label(c["end"])}</a>' for c in a["clips"])
         at = f' (asked as of {clock_label(a["at"])})' if a["at"] is not None else ""
         warn = f'<div class="warn">{e(a["warning"])}</div>' if a["warning"] else ""
+        lost = ", ".join(f'{clock_label(c["start"])}-{clock_label(c["end"])}' for c in a.get("skipped", []))
+        lost = f' &middot; skipped (token file unreadable): {lost}' if lost else ""
         qa.append(f'<div class="qa"><b>{e(a["question"])}</b>{at}{warn}<div class="a">{e(a["answer"])}</div>'
-                  f'<div class="meta">used: {links or "no clips"} &middot; {a["prompt_tokens"]} prompt tokens &middot; '
+                  f'<div class="meta">used: {links or "no clips"}{lost} &middot; {a["prompt_tokens"]} prompt tokens &middot; '
                   f'first token {a["seconds_to_first_token"]:.2f} s, total {a["seconds_total"]:.2f} s</div></div>')
     questions = ("<h2>Questions</h2>" + "".join(qa)) if qa else ""
     js = _JS % {"duration": duration, "w": WIDTH, "pad": PAD}

@@ -65,7 +65,7 @@ def long_stream(engine: Engine, path: str, minutes: tuple[int, ...], cap: int) -
             vigil_ttft = statistics.median(times)
             # The baseline: every kept token, newest first, up to the cap; stored clips stand in for them.
             want, clips, have = min(cap, session.state.tokens_kept), [], 0
-            for c in session.store.get(session.store.latest("loop", session.store.count("loop"))):
+            for c in session.store.load(session.store.latest("loop", session.store.count("loop"))).clips:
                 take = min(c.n_tokens, want - have)
                 if take <= 0:
                     break

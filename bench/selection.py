@@ -10,7 +10,7 @@ import numpy as np
 
 from memory.config import SelectConfig
 from memory.select import select_for_query
-from memory.store import ClipStore
+from memory.store import ClipStore, StoreIdentity
 
 
 def _fill(store: ClipStore, n: int, dim: int, rng) -> None:
@@ -30,13 +30,14 @@ def selection(sizes: tuple[int, ...], dim: int, questions: int) -> list[dict]:
     out, rng = [], np.random.default_rng(0)
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            store = ClipStore(tmp, "bench", dim, "bench", 16)
+            identity = StoreIdentity(embedder="bench", key_dim=dim, llm="bench", token_dim=16)
+            store = ClipStore(tmp, identity)
             t0 = time.perf_counter()
             _fill(store, n, dim, rng)
             fill = time.perf_counter() - t0
-            store.db.close()
+            store.close()
             t0 = time.perf_counter()
-            store = ClipStore(tmp, "bench", dim, "bench", 16)      # rebuilds the index from SQLite
+            store = ClipStore(tmp, identity)      # rebuilds the index from SQLite (the saved one is empty)
             opened = time.perf_counter() - t0
             queries = rng.standard_normal((questions, dim)).astype(np.float32)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -46,8 +47,7 @@ def selection(sizes: tuple[int, ...], dim: int, questions: int) -> list[dict]:
                 chosen = select_for_query(store, q, "bench", None, SelectConfig())
                 times.append(time.perf_counter() - t0)
             assert chosen
-            store.save_index()
-            store.db.close()
+            store.close()
             times.sort()
             out.append({"clips": n, "median_ms": round(1000 * statistics.median(times), 2),
                         "p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 2),

@@ -28,13 +28,16 @@ def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int],
     return sorted(chosen, key=lambda c: (start[c], c))
 
 
-def select_for_query(store, query, stream: str | None, until: float | None, config) -> list[int]:
+def select_for_query(store, query, stream: str | None, until: float | None, config,
+                     exclude: frozenset[int] = frozenset()) -> list[int]:
     """The clips a question with embedding `query` [dim] gets: candidates from the clip keys and, where clips have
-    captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order."""
-    rankings = [[cid for cid, _ in store.search(query, config.candidates, stream, until, kind)]
-                for kind in ("visual", "caption")]
+    captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order.
+    Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others."""
+    rankings = [[cid for cid, _ in store.search(query, config.candidates + len(exclude), stream, until, kind)
+                 if cid not in exclude] for kind in ("visual", "caption")]
     ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
-    latest = store.latest(stream, config.latest_clips, until)
+    latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until)
+              if c not in exclude][:config.latest_clips]
     meta = store.meta(ranked + latest)
     return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
                         config.token_budget)

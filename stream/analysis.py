@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from memory.files import write_atomic
 from stream.clock import clock_label, parse_clock
 from stream.engine import Engine, Session
 from stream.events import Event, activity_spans
@@ -70,15 +71,6 @@ def parse_questions(text: str) -> list[Question]:
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class Analysis:
     """One video's analysis in `out`: memory/ (the store, which is the checkpoint), analysis.json (what is being
     analysed, so a second run with another video or other settings is refused), and the report files."""
@@ -88,7 +80,7 @@ class Analysis:
         self.out = Path(out)
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.out / ".write-test", b"")
+            write_atomic(self.out / ".write-test", b"")
             (self.out / ".write-test").unlink()
         except OSError as e:
             raise AnalysisError(f"output folder {self.out} is not writable: {e.strerror or e}") from e
@@ -120,7 +112,7 @@ class Analysis:
                                     f"or delete that folder")
             return
         try:
-            _write_atomic(path, json.dumps(want, indent=1).encode())
+            write_atomic(path, json.dumps(want, indent=1).encode())
         except OSError as e:
             raise AnalysisError(f"cannot write to {self.out}: {e.strerror or e}") from e
 
@@ -155,15 +147,19 @@ class Analysis:
         yield self.source.duration if self.broken_at is None else self.broken_at
 
     def caption(self) -> Iterator[tuple[int, int]]:
-        """Caption every clip that has no caption yet (resumable too); yields (done, total)."""
+        """Caption every clip that has no caption yet (resumable too); yields (done, total). A clip whose token file
+        cannot be read keeps no caption (the check command reports it)."""
         if not self.config.captions:
             return
-        clips = self.session.store.clips(STREAM)
-        todo = [c.id for c in clips if c.caption is None]
+        store = self.session.store
+        clips = store.clips(STREAM)
+        lost = set(store.missing(STREAM))
+        todo = [c.id for c in clips if c.caption is None and c.id not in lost]
         done = len(clips) - len(todo)
         t0 = time.perf_counter()
         for cid in todo:
-            self.session.caption(self.session.store.get([cid])[0])
+            for clip in store.load([cid]).clips:
+                self.session.caption(clip)
             done += 1
             yield done, len(clips)
         self.session.state.timings["caption"] = time.perf_counter() - t0
@@ -196,6 +192,7 @@ class Analysis:
             total = time.perf_counter() - t0
             out.append({"question": q.text, "at": q.at, "answer": "".join(pieces).strip(), "warning": a.warning,
                         "clips": [{"id": c.id, "start": c.start, "end": c.end} for c in a.clips],
+                        "skipped": [{"id": c.id, "start": c.start, "end": c.end} for c in a.skipped],
                         "prompt_tokens": a.prompt_tokens,
                         "seconds_to_first_token": round(first if first is not None else total, 4),
                         "seconds_total": round(total, 4)})
@@ -213,15 +210,18 @@ class Analysis:
         stored = [Event(k, t, d) for k, t, d in store.events(STREAM)]
         events = [{"kind": e.kind, "time": e.time, "detail": e.detail} for e in stored]
         activity = activity_spans(stored)
-        thumbs = self.out / "thumbs"
-        thumbs.mkdir(exist_ok=True)
+        lost = set(store.missing(STREAM))
         clips = []
-        for c in store.clips(STREAM):
-            name = f"thumbs/clip-{c.id:06d}.jpg"
-            _write_atomic(self.out / name, c.thumbnail)
-            clips.append({"id": c.id, "start": c.start, "end": c.end, "thumbnail": name, "caption": c.caption,
-                          "caption_warning": noise if c.caption is not None else None,
-                          "tokens": c.n_tokens, "kept": c.kept, "total": c.total})
+        try:
+            (self.out / "thumbs").mkdir(exist_ok=True)
+            for c in store.clips(STREAM):
+                name = f"thumbs/clip-{c.id:06d}.jpg"
+                write_atomic(self.out / name, c.thumbnail)
+                clips.append({"id": c.id, "start": c.start, "end": c.end, "thumbnail": name, "caption": c.caption,
+                              "caption_warning": noise if c.caption is not None else None,
+                              "tokens": c.n_tokens, "kept": c.kept, "total": c.total, "missing": c.id in lost})
+        except OSError as e:
+            raise AnalysisError(f"cannot write thumbnails to {self.out}: {e.strerror or e}") from e
         t = dict(state.timings)
         return {
             "vigil_report": REPORT_VERSION,
@@ -231,9 +231,9 @@ class Analysis:
                       "width": src.size[1], "height": src.size[0], "codec": src.codec, "decoder": src.backend,
                       "broken_at": self.broken_at},
             "config": {"engine": asdict(self.engine.config), "analysis": asdict(self.config)},
-            "series": {"time": [s[1] for s in steps], "end": [s[2] for s in steps],
-                       "drop_ratio": [round(1 - s[4] / s[3], 4) if s[3] else 1.0 for s in steps],
-                       "encoded": [bool(s[5]) for s in steps]},
+            "series": {"time": [s.time for s in steps], "end": [s.end for s in steps],
+                       "drop_ratio": [round(1 - s.kept / s.total, 4) if s.total else 1.0 for s in steps],
+                       "encoded": [s.encoded for s in steps]},
             "events": events,
             "activity": activity,
             "scene_changes": [e["time"] for e in events if e["kind"] == "scene_change"],
@@ -254,8 +254,8 @@ class Analysis:
         """report.json and report.html in the output folder (atomically: a crash leaves the previous ones)."""
         from app.report import render_html
         try:
-            _write_atomic(self.out / "report.json", json.dumps(report, indent=1).encode())
-            _write_atomic(self.out / "report.html", render_html(report, self.out).encode())
+            write_atomic(self.out / "report.json", json.dumps(report, indent=1).encode())
+            write_atomic(self.out / "report.html", render_html(report, self.out).encode())
         except OSError as e:
             raise AnalysisError(f"cannot write the report to {self.out}: {e.strerror or e}") from e
         return self.out / "report.json", self.out / "report.html"

@@ -44,7 +44,8 @@ def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, 
     d = state.detector
     values = {k: getattr(state, k) for k in _COUNTERS}
     values.update(size=list(size) if size else None, timings=dict(state.timings), notes=dict(state.notes),
-                  detector=d.state(), presence=state.presence)
+                  detector=d.state(), presence=state.presence, index_base=state.index_base,
+                  time_base=state.time_base)
     tensors = {}
     if state.ref_tokens is not None:
         tensors["ref_tokens"] = state.ref_tokens.float()
@@ -64,6 +65,7 @@ def restore(state, ckpt: Checkpoint) -> None:
     for k in _COUNTERS:
         setattr(state, k, v[k])
     state.frames = ckpt.samples
+    state.index_base, state.time_base = v.get("index_base", 0), v.get("time_base", 0.0)   # absent before they existed
     state.size = tuple(v["size"]) if v["size"] else None
     state.timings = dict(v["timings"])
     state.notes = dict(v["notes"])

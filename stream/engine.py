@@ -17,7 +17,7 @@ import numpy as np
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.select import select_for_query
-from memory.store import ClipStore, StreamLog
+from memory.store import ClipStore, StepRecord, StoreIdentity, StreamLog
 from models.backend import PromptClip
 from models.config import ModelConfig
 from stream.checkpoint import Checkpoint, restore
@@ -52,6 +52,7 @@ class Answer:
     prompt_tokens: int
     pieces: Iterator[str]          # the answer text, streamed
     warning: str | None = None     # set when the answer cannot be trusted (random weights)
+    skipped: list[ClipMemory] = field(default_factory=list)   # selected, but their token files are unreadable
 
     def text(self) -> str:
         return "".join(self.pieces)
@@ -68,12 +69,19 @@ class Engine:
         self.ingestor = Ingestor(self.llm, config.ingest)
         self._embed_lock = threading.Lock()
 
-    def open_store(self, memory_dir: str) -> ClipStore:
-        return ClipStore(memory_dir, self.embedder.name, self.embedder.dim, self.llm.name, self.llm.token_dim,
-                         self.config.store)
+    @property
+    def identity(self) -> StoreIdentity:
+        return StoreIdentity(embedder=self.embedder.name, key_dim=self.embedder.dim, llm=self.llm.name,
+                             token_dim=self.llm.token_dim)
 
-    def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None) -> "Session":
-        return Session(self, store or self.open_store(memory_dir), stream)
+    def open_store(self, memory_dir: str, readonly: bool = False) -> ClipStore:
+        return ClipStore(memory_dir, self.identity, self.config.store, readonly=readonly)
+
+    def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
+             readonly: bool = False) -> "Session":
+        """A session on a stream of a memory folder. `readonly`: for questions only (`ask`); nothing is written, and
+        a writer elsewhere may keep ingesting meanwhile."""
+        return Session(self, store or self.open_store(memory_dir, readonly), stream)
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         with self._embed_lock:
@@ -93,6 +101,12 @@ class Session:
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
         self._log = StreamLog()         # steps and events since the last stored clip
+        # A stream run again continues after what is stored: the next step index, one sample after the latest time.
+        stored = store.extent(stream)
+        if stored.end is not None:
+            self.state.index_base = stored.next_step
+            self.state.time_base = stored.end + 1.0 / engine.config.ingest.sampling.fps
+            self.now = stored.end
 
     def resume(self) -> Checkpoint | None:
         """Put this session where the stream's last stored resume point left it (an interrupted file run continues
@@ -104,7 +118,7 @@ class Session:
         restore(self.state, ckpt)
         self.state.timings.setdefault("store", 0.0)
         last = self.store.latest(self.stream, 1)
-        self.now = max([self.now] + [c.end for c in self.store.get(last, with_tokens=False)])
+        self.now = max([self.now] + [c.end for c in self.store.get(last)])
         return ckpt
 
     def run(self, frames: Iterable, batch: int | None = None) -> Iterator[Step]:
@@ -113,8 +127,8 @@ class Session:
         for step in self.engine.ingestor.run(frames, self.state, batch):
             self.now = max(self.now, step.end)
             if step.total:
-                self._log.steps.append((step.index, step.time, step.end, step.total, step.kept, int(step.encoded),
-                                        step.frames_skipped))
+                self._log.steps.append(StepRecord(step.index, step.time, step.end, step.total, step.kept,
+                                                  step.encoded, step.frames_skipped))
             self._log.events += step.events
             if step.checkpoint is not None:
                 t0 = time.perf_counter()
@@ -133,7 +147,7 @@ class Session:
 
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text
-        embedding for retrieval. `clip` needs its tokens (store.get(..., with_tokens=True))."""
+        embedding for retrieval. `clip` needs its tokens (store.load)."""
         line = " ".join(self._about(clip, CAPTION_PROMPT).split())
         self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
         return line
@@ -148,23 +162,34 @@ class Session:
         return "".join(self.engine.llm.answer(prompt, [prompt_clip(clip)], "",
                                               max_new_tokens=self.engine.config.model.caption_tokens))
 
-    def select(self, question: str, until: float | None = None) -> list[int]:
-        """Ids of the clips a question gets, in time order, within the token budget. Candidates come from the clip
-        keys and, where clips have captions, from the caption keys too."""
+    def _gather(self, question: str, until: float | None) -> tuple[list[ClipMemory], list[ClipMemory]]:
+        """(clips with tokens, clips passed over): selection is repeated without the clips whose token files cannot
+        be read, so a lost file costs its own clip and the budget goes to others."""
         query = self.engine.embed_texts([question])[0]
-        return select_for_query(self.store, query, self.stream, until, self.engine.config.select)
+        bad: dict[int, ClipMemory] = {}
+        while True:
+            ids = select_for_query(self.store, query, self.stream, until, self.engine.config.select, frozenset(bad))
+            loaded = self.store.load(ids)
+            if not loaded.unreadable:
+                return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
+            bad.update((c.id, c) for c in loaded.unreadable)
 
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None) -> Answer:
         """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds).
-        `clip_ids` asks about those clips instead (a clip picked in the memory browser)."""
-        clips = self.store.get(sorted(clip_ids) if clip_ids else self.select(question, until))
+        `clip_ids` asks about those clips instead (a clip picked in the memory browser). Clips whose token files
+        cannot be read are left out and listed in `Answer.skipped`."""
+        if clip_ids:
+            loaded = self.store.load(sorted(clip_ids))
+            clips, skipped = loaded.clips, loaded.unreadable
+        else:
+            clips, skipped = self._gather(question, until)
         prompt = [prompt_clip(c) for c in clips]
         now = until if until is not None else max([self.now] + [c.end for c in clips])
         context = f"Time now: {clock_label(now)}."
         llm = self.engine.llm
         return Answer(question=question, clips=clips, prompt_tokens=llm.prompt_size(question, prompt, context),
                       pieces=llm.answer(question, prompt, context),
-                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None)
+                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None, skipped=skipped)
 
     def close(self) -> None:
         self.store.close()

@@ -71,7 +71,11 @@ class StreamState:
     presence: float = 0.0                             # share of the last encoded step's tokens unlike the background
     draft: _Draft | None = None
     detector: EventDetector | None = None
-    steps: int = 0
+    steps: int = 0                                    # steps taken by this run (or since its resumed start)
+    # Where the stream's stored record ended when this run started: its steps are numbered from index_base and its
+    # frame times shifted by time_base, so a stream run again continues after what is stored instead of over it.
+    index_base: int = 0
+    time_base: float = 0.0
     # Totals for the summary.
     frames: int = 0
     encoded: int = 0
@@ -115,6 +119,8 @@ class Ingestor:
         group: list[tuple[np.ndarray, list[Frame], int]] = []
         for item in frames:
             frame, skipped = item if isinstance(item, tuple) else (item, 0)
+            if state.time_base:
+                frame = Frame(frame.image, frame.time + state.time_base)
             state.frames += 1
             state.skipped += skipped
             state.frames_skipped += skipped
@@ -139,8 +145,8 @@ class Ingestor:
         state.events += len(events)
         t = clip.end if clip else (events[0].time if events else 0.0)
         ckpt = capture(state, state.size, state.ref_frame, self.llm.frames_per_step, done=True)
-        yield Step(index=state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events, clip=clip,
-                   checkpoint=ckpt)
+        yield Step(index=state.index_base + state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events,
+                   clip=clip, checkpoint=ckpt)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _take(self, state: StreamState):
@@ -183,8 +189,8 @@ class Ingestor:
         """Close the open clip between two steps; the Step carries it and the resume point right after it."""
         clip = self._close(state)
         ckpt = capture(state, state.size, gate_before, self.llm.frames_per_step)
-        return Step(index=state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False, clip=clip,
-                    checkpoint=ckpt)
+        return Step(index=state.index_base + state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False,
+                    clip=clip, checkpoint=ckpt)
 
     def _step(self, state: StreamState, pix: np.ndarray, frames: list[Frame], tokens, skipped: int,
               gate_before) -> Iterator[Step]:
@@ -245,8 +251,9 @@ class Ingestor:
         state.tokens_kept += kept
         state.events += len(events)
         state.timings["drop"] += time.perf_counter() - t0
-        yield Step(index=state.steps - 1, time=start, end=end, total=n, kept=kept, encoded=tokens is not None,
-                   frames_skipped=skipped, events=events, keep_map=keep.view(h, w).numpy(), frame=pix[-1])
+        yield Step(index=state.index_base + state.steps - 1, time=start, end=end, total=n, kept=kept,
+                   encoded=tokens is not None, frames_skipped=skipped, events=events,
+                   keep_map=keep.view(h, w).numpy(), frame=pix[-1])
 
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None

@@ -13,13 +13,14 @@ from typing import Callable
 
 import numpy as np
 
+from memory.store import StoreError
 from stream.alerts import Alert, Alerter, Checker
 from stream.config import AlertConfig
 from stream.delivery import AlertLog, Webhook
 from stream.engine import Engine, Session
 from stream.events import Event
 from stream.ingest import jpeg
-from stream.sources import (FileSource, Frame, LatestFrame, LiveSource, PushSource, open_source, paced,
+from stream.sources import (FileSource, LatestFrame, LiveSource, PushSource, SourceError, open_source, paced,
                             sample_live)
 
 
@@ -58,7 +59,12 @@ class Watcher:
         max_side = engine.config.ingest.sampling.max_side
         src = spec.source
         self.source = src if isinstance(src, PushSource) else open_source(src, fps, max_side)  # fails fast
-        self.session: Session = engine.open(spec.memory, spec.name)
+        try:
+            self.session: Session = engine.open(spec.memory, spec.name)
+        except BaseException:                  # a refused memory: the source's reader thread must not outlive us
+            if isinstance(self.source, LiveSource):
+                self.source.stop()
+            raise
         self.alerter = Alerter(spec.name, spec.alerts, spec.rules, checker or self.session.check)
         self.log = AlertLog(spec.memory)
         self.webhook = Webhook(spec.webhook, spec.alerts) if spec.webhook else None
@@ -72,9 +78,6 @@ class Watcher:
         self._stats = LiveStats()
         self._thread: threading.Thread | None = None
         self.t0 = getattr(self.source, "t0", None)
-        # A stream restarted into its memory continues its time line after the last stored clip.
-        last = self.session.store.get(self.session.store.latest(spec.name, 1), with_tokens=False)
-        self.offset = last[0].end + 1.0 / fps if last else 0.0
 
     # ---- control ------------------------------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -108,18 +111,15 @@ class Watcher:
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def _frames(self):
+        """(frame, sample slots skipped) pairs, in source time (the session shifts them after what is stored)."""
         fps = self.engine.config.ingest.sampling.fps
         if isinstance(self.source, FileSource):
             if not self.spec.realtime:
                 # takewhile, not a filter: a stop must end the decoding, not skip the rest of the file
-                frames = ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), self.source.frames()))
-            else:
-                self.t0 = self.clock()
-                frames = paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
-        else:
-            frames = sample_live(self.source, fps, self._stop, self.clock)
-        for frame, skipped in frames:
-            yield Frame(frame.image, frame.time + self.offset), skipped
+                return ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), self.source.frames()))
+            self.t0 = self.clock()
+            return paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
+        return sample_live(self.source, fps, self._stop, self.clock)
 
     def _run(self) -> None:
         live = not (isinstance(self.source, FileSource) and not self.spec.realtime)
@@ -130,6 +130,8 @@ class Watcher:
                     if alert.thumbnail is None and step.frame is not None:
                         alert.thumbnail = jpeg(step.frame, self.engine.config.ingest.thumb_side)
                     self._deliver(alert)
+        except (StoreError, SourceError) as e:    # expected faults: their message is the user's one line
+            self._stats.error = str(e)
         except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
             self._stats.error = f"{type(e).__name__}: {e}"
         finally:
@@ -146,7 +148,7 @@ class Watcher:
                 self._view = (step.frame, step.keep_map)
                 self._sampled.append(now)
                 if self.t0 is not None:        # the step's last frame arrived at t0 + its source time
-                    self._stats.lag = max(0.0, now - (self.t0 + step.end - self.offset))
+                    self._stats.lag = max(0.0, now - (self.t0 + step.end - s.time_base))
             self._events.extend(step.events)
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded

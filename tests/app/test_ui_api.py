@@ -108,3 +108,24 @@ def test_several_streams_each_with_its_memory_and_closing_the_page_stops_them(se
     handlers.unload(Other())
     assert len(handlers.registry) == 0
     assert not any(t.name.startswith("vigil-watch") and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_stream_started_again_from_a_new_page_continues_its_memory(serve, videos):
+    url, handlers = serve(realtime_files=False)
+    bikes = str(videos / "bikes.mp4")
+
+    class Page:
+        def __init__(self, key):
+            self.session_hash = key
+    runs = []
+    for page in (Page("first"), Page("second")):
+        handlers.start_file(bikes, None, "", True, True, "", page)
+        w = handlers.registry.get(page.session_hash).watchers["bikes"]
+        wait_for(lambda: not w.running, timeout=60)
+        assert w.stats().error is None
+        runs.append(([s[0] for s in w.series()[0]], w.session.store.steps("bikes")))
+        handlers.unload(page)                      # the page closes: its stream stops, its memory stays
+    (first, _), (second, stored) = runs
+    assert min(second) > max(first)                # the second page's stream goes on after the first's
+    assert [s.index for s in stored] == list(range(len(first) + len(second)))
+    assert [s.time for s in stored] == first + second

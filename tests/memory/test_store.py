@@ -9,7 +9,7 @@ import torch
 
 from memory.clip import ClipMemory
 from memory.config import StoreConfig
-from memory.store import ClipStore, StoreError
+from memory.store import ClipStore, StoreError, StoreIdentity
 
 DIM, D = 8, 16
 
@@ -23,8 +23,8 @@ def make_clip(i: int, stream: str = "cam", n: int = 5) -> ClipMemory:
                       kept=n, total=4 * n)
 
 
-def open_store(folder, config=None, embedder="emb", dim=DIM):
-    return ClipStore(folder, embedder, dim, "llm", D, config)
+def open_store(folder, config=None, embedder="emb", dim=DIM, readonly=False):
+    return ClipStore(folder, StoreIdentity(embedder=embedder, key_dim=dim, llm="llm", token_dim=D), config, readonly)
 
 
 def test_round_trip_after_reopen(tmp_path):
@@ -33,7 +33,7 @@ def test_round_trip_after_reopen(tmp_path):
     ids = [store.add(c) for c in clips]
     store.close()
     store = open_store(tmp_path)
-    got = store.get(ids)
+    got = store.load(ids).clips
     assert [c.start for c in got] == [c.start for c in clips]
     for a, b in zip(got, clips):
         assert torch.equal(a.tokens, b.tokens) and torch.equal(a.positions, b.positions)
@@ -48,11 +48,13 @@ def test_index_is_rebuilt_when_its_file_is_stale_or_torn(tmp_path):
     store = open_store(tmp_path)
     ids = [store.add(make_clip(i)) for i in range(3)]
     store.close()
+    stale = (tmp_path / "index.faiss").read_bytes()
     (tmp_path / "index.faiss").write_bytes(b"torn")
     store = open_store(tmp_path)
     assert store.index.ntotal == 3
     store.add(make_clip(3))
-    store.db.close()                       # no close(): the index file is now behind SQLite
+    store.close()
+    (tmp_path / "index.faiss").write_bytes(stale)   # as if the process died before writing the index: behind SQLite
     store = open_store(tmp_path)
     assert store.index.ntotal == 4 and store.search(make_clip(3).key, 1)[0][0] == ids[-1] + 1
 
@@ -74,12 +76,16 @@ def test_retention_by_count_and_bytes_drops_oldest_per_stream(tmp_path):
     assert store.count("a") == 2 and store.bytes("a") <= 2 * one + one // 2
 
 
-def test_refuses_another_embedder(tmp_path):
-    open_store(tmp_path).close()
+def test_refuses_another_embedder_and_changes_nothing(tmp_path):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+    store.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(StoreError, match="embedder"):
         open_store(tmp_path, embedder="other")
     with pytest.raises(StoreError, match="key_dim"):
         open_store(tmp_path, dim=DIM * 2)
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_full_disk_loses_nothing(tmp_path, monkeypatch):
@@ -88,7 +94,7 @@ def test_full_disk_loses_nothing(tmp_path, monkeypatch):
 
     def no_space(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr("safetensors.torch.save_file", no_space)
+    monkeypatch.setattr("memory.store.write_new", no_space)
     with pytest.raises(StoreError, match="intact"):
         store.add(make_clip(3))
     monkeypatch.undo()

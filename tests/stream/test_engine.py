@@ -54,3 +54,39 @@ def test_question_cost_does_not_grow_with_stream_length(engine, videos, tmp_path
         answer.pieces.close()
         session.close()
     assert sizes[10] <= sizes[1] * 1.05, sizes
+
+
+def test_a_lost_token_file_costs_its_own_clip_not_the_question(engine, videos, tmp_path):
+    session = engine.open(str(tmp_path), stream="room")
+    deque(session.run(FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames()), maxlen=0)
+    session.close()
+    full = engine.open(str(tmp_path), stream="room", readonly=True).ask("Who came in?")
+    newest = max(full.clips, key=lambda c: c.start)
+    (tmp_path / "tokens" / f"{newest.id}.safetensors").unlink()       # the newest clip is always selected
+    session = engine.open(str(tmp_path), stream="room", readonly=True)
+    answer = session.ask("Who came in?")
+    assert [c.id for c in answer.skipped] == [newest.id] and newest.id not in [c.id for c in answer.clips]
+    assert answer.clips and sum(c.n_tokens for c in answer.clips) <= engine.config.select.token_budget
+    # the budget freed by the lost clip goes to others: the next newest clip comes in
+    assert len(answer.clips) >= len(full.clips) - 1 and max(c.start for c in answer.clips) < newest.start
+    assert isinstance(answer.text(), str)
+    session.close()
+
+
+def test_a_stream_run_again_continues_after_what_is_stored(engine, videos, tmp_path):
+    bikes = str(videos / "bikes.mp4")
+    first = engine.open(str(tmp_path), stream="cam")
+    steps1 = [s for s in first.run(FileSource(bikes, 1.0).frames()) if s.total]
+    rows1 = first.store.steps("cam")
+    clips1 = [(c.id, c.start, c.end) for c in first.store.clips("cam")]
+    first.close()
+    second = engine.open(str(tmp_path), stream="cam")
+    steps2 = [s for s in second.run(FileSource(bikes, 1.0).frames()) if s.total]
+    rows = second.store.steps("cam")
+    assert [s.index for s in steps2] == list(range(len(steps1), 2 * len(steps1)))
+    assert steps2[0].time == steps1[-1].end + 1.0 and steps2[0].time - steps2[-1].end == steps1[0].time - steps1[-1].end
+    assert rows[:len(rows1)] == rows1 and len(rows) == 2 * len(rows1)          # the first run's rows untouched
+    clips = second.store.clips("cam")
+    assert [(c.id, c.start, c.end) for c in clips[:len(clips1)]] == clips1
+    assert min(c.start for c in clips[len(clips1):]) > max(e for _, _, e in clips1)
+    second.close()

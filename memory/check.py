@@ -1,0 +1,181 @@
+"""The consistency check of a memory folder (`vigil check`): what the database says against what is on disk, and,
+with repair, only the fixes that lose nothing.
+
+    report = check_memory("vigil-memory/door", repair=True)
+    for f in report.findings: print(f.line())
+
+A survey is read-only. Repair opens the memory as its writer (which adds the marker to a memory made before markers,
+upgrades its schema and removes leftovers of interrupted writes), marks clips whose token file is lost as missing
+(their rows, times and thumbnails stay), unmarks those whose file is back, removes temporary files, and rewrites the
+index caches; then a second survey says what is left. Files that no row describes are never removed: they are
+reported, and a person decides.
+"""
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memory.config import StoreConfig
+from memory.folder import DATABASE, MARKER, TEMP_FILE, TOKEN_FILE, TOKENS, inspect, read_marker
+from memory.store import INDEXES, SCHEMA_VERSION, ClipStore, StoreError
+
+
+@dataclass
+class Finding:
+    key: tuple                  # identifies the finding across the surveys before and after a repair
+    problem: bool               # False: a note, nothing is inconsistent
+    text: str                   # one line
+    fix: str | None = None      # what --repair does about it; None: nothing it can do without losing data
+    fixed: bool = False
+
+    def line(self, repair: bool) -> str:
+        """One line for the user: what is wrong and what --repair does (or did) about it."""
+        head = "problem" if self.problem else "note"
+        if not self.problem or self.fix is None:
+            return f"{head}: {self.text}"
+        if self.fixed:
+            return f"{head}: {self.text} [repaired: {self.fix}]"
+        return f"{head}: {self.text} [" + ("NOT repaired" if repair else f"--repair: {self.fix}") + "]"
+
+
+@dataclass
+class CheckReport:
+    folder: Path
+    memory_id: str | None
+    schema: int
+    streams: dict[str, int]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems_left(self) -> list[Finding]:
+        return [f for f in self.findings if f.problem and not f.fixed]
+
+
+def _survey_database(folder: Path) -> tuple[int, set[int], int | None]:
+    """(schema, tombstoned ids, next id) straight from SQLite, read-only: what a writer's open would act on."""
+    db = sqlite3.connect((folder / DATABASE).resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tomb = {r[0] for r in db.execute("SELECT id FROM tombstones")} if "tombstones" in tables else set()
+        top = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM clips").fetchone()[0]
+        nid = max(int(meta["next_id"]), top) if "next_id" in meta else None
+    finally:
+        db.close()
+    return int(meta.get("schema", "0")), tomb, nid
+
+
+def _survey(folder: Path, config: StoreConfig) -> CheckReport:
+    """Everything a check reports, changing nothing."""
+    inspect(folder, write=False)                       # refuses what is not a memory, as any reader does
+    marker = read_marker(folder)
+    schema, tomb, nid = _survey_database(folder)
+    found: list[Finding] = []
+    if marker is None:
+        found.append(Finding(("marker",), True, f"no {MARKER} (a memory made before markers)", "written"))
+    if schema < SCHEMA_VERSION:
+        found.append(Finding(("schema",), True, f"schema {schema} (this Vigil writes {SCHEMA_VERSION})",
+                             f"upgraded to schema {SCHEMA_VERSION}"))
+    store = ClipStore(folder, None, config, readonly=True) if schema >= 2 else None
+    report = CheckReport(folder=folder, memory_id=marker.id if marker else None, schema=schema,
+                         streams=store.streams() if store else {})
+    if store is None:
+        report.findings = found
+        return report
+    try:
+        lost = set(store.missing())
+        rows = {}
+        for c in store.clips():
+            rows[c.id] = c
+            try:
+                store.tokens(c.id, c.n_tokens)
+                ok, why = True, ""
+            except StoreError as e:
+                ok, why = False, ("missing" if not store.token_path(c.id).exists() else f"unreadable ({e})")
+            where = f"clip {c.id} ({c.start:.1f}-{c.end:.1f} s of stream {c.stream})"
+            if not ok and c.id not in lost:
+                found.append(Finding(("lost", c.id), True, f"{where}: token file {why}",
+                                     "marked missing (row, times and thumbnail kept; no longer selected)"))
+            elif ok and c.id in lost:
+                found.append(Finding(("back", c.id), True, f"{where}: marked missing but its token file is readable",
+                                     "unmarked (selected again)"))
+            elif not ok:
+                found.append(Finding(("marked", c.id), False, f"{where}: marked missing (its token file is lost)"))
+        tokens = folder / TOKENS
+        for p in sorted(tokens.iterdir()) if tokens.is_dir() else []:
+            m, t = TOKEN_FILE.match(p.name), TEMP_FILE.match(p.name)
+            name = f"{TOKENS}/{p.name}"
+            if m and int(m.group(1)) not in rows:
+                cid = int(m.group(1))
+                if cid in tomb:
+                    found.append(Finding(("tomb", cid), True, f"{name}: file of a deleted clip", "removed"))
+                elif cid == nid:
+                    found.append(Finding(("torn", cid), True, f"{name}: leftover of a write that never committed",
+                                         "removed"))
+                else:
+                    found.append(Finding(("orphan", cid), True, f"{name}: token file that no row describes (kept; "
+                                         f"move it out of {TOKENS}/ if it is not needed)"))
+            elif t:
+                found.append(Finding(("tmp", p.name), True, f"{name}: temporary file of an interrupted write",
+                                     "removed"))
+            elif not m:
+                found.append(Finding(("foreign", p.name), False, f"{name}: not a Vigil file (left as it is)"))
+        for kind, (fname, _) in INDEXES.items():
+            want = set(store.indexed_ids(kind))
+            path = folder / fname
+            text = None
+            if not path.exists():
+                text = f"{fname} is missing" if want else None
+            else:
+                try:
+                    index = store.faiss.read_index(str(path))
+                    have = set(store.index_ids(index).tolist()) if index.ntotal else set()
+                    if index.d != store.key_dim:
+                        text = f"{fname} has keys of {index.d} dimensions, the memory {store.key_dim}"
+                    elif have != want:
+                        text = (f"{fname} is out of date ({len(want - have)} keys missing, {len(have - want)} "
+                                f"extra)")
+                except RuntimeError:
+                    text = f"{fname} is unreadable"
+            if text:
+                found.append(Finding(("index", kind), True, f"{text}; questions still work (it is rebuilt in "
+                                     f"memory on each open)", "rebuilt"))
+    finally:
+        store.close()
+    report.findings = found
+    return report
+
+
+def _repair(folder: Path, before: CheckReport, config: StoreConfig) -> None:
+    """Apply the fixes that lose nothing; the writer's own open does the marker, schema and leftovers."""
+    store = ClipStore(folder, None, config)
+    try:
+        keys = [f.key for f in before.findings if f.problem]
+        lost = [k[1] for k in keys if k[0] == "lost"]
+        back = [k[1] for k in keys if k[0] == "back"]
+        if lost:
+            store.mark_missing(lost)
+        if back:
+            store.mark_missing(back, missing=False)
+        for k in keys:
+            if k[0] == "tmp":
+                (folder / TOKENS / k[1]).unlink(missing_ok=True)
+        store.save_index()
+    finally:
+        store.close()
+
+
+def check_memory(folder: str | Path, repair: bool = False, config: StoreConfig | None = None) -> CheckReport:
+    """Survey a memory folder; with `repair`, fix what can be fixed without losing data, and survey again."""
+    folder, config = Path(folder), config or StoreConfig()
+    before = _survey(folder, config)
+    if not repair or not any(f.problem and f.fix for f in before.findings):
+        return before
+    _repair(folder, before, config)
+    after = _survey(folder, config)
+    left = {f.key for f in after.findings if f.problem}
+    for f in before.findings:
+        f.fixed = f.problem and f.fix is not None and f.key not in left
+    seen = {f.key for f in before.findings}
+    before.findings += [f for f in after.findings if f.problem and f.key not in seen]   # what an old schema hid
+    before.memory_id, before.schema, before.streams = after.memory_id, after.schema, after.streams
+    return before

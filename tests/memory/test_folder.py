@@ -1,0 +1,235 @@
+"""A memory folder is never damaged by opening it: markers, refusals, read-only opens, the writer lock, memories
+made before markers, and the files the writer may remove."""
+import json
+import sqlite3
+
+import pytest
+
+from memory.folder import MARKER, StoreError
+from memory.store import SCHEMA_VERSION, StreamLog
+from tests.memory.test_store import make_clip, open_store
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes: what 'nothing was changed' means."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def filled(folder, n=4):
+    store = open_store(folder)
+    ids = [store.add(make_clip(i)) for i in range(n)]
+    store.close()
+    return ids
+
+
+def test_a_new_memory_carries_a_marker_whose_id_the_database_records(tmp_path):
+    filled(tmp_path / "m", 1)
+    marker = json.loads((tmp_path / "m" / MARKER).read_text())
+    assert marker["format"] == "vigil-memory" and marker["version"] == 1 and len(marker["id"]) == 32
+    db = sqlite3.connect(tmp_path / "m" / "memory.sqlite")
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    assert meta["memory_id"] == marker["id"] and meta["schema"] == str(SCHEMA_VERSION)
+
+
+def test_a_folder_that_is_not_a_memory_is_refused_and_untouched(tmp_path):
+    user = tmp_path / "user"
+    (user / "tokens").mkdir(parents=True)
+    (user / "tokens" / "vocab.json").write_text("{}")
+    (user / "tokens" / "1.txt").write_text("mine")
+    (user / "notes.md").write_text("also mine")
+    before = snapshot(user)
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match="not empty and is not a Vigil memory"):
+            open_store(user, readonly=readonly)
+    assert snapshot(user) == before
+    with pytest.raises(StoreError, match="no memory at"):
+        open_store(tmp_path / "nowhere", readonly=True)
+    assert not (tmp_path / "nowhere").exists()           # a reader creates nothing
+
+
+@pytest.mark.parametrize("how", ["empty", "missing"])
+def test_a_lost_database_beside_token_files_is_refused_never_repaired_by_deletion(tmp_path, how):
+    filled(tmp_path)
+    db = tmp_path / "memory.sqlite"
+    if how == "empty":
+        db.write_bytes(b"")
+    else:
+        db.unlink()
+    before = snapshot(tmp_path)
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match=f"4 token files but its database memory.sqlite is {how}.*restore"):
+            open_store(tmp_path, readonly=readonly)
+    assert snapshot(tmp_path) == before                  # 4 token files, the index, the marker: all still there
+
+
+def test_a_read_only_open_changes_nothing_even_with_leftovers_to_clean(tmp_path):
+    ids = filled(tmp_path)
+    (tmp_path / "tokens" / "5.tmp").write_bytes(b"torn")          # an interrupted write (5 is the next id)
+    (tmp_path / "tokens" / "5.safetensors").write_bytes(b"torn")
+    (tmp_path / "index.faiss").write_bytes(b"stale")
+    before = snapshot(tmp_path)
+    store = open_store(tmp_path, readonly=True)
+    assert [c.id for c in store.load(ids).clips] == ids and store.index.ntotal == 4   # rebuilt in memory only
+    with pytest.raises(StoreError, match="read-only"):
+        store.add(make_clip(9))
+    store.close()
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["captions.faiss", "index.faiss", "memory.sqlite", MARKER, "tokens"])   # no -wal, no -shm either
+    store = open_store(tmp_path)                                   # the writer removes the interrupted write only
+    assert not (tmp_path / "tokens" / "5.tmp").exists() and not (tmp_path / "tokens" / "5.safetensors").exists()
+    assert store.add(make_clip(9)) == 5
+    store.close()
+
+
+def test_one_writer_at_a_time_while_readers_read(tmp_path):
+    writer = open_store(tmp_path)
+    writer.add(make_clip(0))
+    with pytest.raises(StoreError, match="being written by another"):
+        open_store(tmp_path)
+    reader = open_store(tmp_path, readonly=True)
+    writer.add(make_clip(1))
+    assert reader.count() == 2                           # WAL: the reader sees commits as they land
+    reader.close()
+    writer.close()
+    open_store(tmp_path).close()                         # released on close
+
+
+def _legacy(folder, n=3, schema=2):
+    """A memory as Vigil wrote it before markers (schema 2): made with today's store, then the marker removed and
+    the database taken back to schema 2's shape."""
+    ids = filled(folder, n)
+    (folder / MARKER).unlink()
+    db = sqlite3.connect(folder / "memory.sqlite")
+    db.executescript(f"""DELETE FROM meta WHERE key IN ('memory_id', 'next_id');
+        UPDATE meta SET value = '{schema}' WHERE key = 'schema'; DROP TABLE tombstones;
+        ALTER TABLE clips DROP COLUMN missing;""")
+    db.close()
+    return ids
+
+
+def test_a_memory_made_before_markers_is_read_as_it_is_and_adopted_by_its_first_writer(tmp_path):
+    ids = _legacy(tmp_path)
+    (tmp_path / "tokens" / "9.safetensors").write_bytes(b"a leftover of the old store")
+    before = snapshot(tmp_path)
+    reader = open_store(tmp_path, readonly=True)
+    assert [c.id for c in reader.load(ids).clips] == ids and reader.latest(None, 1) == [ids[-1]]
+    reader.close()
+    assert snapshot(tmp_path) == before
+    writer = open_store(tmp_path)
+    assert (tmp_path / MARKER).exists() and writer.count() == 3
+    assert writer.add(make_clip(5)) == 10                 # past every id on disk: the old leftover is not overwritten
+    writer.close()
+    assert (tmp_path / "tokens" / "9.safetensors").read_bytes() == b"a leftover of the old store"
+    marker = json.loads((tmp_path / MARKER).read_text())
+    meta = dict(sqlite3.connect(tmp_path / "memory.sqlite").execute("SELECT key, value FROM meta"))
+    assert meta["memory_id"] == marker["id"] and meta["schema"] == str(SCHEMA_VERSION)
+
+
+def test_a_database_from_another_memory_is_refused(tmp_path):
+    filled(tmp_path / "a", 1)
+    filled(tmp_path / "b", 1)
+    (tmp_path / "a" / "memory.sqlite").write_bytes((tmp_path / "b" / "memory.sqlite").read_bytes())
+    before = snapshot(tmp_path / "a")
+    with pytest.raises(StoreError, match="belongs to another memory"):
+        open_store(tmp_path / "a")
+    assert snapshot(tmp_path / "a") == before
+
+
+def test_a_token_file_is_never_overwritten(tmp_path):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+    (tmp_path / "tokens" / "2.safetensors").write_bytes(b"someone else's")   # lands after the open's clean-up
+    with pytest.raises(StoreError, match="already in"):
+        store.add(make_clip(1))
+    assert (tmp_path / "tokens" / "2.safetensors").read_bytes() == b"someone else's" and store.count() == 1
+    assert not list((tmp_path / "tokens").glob("*.tmp"))
+    store.close()
+
+
+def test_ids_are_never_reused_after_deletion(tmp_path):
+    store = open_store(tmp_path)
+    ids = [store.add(make_clip(i)) for i in range(3)]
+    store.delete([ids[-1]])
+    assert store.add(make_clip(7)) == ids[-1] + 1
+    store.close()
+
+
+def test_deleted_clips_files_go_even_after_a_crash_between_commit_and_unlink(tmp_path, monkeypatch):
+    store = open_store(tmp_path)
+    ids = [store.add(make_clip(i)) for i in range(3)]
+    monkeypatch.setattr(type(store), "_sweep_tombstones", lambda self: None)    # "crash" before the unlink
+    store.delete([ids[0]])
+    assert (tmp_path / "tokens" / f"{ids[0]}.safetensors").exists()
+    store.close()
+    monkeypatch.undo()
+    before = snapshot(tmp_path)
+    open_store(tmp_path, readonly=True).close()
+    assert snapshot(tmp_path) == before                  # a reader leaves the tombstoned file alone
+    open_store(tmp_path).close()                         # the writer removes it
+    assert sorted(p.name for p in (tmp_path / "tokens").iterdir()) == [f"{i}.safetensors" for i in ids[1:]]
+
+
+def test_a_failed_commit_removes_the_token_file_it_wrote(tmp_path, monkeypatch):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+
+    def disk_full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(type(store), "_write_log", disk_full)           # after the token file is in place
+    with pytest.raises(StoreError, match="disk is full.*intact"):
+        store.add(make_clip(1), StreamLog())
+    monkeypatch.undo()
+    assert store.count() == 1 and sorted(p.name for p in (tmp_path / "tokens").iterdir()) == ["1.safetensors"]
+    assert store.add(make_clip(1)) == 2
+    store.close()
+
+
+@pytest.mark.parametrize("fault", ["raises", "silent"])
+def test_a_failed_index_write_leaves_the_previous_index_whole(tmp_path, monkeypatch, fault):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+    store.save_index()
+    good = (tmp_path / "index.faiss").read_bytes()
+    store.add(make_clip(1))
+    real = store.faiss.PyCallbackIOWriter
+
+    def full_disk(write):
+        def out(data):
+            if fault == "raises":                    # half of it lands, then the disk is full
+                write(data[: len(data) // 2])
+                raise OSError(28, "No space left on device")
+            return len(data)                         # what FAISS's own file writer does on a full disk: nothing
+        return real(out)
+    monkeypatch.setattr(store.faiss, "PyCallbackIOWriter", full_disk)
+    store.close()                                    # never raises: the index is a cache
+    monkeypatch.undo()
+    assert (tmp_path / "index.faiss").read_bytes() == good and not list(tmp_path.glob("*.tmp"))
+    assert open_store(tmp_path).index.ntotal == 2    # reconciled with SQLite on open
+
+
+def test_an_unreadable_token_file_is_reported_apart_not_raised(tmp_path):
+    ids = filled(tmp_path)
+    (tmp_path / "tokens" / f"{ids[1]}.safetensors").unlink()
+    (tmp_path / "tokens" / f"{ids[2]}.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00torn")
+    store = open_store(tmp_path, readonly=True)
+    loaded = store.load(ids)
+    assert [c.id for c in loaded.clips] == [ids[0], ids[3]] and [c.id for c in loaded.unreadable] == ids[1:3]
+    assert loaded.clips[0].tokens.shape == (5, 16) and loaded.unreadable[0].tokens.numel() == 0
+
+
+def test_preflight_finds_what_a_writer_would_refuse_and_changes_nothing(tmp_path):
+    from memory.folder import preflight
+    preflight(tmp_path / "new")                          # nothing there yet: fine, and still nothing there
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    preflight(tmp_path / "empty")
+    assert not list((tmp_path / "empty").iterdir())     # no marker written by a dry run
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.txt").write_text("x")
+    with pytest.raises(StoreError, match="not a Vigil memory"):
+        preflight(tmp_path / "mine")
+    writer = open_store(tmp_path / "busy")
+    with pytest.raises(StoreError, match="being written by another"):
+        preflight(tmp_path / "busy")
+    writer.close()
+    preflight(tmp_path / "busy")
