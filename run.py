@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it, `analyze` a
-long video file into a report."""
+"""Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it, `check` a memory
+folder, `watch` a stream for alerts, `analyze` a video file into a report, and serve the live page (`ui`). Argument
+parsing lives here only; every default comes from the config dataclasses."""
 import argparse
+import math
+import os
 import signal
 import sys
 import threading
@@ -22,12 +25,22 @@ def _engine_config(args):
 
 
 def cmd_ingest(args) -> int:
+    from pathlib import Path
+
+    from memory.folder import preflight
     from stream.engine import Engine
     from stream.sources import LiveSource, open_source, sample_live
 
-    source = open_source(args.source, args.fps)          # fails fast, before the models load
-    engine = Engine(_engine_config(args))
-    session = engine.open(args.memory, stream=args.stream)
+    preflight(Path(args.memory))                         # these fail fast, before the models load
+    config = _engine_config(args)
+    source = open_source(args.source, args.fps)
+    try:
+        engine = Engine(config)
+        session = engine.open(args.memory, stream=args.stream)
+    except BaseException:
+        if isinstance(source, LiveSource):
+            source.stop()
+        raise
     if isinstance(source, LiveSource):
         frames = sample_live(source, args.fps)
         signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
@@ -53,6 +66,9 @@ def cmd_ingest(args) -> int:
     kept = s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
     skipped = s.steps - s.encoded
     print(f"ingested {args.source} into {args.memory} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
+    if s.index_base:
+        print(f"  continued       after the {s.index_base} steps already stored: this run's stream time starts at "
+              f"{s.time_base:.2f}s")
     print(f"  frames sampled  {s.frames} at {args.fps:g} fps" + (f", {s.frames_skipped} skipped (behind live)" if s.frames_skipped else ""))
     print(f"  steps           {s.steps} of {engine.llm.frames_per_step} frames; encodes skipped by the pixel gate "
           f"{skipped} ({skipped / max(1, s.steps):.0%})")
@@ -69,20 +85,31 @@ def cmd_ingest(args) -> int:
 
 def cmd_ask(args) -> int:
     from pathlib import Path
+
+    from memory.folder import inspect
+    from memory.store import StoreError
     from stream.clock import clock_label
     from stream.engine import Engine
 
-    if not (Path(args.memory) / "memory.sqlite").exists():
-        raise SystemExit(f"vigil: error: no memory at {args.memory}; run `ingest` first")
+    inspect(Path(args.memory), write=False)            # not a memory: one line, before the models load
     engine = Engine(_engine_config(args))
-    session = engine.open(args.memory, stream=args.stream)
+    session = engine.open(args.memory, stream=args.stream, readonly=True)
     try:
         if session.store.count(args.stream) == 0:
-            raise SystemExit(f"vigil: error: memory at {args.memory} has no clips for stream {args.stream!r}")
+            streams = session.store.streams()
+            held = ("; it holds " + ", ".join(f"{n} ({k} clips)" for n, k in streams.items()) + ": give --stream NAME"
+                    ) if streams else ""
+            raise StoreError(f"memory at {args.memory} has no clips for stream {args.stream!r}{held}")
         answer = session.ask(args.question, until=args.at)
-        used = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.clips)
+        spans = lambda clips: ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in clips)  # noqa: E731
+        if not answer.clips:
+            raise StoreError(f"none of the clips selected for this question can be read (token files of "
+                             f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
         print(f"question: {args.question}")
-        print(f"clips used ({len(answer.clips)}): {used}")
+        print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
+        if answer.skipped:
+            print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}; "
+                  f"`vigil check --memory {args.memory} --repair` marks them missing")
         print(f"prompt tokens: {answer.prompt_tokens}")
         if answer.warning:
             print(answer.warning)
@@ -95,6 +122,30 @@ def cmd_ask(args) -> int:
     finally:
         session.close()
     return 0
+
+
+def cmd_check(args) -> int:
+    """Exit 0: consistent (after --repair, if given); 1: problems remain; 2: not a memory or cannot be opened."""
+    from memory.check import check_memory
+
+    report = check_memory(args.memory, repair=args.repair)
+    n = sum(report.streams.values())
+    streams = ", ".join(f"{s} {k}" for s, k in report.streams.items()) or "none"
+    print(f"memory {report.folder}: {n} clips (streams: {streams}); schema {report.schema}; "
+          f"id {report.memory_id or '-'}")
+    for f in report.findings:
+        print(f.line(args.repair))
+    left, fixed = report.problems_left, [f for f in report.findings if f.fixed]
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}" + ("" if n == 1 else "s")
+    if not left:
+        print("consistent" + (f" after {count(len(fixed), 'repair')}" if fixed else ""))
+        return 0
+    fixable = [f for f in left if f.fix is not None]
+    hint = f"; `vigil check --memory {args.memory} --repair` fixes {len(fixable)}" \
+        if fixable and not args.repair else ""
+    print(count(len(left), "problem") + (f" left after {count(len(fixed), 'repair')}" if fixed else "") + hint)
+    return 1
 
 
 def cmd_analyze(args) -> int:
@@ -153,11 +204,14 @@ def cmd_analyze(args) -> int:
 
 def cmd_watch(args) -> int:
     import json
+    from pathlib import Path
 
+    from memory.folder import preflight
     from stream.config import AlertConfig
     from stream.engine import Engine
     from stream.watch import Watcher, WatchSpec
 
+    preflight(Path(args.memory))                        # fails fast, before the models load
     alerts = AlertConfig(scene_changes=not args.no_scene_alerts, activity=not args.no_activity_alerts,
                          cooldown=args.cooldown)
     spec = WatchSpec(name=args.stream, source=args.source, memory=args.memory, rules=args.rule, alerts=alerts,
@@ -256,34 +310,63 @@ def _time(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
-def _positive(kind):
+def _number(kind, low: float, inclusive: bool = False, high: float | None = None):
+    """An argparse type: a finite number of `kind` above `low` (at least, with `inclusive`), and at most `high`."""
     def parse(text):
-        v = kind(text)
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if v < low or (v == low and not inclusive) or (high is not None and v > high):
+            bound = (f"at least {low:g}" if inclusive else f"more than {low:g}") + \
+                (f" and at most {high:g}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
         return v
     return parse
 
 
+_positive_float, _positive_int = _number(float, 0), _number(int, 0)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (the usage is one `--help` away)."""
+
+    def error(self, message):
+        self.exit(2, f"vigil: error: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
+    from app.config import UIConfig
+    from memory.config import SelectConfig, StoreConfig
+    from models.config import ModelConfig
+    from stream.config import AlertConfig, IngestConfig, SamplingConfig
+
+    p = _Parser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
     sub = p.add_subparsers(dest="command", required=True)
-    models = argparse.ArgumentParser(add_help=False)
-    models.add_argument("--model", default="Qwen/Qwen2.5-VL-3B-Instruct",
+    base = _Parser(add_help=False)
+    base.add_argument("-v", "--verbose", action="store_true",
+                      help="more output: every step and event (ingest), and what native libraries print (FFmpeg)")
+    models = _Parser(add_help=False, parents=[base])
+    models.add_argument("--model", default=ModelConfig.llm,
                         help="video LLM: hub id, local folder, or 'tiny' (random weights, smoke runs)")
     models.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with --model tiny)")
-    models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    models.add_argument("--fps", type=_positive(float), default=1.0, help="frames sampled per second")
-    models.add_argument("--clip-seconds", type=_positive(float), default=8.0, help="seconds per clip memory")
-    models.add_argument("--budget", type=_positive(int), default=2048, help="visual tokens per question")
-    common = argparse.ArgumentParser(add_help=False, parents=[models])
+    models.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda, cuda:1, mps")
+    models.add_argument("--fps", type=_number(float, 0, high=SamplingConfig.max_fps), default=SamplingConfig.fps,
+                        help="frames sampled per second")
+    models.add_argument("--clip-seconds", type=_positive_float, default=IngestConfig.clip_seconds,
+                        help="seconds per clip memory")
+    models.add_argument("--budget", type=_positive_int, default=SelectConfig.token_budget,
+                        help="visual tokens per question")
+    common = _Parser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
     common.add_argument("--stream", default="default", help="stream name inside the memory folder")
-    common.add_argument("--max-clips", type=_positive(int), default=None, help="keep at most this many clips per stream")
+    common.add_argument("--max-clips", type=_positive_int, default=StoreConfig.max_clips,
+                        help="keep at most this many clips per stream")
     i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
-    i.add_argument("-v", "--verbose", action="store_true", help="print every step and event")
-    a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory")
+    a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory (reads, never writes)")
     a.add_argument("question")
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
     w = sub.add_parser("watch", parents=[common], help="watch a stream or file and print each alert as a JSON line")
@@ -293,24 +376,30 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--webhook", default=None, help="POST each alert as JSON to this URL (retried with backoff)")
     w.add_argument("--no-scene-alerts", action="store_true", help="no automatic alerts on scene changes")
     w.add_argument("--no-activity-alerts", action="store_true", help="no automatic alerts on activity starts")
-    w.add_argument("--cooldown", type=float, default=10.0, help="stream seconds between automatic alerts of one kind")
+    w.add_argument("--cooldown", type=_number(float, 0, inclusive=True), default=AlertConfig.cooldown,
+                   help="stream seconds between automatic alerts of one kind")
     w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
+    c = sub.add_parser("check", parents=[base], help="check a memory folder for inconsistencies (--repair fixes what "
+                                                     "it can without losing data)")
+    c.add_argument("--memory", required=True, help="memory folder")
+    c.add_argument("--repair", action="store_true", help="mark clips whose token file is lost as missing, remove "
+                                                         "leftovers of interrupted writes, rebuild the index")
     u = sub.add_parser("ui", parents=[models], help="the live page: watch sources, ask, get alerts")
-    u.add_argument("--host", default="127.0.0.1", help="address to serve on (not loopback: --auth is required)")
-    u.add_argument("--port", type=int, default=7860)
+    u.add_argument("--host", default=UIConfig.host, help="address to serve on (not loopback: --auth is required)")
+    u.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=UIConfig.port)
     u.add_argument("--auth", default=None, help="user:password for the page")
-    u.add_argument("--memory", default="vigil-memory", help="folder holding each stream's memory folder")
+    u.add_argument("--memory", default=UIConfig.memory_root, help="folder holding each stream's memory folder")
     u.add_argument("--media", action="append", default=[], help="a server folder whose videos the page may open "
                                                                  "(repeatable; assets/ always)")
-    b = sub.add_parser("bench", help="run the benchmark suite: prints a markdown table, writes bench/results.json "
-                                     "and bench/RESULTS.md")
+    b = sub.add_parser("bench", parents=[base], help="run the benchmark suite: prints a markdown table, writes "
+                                                     "bench/results.json and bench/RESULTS.md")
     b.add_argument("--only", action="append", choices=["reduction", "realtime", "stream", "events", "selection"],
                    help="run only this item (repeatable)")
     b.add_argument("--quick", action="store_true", help="small sizes: checks the suite runs (RESULTS.md untouched)")
     b.add_argument("--rtf-size", default="3b", choices=["3b", "7b"], help="vision tower shape for the real-time factor")
-    b.add_argument("--rtf-pixels", type=_positive(int), default=None, help="pixels per frame for the real-time factor "
+    b.add_argument("--rtf-pixels", type=_positive_int, default=None, help="pixels per frame for the real-time factor "
                                                                           "(default 224*224 on a CPU; 448*448 is real)")
-    b.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    b.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda")
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
@@ -322,19 +411,45 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _native_stderr_off() -> None:
+    """Native libraries (FFmpeg inside OpenCV and decord, OpenCV's own log, FAISS) write straight to file descriptor
+    2. Python's stderr moves to a copy of it and descriptor 2 goes to /dev/null, so a user sees Vigil's own lines
+    (errors, warnings, tracebacks, progress) and none of theirs; -v keeps both."""
+    sys.stderr.flush()
+    python_err = os.dup(2)
+    sys.stderr = os.fdopen(python_err, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _os_message(e: OSError) -> str:
+    where = f": {e.filename}" if e.filename else ""
+    return f"{e.strerror or e}{where}"
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if not args.verbose:
+        _native_stderr_off()
     if getattr(args, "embedder", "") is None:
-        args.embedder = "tiny" if args.model == "tiny" else "google/siglip-base-patch16-224"
+        from models.config import ModelConfig
+        args.embedder = "tiny" if args.model == "tiny" else ModelConfig.embedder
     from memory.store import StoreError
     from models.loader import ModelLoadError
     from stream.analysis import AnalysisError
     from stream.sources import SourceError
     try:
-        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch,
+        return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
                 "ui": cmd_ui, "bench": cmd_bench}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:       # the reader of our output went away (`| head`): nothing to say, nothing lost
+        sys.stdout = None
+        return 141
+    except OSError as e:          # a full disk or a vanished folder outside the store's own writes
+        print(f"vigil: error: {_os_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         again = "; run the same command again to continue" if args.command == "analyze" else ""

@@ -1,5 +1,9 @@
 """Configuration of the model backends."""
+import re
 from dataclasses import dataclass
+
+# The devices Vigil runs on: "auto", the CPU, Apple's GPU, or an NVIDIA / Intel GPU with an optional index.
+DEVICE = re.compile(r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 
 @dataclass
@@ -23,6 +27,8 @@ class ModelConfig:
     cache_dir: str | None = None
 
     def __post_init__(self):
+        if not DEVICE.match(self.device):
+            raise ValueError(f"unknown device {self.device!r}: use auto, cpu, mps, cuda or cuda:N")
         if self.min_pixels <= 0 or self.max_pixels < self.min_pixels:
             raise ValueError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         if self.max_pixels < 28 * 28:

@@ -13,8 +13,18 @@ class ModelLoadError(RuntimeError):
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device for a config's device name; ValueError (one line) for one this machine does not have."""
     if name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        mps = getattr(torch.backends, "mps", None)
+        available = {"cpu": lambda: True, "cuda": torch.cuda.is_available,
+                     "mps": lambda: mps is not None and mps.is_available(),
+                     "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available()}
+        if not available.get(device.type, lambda: True)():
+            raise ValueError(f"device {name} is not available on this machine; use --device cpu (or auto)")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA devices")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

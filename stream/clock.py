@@ -1,4 +1,5 @@
 """Stream times as people write them: seconds <-> HH:MM:SS."""
+import math
 
 
 def clock_label(seconds: float) -> str:
@@ -12,6 +13,6 @@ def parse_clock(text: str) -> float:
         parts = [float(p) for p in str(text).strip().split(":")]
     except ValueError:
         parts = []
-    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+    if not 1 <= len(parts) <= 3 or any(not math.isfinite(p) or p < 0 for p in parts):
         raise ValueError(f"not a time: {text!r} (use seconds or HH:MM:SS)")
     return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))

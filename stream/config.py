@@ -1,5 +1,7 @@
 """Configuration of sampling, clips, events and the ingestion loop."""
+import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from compression.config import CompactConfig, DropConfig, GateConfig
 
@@ -10,10 +12,13 @@ class SamplingConfig:
     fps: float = 1.0
     # Longest frame side kept from the source; bigger frames are shrunk at once so a 4K camera costs no more RAM.
     max_side: int = 1280
+    # The most frames per second worth sampling: cameras rarely send more, and beyond it the vision tower cannot
+    # keep up with a live stream on any hardware Vigil targets.
+    max_fps: ClassVar[float] = 30.0
 
     def __post_init__(self):
-        if not 0.0 < self.fps <= 30.0:
-            raise ValueError(f"fps must be in (0, 30], got {self.fps}")
+        if not 0.0 < self.fps <= self.max_fps:      # false for nan too
+            raise ValueError(f"fps must be in (0, {self.max_fps:g}], got {self.fps}")
         if self.max_side < 28:
             raise ValueError(f"max_side must be at least 28, got {self.max_side}")
 
@@ -48,6 +53,9 @@ class EventConfig:
             raise ValueError("scene_keep must be in (0, 1] and scene_color in [0, 1]")
         if not 0.0 < self.activity_on < 1.0 or not 0.0 < self.presence_on < 1.0 or self.presence_margin < 0.0:
             raise ValueError("activity_on and presence_on must be in (0, 1) and presence_margin non-negative")
+        times = (self.presence_margin, self.activity_hold, self.settle, self.floor_window)
+        if not all(math.isfinite(v) for v in times):
+            raise ValueError("event thresholds and times must be finite numbers")
         if self.activity_hold < 0.0 or self.settle <= 0.0 or self.floor_window <= 0.0:
             raise ValueError("activity_hold must be non-negative, settle and floor_window positive")
         if not 0.0 <= self.floor_quantile <= 100.0:
@@ -70,8 +78,8 @@ class IngestConfig:
     thumb_side: int = 320
 
     def __post_init__(self):
-        if self.clip_seconds <= 0:
-            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
+        if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
+            raise ValueError(f"clip_seconds must be a positive number, got {self.clip_seconds}")
         if self.encode_batch < 1:
             raise ValueError(f"encode_batch must be at least 1, got {self.encode_batch}")
         if self.thumb_side < 16:
@@ -99,6 +107,9 @@ class AlertConfig:
     webhook_queue: int = 1000
 
     def __post_init__(self):
+        if not all(math.isfinite(v) for v in (self.cooldown, self.rule_cooldown, self.webhook_backoff,
+                                              self.webhook_timeout)):
+            raise ValueError("cooldowns and webhook times must be finite numbers")
         if self.cooldown < 0 or self.rule_cooldown < 0:
             raise ValueError("cooldowns must be non-negative")
         if self.rule_per_hour < 1 or self.webhook_attempts < 1 or self.webhook_queue < 1:

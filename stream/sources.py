@@ -3,7 +3,6 @@
 Every source yields `Frame`s: RGB uint8 and a time in seconds from the stream's start, taken from the
 container's presentation times for files (variable frame rate gives true times) and the clock for live.
 """
-import contextlib
 import os
 import threading
 import time
@@ -30,21 +29,6 @@ class VideoBreak(SourceError):
 class Frame:
     image: np.ndarray   # [H, W, 3] RGB uint8
     time: float         # seconds since the stream started
-
-
-@contextlib.contextmanager
-def native_stderr_quiet():
-    """FFmpeg inside decord and OpenCV writes its complaints about a bad file straight to fd 2; while a file is
-    probed they are silenced so the user gets our one-line error only."""
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -84,9 +68,8 @@ class FileSource:
         if os.path.getsize(self.path) == 0:
             raise SourceError(f"video file is empty: {self.path}")
         self._reader, self._pts, self.backend = None, None, "decord"
-        with native_stderr_quiet():
-            self.sar, self.codec = self._probe_cv2()
-            h, w, n = self._probe()
+        self.sar, self.codec = self._probe_cv2()
+        h, w, n = self._probe()
         self.frame_count = n
         self.size = (h, round(w * self.sar))        # as displayed
         self.duration = float(self._pts[-1]) if self._pts is not None else (n / self.native_fps if self.native_fps else 0.0)
@@ -161,15 +144,13 @@ class FileSource:
                 raise VideoBreak(self.path, float(self._pts[want[0]]), "OpenCV cannot open it")
             i, k = -1, 0                  # index of the frame just grabbed; next wanted sample
             while k < len(want):
-                with native_stderr_quiet():        # FFmpeg complains per packet of a damaged file
-                    ok = cap.grab()
+                ok = cap.grab()
                 if not ok:
                     raise VideoBreak(self.path, float(self._pts[want[k]]), "stream ends early")
                 i += 1
                 if i < want[k]:
                     continue
-                with native_stderr_quiet():
-                    ok, bgr = cap.retrieve()
+                ok, bgr = cap.retrieve()
                 if not ok:
                     raise VideoBreak(self.path, float(self._pts[want[k]]), "undecodable frame")
                 yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), float(self._pts[want[k]]))
@@ -182,9 +163,8 @@ class FileSource:
         try:
             next_t, n, t = 0.0, 0, 0.0
             while True:
-                with native_stderr_quiet():         # FFmpeg complains per packet of a damaged file
-                    if not cap.grab():
-                        break
+                if not cap.grab():
+                    break
                 t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 if t + 1e-6 < next_t:
                     continue
@@ -192,8 +172,7 @@ class FileSource:
                 n += 1
                 if n <= skip:
                     continue
-                with native_stderr_quiet():
-                    ok, bgr = cap.retrieve()
+                ok, bgr = cap.retrieve()
                 if not ok:
                     raise VideoBreak(self.path, t, "undecodable frame")
                 yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), t)

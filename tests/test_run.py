@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,11 +38,45 @@ def test_bad_input_gets_one_line_and_keeps_memory(videos, tmp_path, cache_dir):
         assert r.returncode == 2
         assert r.stderr.startswith("vigil: error:") and r.stderr.count("\n") == 1, r.stderr
     assert (mem / "memory.sqlite").read_bytes() == before
-    r = vigil("ask", "--memory", str(tmp_path / "none"), "--model", "tiny", "q", cache=cache_dir)
-    assert r.returncode != 0 and "no memory" in r.stderr
-    r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--fps", "-1",
-              cache=cache_dir)
-    assert r.returncode == 2 and "must be positive" in r.stderr
+
+
+def _steps(mem, stream="default"):
+    import sqlite3
+    db = sqlite3.connect(mem / "memory.sqlite")
+    try:
+        return db.execute("SELECT idx, time, end, total, kept FROM steps WHERE stream = ? ORDER BY idx",
+                          (stream,)).fetchall()
+    finally:
+        db.close()
+
+
+def test_ingest_run_again_continues_the_stream_and_replaces_no_row(videos, tmp_path, cache_dir):
+    mem = tmp_path / "mem"
+    args = ("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny")
+    assert vigil(*args, cache=cache_dir).returncode == 0
+    first = _steps(mem)
+    r = vigil(*args, cache=cache_dir)
+    assert r.returncode == 0 and f"after the {len(first)} steps already stored" in r.stdout, r.stdout
+    both = _steps(mem)
+    assert both[:len(first)] == first and [s[0] for s in both] == list(range(2 * len(first)))
+    assert both[len(first)][1] == first[-1][2] + 1.0              # one sample period after the stored end
+
+
+def test_watch_run_again_continues_its_alerts_clock(videos, tmp_path, cache_dir):
+    import json
+    mem = tmp_path / "m"
+    args = ("watch", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--cooldown", "0")
+    runs = []
+    for _ in range(2):
+        r = vigil(*args, cache=cache_dir)
+        assert r.returncode == 0, r.stderr
+        runs.append([json.loads(line)["time"] for line in r.stdout.splitlines()])
+    first, second = runs
+    steps = _steps(mem)
+    shift = steps[len(steps) // 2][1]                             # where the second run's clock started
+    assert first and shift > max(first)
+    assert second == pytest.approx([t + shift for t in first])    # the same cuts seen again, later on the clock
+    assert [s[0] for s in steps] == list(range(len(steps)))       # and later step indexes
 
 
 def _report_without_timings(path):

@@ -1,0 +1,175 @@
+"""Faults through the CLI as a user meets them: bad values, a missing or foreign memory, native library noise, a
+full disk, and the `check` command. Each ends in one `vigil: error:` line and exit 2, with nothing stored lost."""
+import shutil
+import socket
+import sqlite3
+import subprocess
+
+import pytest
+
+import run
+from tests.test_run import vigil
+
+
+def one_error_line(r):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith("vigil: error:") and r.stderr.count("\n") == 1, r.stderr
+    return r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ingest", "x.mp4", "--memory", "m", "--fps", "nan"], "--fps: must be a finite number, got nan"),
+    (["ingest", "x.mp4", "--memory", "m", "--fps", "inf"], "--fps: must be a finite number, got inf"),
+    (["ingest", "x.mp4", "--memory", "m", "--fps", "0"], "--fps: must be more than 0 and at most 30, got 0"),
+    (["ingest", "x.mp4", "--memory", "m", "--fps", "-1"], "--fps: must be more than 0"),
+    (["ingest", "x.mp4", "--memory", "m", "--fps", "31"], "at most 30, got 31"),
+    (["ingest", "x.mp4", "--memory", "m", "--clip-seconds", "nan"], "--clip-seconds: must be a finite number"),
+    (["ingest", "x.mp4", "--memory", "m", "--clip-seconds", "0"], "--clip-seconds: must be more than 0"),
+    (["ask", "q", "--memory", "m", "--budget", "0"], "--budget: must be more than 0"),
+    (["ask", "q", "--memory", "m", "--budget", "1.5"], "--budget: not a number: '1.5'"),
+    (["ask", "q", "--memory", "m", "--max-clips", "-3"], "--max-clips: must be more than 0"),
+    (["ask", "q", "--memory", "m", "--at", "nan"], "--at: not a time: 'nan'"),
+    (["ask", "q", "--memory", "m", "--at", "-5"], "--at: not a time"),
+    (["watch", "x.mp4", "--memory", "m", "--cooldown", "nan"], "--cooldown: must be a finite number"),
+    (["watch", "x.mp4", "--memory", "m", "--cooldown", "-1"], "--cooldown: must be at least 0"),
+    (["ui", "--port", "0"], "--port: must be at least 1 and at most 65535"),
+    (["ui", "--port", "70000"], "--port: must be at least 1 and at most 65535"),
+    (["ingest", "x.mp4"], "the following arguments are required: --memory"),
+    (["check"], "the following arguments are required: --memory"),
+])
+def test_bad_values_are_refused_in_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run.parser().parse_args(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("vigil: error:") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_defaults_come_from_the_config_dataclasses():
+    from memory.config import SelectConfig
+    from models.config import ModelConfig
+    from stream.config import AlertConfig, IngestConfig, SamplingConfig
+    a = run.parser().parse_args(["watch", "x.mp4", "--memory", "m"])
+    assert (a.fps, a.clip_seconds, a.budget, a.cooldown, a.model, a.device) == (
+        SamplingConfig.fps, IngestConfig.clip_seconds, SelectConfig.token_budget, AlertConfig.cooldown,
+        ModelConfig.llm, ModelConfig.device)
+
+
+def test_devices_this_machine_lacks_and_unknown_ones_get_one_line(videos, tmp_path, cache_dir):
+    import torch
+    bikes = str(videos / "bikes.mp4")
+    err = one_error_line(vigil("ingest", bikes, "--memory", str(tmp_path / "m"), "--model", "tiny", "--device",
+                               "bogus", cache=cache_dir))
+    assert "unknown device 'bogus'" in err
+    if not torch.cuda.is_available():
+        err = one_error_line(vigil("ingest", bikes, "--memory", str(tmp_path / "m"), "--model", "tiny", "--device",
+                                   "cuda", cache=cache_dir))
+        assert "device cuda is not available on this machine" in err
+    assert not (tmp_path / "m").exists()               # refused before anything was created
+
+
+def test_ask_errors_exit_2_with_one_line(videos, tmp_path, cache_dir):
+    err = one_error_line(vigil("ask", "--memory", str(tmp_path / "none"), "--model", "tiny", "q", cache=cache_dir))
+    assert "no memory at" in err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    err = one_error_line(vigil("ask", "--memory", str(tmp_path / "mine"), "--model", "tiny", "q", cache=cache_dir))
+    assert "not a Vigil memory" in err
+    mem = tmp_path / "mem"
+    assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--stream", "demo",
+                 cache=cache_dir).returncode == 0
+    err = one_error_line(vigil("ask", "--memory", str(mem), "--model", "tiny", "q", cache=cache_dir))
+    assert "no clips for stream 'default'; it holds demo (" in err and "--stream NAME" in err
+
+
+def test_native_library_noise_stays_off_stderr(odd_videos, tmp_path, cache_dir):
+    with socket.socket() as s:                          # a port nobody listens on: a dead camera
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/live.ts"
+    for source, message in ((str(odd_videos["truncated"]), "video breaks at"), (dead, "cannot open stream"),
+                            ("7", "cannot open stream: 7")):
+        err = one_error_line(vigil("ingest", source, "--memory", str(tmp_path / "m"), "--model", "tiny",
+                                   cache=cache_dir))
+        assert message in err
+    # -v lets FFmpeg speak: the damaged file's complaints come through
+    r = vigil("ingest", str(odd_videos["truncated"]), "--memory", str(tmp_path / "m"), "--model", "tiny", "-v",
+              cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") > 1
+
+
+def test_check_reports_then_repairs(videos, tmp_path, cache_dir):
+    mem = tmp_path / "m"
+    assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny",
+                 cache=cache_dir).returncode == 0
+    r = vigil("check", "--memory", str(mem), cache=cache_dir)
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("consistent"), r.stdout
+    (mem / "tokens" / "3.safetensors").unlink()
+    r = vigil("check", "--memory", str(mem), cache=cache_dir)
+    assert r.returncode == 1 and "clip 3 " in r.stdout and "token file missing [--repair: marked missing" in r.stdout
+    r = vigil("check", "--memory", str(mem), "--repair", cache=cache_dir)
+    assert r.returncode == 0 and "[repaired: marked missing" in r.stdout and "consistent after 1 repair" in r.stdout
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "what?", cache=cache_dir)
+    assert r.returncode == 0 and "clips skipped" not in r.stdout       # a marked clip is no longer selected
+    err = one_error_line(vigil("check", "--memory", str(tmp_path / "nothing"), cache=cache_dir))
+    assert "no memory at" in err
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs: a real full disk. Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip() or r.returncode}): the full-disk case needs "
+                    f"root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _grow(disk):
+    subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
+
+
+def test_a_full_disk_ends_in_one_line_and_leaves_nothing_half_written(videos, small_disk, cache_dir):
+    import faiss
+    mem = small_disk / "m"
+    err = one_error_line(vigil("ingest", str(videos / "one-by-one-person-detection.mp4"), "--memory", str(mem),
+                               "--model", "tiny", cache=cache_dir))
+    assert f"in {mem}" in err and ("No space left on device" in err or "disk is full" in err)
+    assert "what was stored before is intact" in err
+    assert not [p for p in small_disk.rglob("*.tmp")]
+    for name in ("index.faiss", "captions.faiss"):      # a cache may be missing or behind, never torn or empty
+        if (mem / name).exists():
+            assert (mem / name).stat().st_size > 0 and faiss.read_index(str(mem / name)).d > 0
+    db = sqlite3.connect(mem / "memory.sqlite")
+    stored = [r[0] for r in db.execute("SELECT id FROM clips ORDER BY id")]
+    db.close()
+    assert stored and sorted(p.name for p in (mem / "tokens").iterdir()) == [f"{i}.safetensors" for i in stored]
+    _grow(small_disk)
+    r = vigil("check", "--memory", str(mem), cache=cache_dir)
+    assert "token file" not in r.stdout and "leftover" not in r.stdout, r.stdout   # at most the index is behind
+    r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", cache=cache_dir)
+    assert r.returncode == 0 and "continued" in r.stdout, r.stderr
+    assert vigil("check", "--memory", str(mem), cache=cache_dir).returncode == 0
+
+
+def test_analyze_on_a_full_disk_leaves_no_temporary_file_and_runs_once_there_is_room(videos, small_disk, cache_dir):
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f:                       # fill the disk to the last byte
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    out = small_disk / "report"
+    err = one_error_line(vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--out", str(out),
+                               cache=cache_dir))
+    assert "No space left on device" in err
+    assert not [p for p in small_disk.rglob("*.tmp")] and not (out / "analysis.json").exists()
+    filler.unlink()
+    _grow(small_disk)
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--out", str(out), cache=cache_dir)
+    assert r.returncode == 0 and (out / "report.json").exists(), r.stderr
+    shutil.rmtree(out)
