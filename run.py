@@ -3,6 +3,7 @@
 folder, `watch` a stream for alerts, `analyze` a video file into a report, and serve the live page (`ui`). Argument
 parsing lives here only; every default comes from the config dataclasses."""
 import argparse
+import faulthandler
 import math
 import os
 import signal
@@ -67,8 +68,8 @@ def cmd_ingest(args) -> int:
     skipped = s.steps - s.encoded
     print(f"ingested {args.source} into {args.memory} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
     if s.index_base:
-        print(f"  continued       after the {s.index_base} steps already stored: this run's stream time starts at "
-              f"{s.time_base:.2f}s")
+        print(f"  continued       the stored stream: this run's steps are numbered from {s.index_base} and its "
+              f"stream time starts at {s.time_base:.2f}s")
     print(f"  frames sampled  {s.frames} at {args.fps:g} fps" + (f", {s.frames_skipped} skipped (behind live)" if s.frames_skipped else ""))
     print(f"  steps           {s.steps} of {engine.llm.frames_per_step} frames; encodes skipped by the pixel gate "
           f"{skipped} ({skipped / max(1, s.steps):.0%})")
@@ -102,7 +103,7 @@ def cmd_ask(args) -> int:
             raise StoreError(f"memory at {args.memory} has no clips for stream {args.stream!r}{held}")
         answer = session.ask(args.question, until=args.at)
         spans = lambda clips: ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in clips)  # noqa: E731
-        if not answer.clips:
+        if not answer.clips and answer.skipped:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
                              f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
         print(f"question: {args.question}")
@@ -421,6 +422,7 @@ def _native_stderr_off() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
+    faulthandler.enable(sys.stderr)      # a crash in native code still says where, on the user's stderr
 
 
 def _os_message(e: OSError) -> str:

@@ -50,26 +50,54 @@ class CheckReport:
         return [f for f in self.findings if f.problem and not f.fixed]
 
 
-def _survey_database(folder: Path) -> tuple[int, set[int], int | None]:
-    """(schema, tombstoned ids, next id) straight from SQLite, read-only: what a writer's open would act on."""
-    db = sqlite3.connect((folder / DATABASE).resolve().as_uri() + "?mode=ro", uri=True)
+def _survey_database(folder: Path) -> tuple[int, set[int], tuple[int, str] | None]:
+    """(schema, tombstoned ids, the reserved write (id, nonce) if one never committed) straight from SQLite,
+    read-only: what a writer's open would act on."""
     try:
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        tomb = {r[0] for r in db.execute("SELECT id FROM tombstones")} if "tombstones" in tables else set()
-        top = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM clips").fetchone()[0]
-        nid = max(int(meta["next_id"]), top) if "next_id" in meta else None
-    finally:
-        db.close()
-    return int(meta.get("schema", "0")), tomb, nid
+        db = sqlite3.connect((folder / DATABASE).resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tomb = {r[0] for r in db.execute("SELECT id FROM tombstones")} if "tombstones" in tables else set()
+        finally:
+            db.close()
+        schema = int(meta.get("schema", "0"))
+    except (sqlite3.Error, ValueError) as e:
+        raise StoreError(f"{folder / DATABASE} cannot be read as a Vigil database ({e}); restore it from a "
+                         f"backup") from e
+    pending = meta.get("pending")
+    reserved = (int(pending.split(":")[0]), pending.split(":")[1]) if pending and ":" in pending else None
+    return schema, tomb, reserved
+
+
+def _carries(path: Path, nonce: str) -> bool:
+    """Whether a token file carries this write's nonce in its header (it is that write's own bytes)."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            return (f.metadata() or {}).get("vigil_write") == nonce
+    except Exception:
+        return False
+
+
+def _writer_active(folder: Path) -> bool:
+    from memory.folder import WriterLock
+    try:
+        WriterLock(folder).release()
+        return False
+    except StoreError:
+        return True
 
 
 def _survey(folder: Path, config: StoreConfig) -> CheckReport:
     """Everything a check reports, changing nothing."""
     inspect(folder, write=False)                       # refuses what is not a memory, as any reader does
     marker = read_marker(folder)
-    schema, tomb, nid = _survey_database(folder)
+    schema, tomb, reserved = _survey_database(folder)
     found: list[Finding] = []
+    if _writer_active(folder):
+        found.append(Finding(("writer",), False, "a writer has this memory open: a clip being stored right now may "
+                             "show as a leftover below; --repair waits for it to stop"))
     if marker is None:
         found.append(Finding(("marker",), True, f"no {MARKER} (a memory made before markers)", "written"))
     if schema < SCHEMA_VERSION:
@@ -108,7 +136,7 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                 cid = int(m.group(1))
                 if cid in tomb:
                     found.append(Finding(("tomb", cid), True, f"{name}: file of a deleted clip", "removed"))
-                elif cid == nid:
+                elif reserved is not None and cid == reserved[0] and _carries(p, reserved[1]):
                     found.append(Finding(("torn", cid), True, f"{name}: leftover of a write that never committed",
                                          "removed"))
                 else:

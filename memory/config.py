@@ -41,9 +41,15 @@ class SelectConfig:
     # Where clips have captions, the caption ranking is fused with the visual one by reciprocal rank with this
     # constant; 60 is the usual choice (Cormack et al., 2009): it damps the weight of the very top ranks.
     fusion_k: float = 60.0
+    # Selected clips whose token file turns out unreadable are passed over and the selection made again, at most
+    # this many times: a few lost files cost nothing, and a wiped folder (thousands lost, until `vigil check
+    # --repair` marks them) cannot make a question loop for minutes.
+    reselect_rounds: int = 8
 
     def __post_init__(self):
         if self.token_budget < 1 or self.latest_clips < 0 or self.candidates < 1:
             raise ValueError("token_budget and candidates must be positive and latest_clips non-negative")
         if self.fusion_k <= 0:
             raise ValueError(f"fusion_k must be positive, got {self.fusion_k}")
+        if self.reselect_rounds < 0:
+            raise ValueError(f"reselect_rounds must be non-negative, got {self.reselect_rounds}")

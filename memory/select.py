@@ -39,5 +39,7 @@ def select_for_query(store, query, stream: str | None, until: float | None, conf
     latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until)
               if c not in exclude][:config.latest_clips]
     meta = store.meta(ranked + latest)
+    # A writer may delete a clip (retention) between these reads: what has no row any more is not a candidate.
+    ranked, latest = [c for c in ranked if c in meta], [c for c in latest if c in meta]
     return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
                         config.token_budget)

@@ -9,12 +9,14 @@ stream's latest by design).
 
 Who may change what (see `memory.folder`): a writer holds the folder's lock; a reader (`readonly=True`) opens
 SQLite read-only and never deletes, migrates or rewrites anything. The writer removes only files it can prove it
-wrote and no row needs: the token file of a write that never committed (its id is the next id to hand out) and the
-files of clips it deleted (tombstones, written in the deleting transaction).
+wrote and no row needs: the token file of a write that never committed (a committed reservation names its id and a
+random nonce, and the file carries the same nonce in its header) and the files of clips it deleted (tombstones,
+written in the deleting transaction). New ids start past every token file on disk, so a database restored from an
+older backup never collides with, or removes, the files of clips stored after it.
 
-Crash safety: a clip's row is inserted and its token file written (temporary file, fsync, hard link to its name)
-inside one SQLite transaction, committed last. SQLite is the source of truth; the FAISS files are caches, written
-through a checked temporary file and reconciled with SQLite on open.
+Crash safety: a clip's id is reserved (committed), then its token file written (temporary file, fsync, hard link to
+its name), then its row inserted in one SQLite transaction that also clears the reservation. SQLite is the source of
+truth; the FAISS files are caches, written through a checked temporary file and reconciled with SQLite on open.
 """
 import json
 import sqlite3
@@ -107,10 +109,15 @@ class ClipStore:
             self._open_schema(state, identity)
             # Clips whose tokens are known to be lost are never selected (schema 2, read as it is, has no mark).
             self._present = "missing = 0" if "missing" in self._columns("clips") else "1"
-            self.key_dim = int(self._meta()["key_dim"])
+            try:
+                self.key_dim = int(self._meta()["key_dim"])
+            except (KeyError, ValueError):
+                raise StoreError(f"{self.folder / DATABASE} is not a whole Vigil database (no key dimension "
+                                 f"recorded); restore it from a backup") from None
             if not readonly:
                 (self.folder / TOKENS).mkdir(exist_ok=True)
                 self._clean_leftovers()
+                self._file_floor = max([0, *self._file_ids()]) + 1   # never hand out an id whose file is on disk
             self.indexes = {kind: self._load_index(kind) for kind in INDEXES}
         except (OSError, sqlite3.Error) as e:
             self._release()
@@ -227,25 +234,43 @@ class ClipStore:
                             " tensors BLOB NOT NULL)")
             self.db.execute("CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY)")
             # Never hand out an id whose token file is already on disk (an old store's leftovers).
-            on_disk = [int(TOKEN_FILE.match(p.name).group(1)) for p in (self.folder / TOKENS).glob("*.safetensors")
-                       if TOKEN_FILE.match(p.name)] if (self.folder / TOKENS).is_dir() else []
-            top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *on_disk])
+            top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *self._file_ids()])
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(top + 1),))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
+    def _file_ids(self) -> list[int]:
+        tokens = self.folder / TOKENS
+        return [int(m.group(1)) for p in tokens.iterdir() if (m := TOKEN_FILE.match(p.name))] if tokens.is_dir() else []
+
     def next_id(self) -> int:
-        """The id the next clip gets: past every id handed out, even to clips deleted since."""
+        """The id the next clip gets: past every id handed out (even to clips deleted since) and, for a writer, past
+        every token file that was on disk when it opened."""
         floor = int(self._meta().get("next_id", "1"))
-        return max(floor, self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM clips").fetchone()[0])
+        return max(floor, getattr(self, "_file_floor", 1),
+                   self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM clips").fetchone()[0])
 
     def _clean_leftovers(self) -> None:
-        """Writer only: remove the token file of a write that never committed (it has the next id, which no row
-        has), and the files of deleted clips (tombstones)."""
-        tokens = self.folder / TOKENS
-        nid = self.next_id()
-        for p in (tokens / f"{nid}.tmp", tokens / f"{nid}.safetensors",
-                  *(self.folder / f"{name}.tmp" for name in (MARKER, *(n for n, _ in INDEXES.values())))):
-            p.unlink(missing_ok=True)
+        """Writer only: remove the token file of a reserved write that never committed (only if the file carries the
+        reservation's nonce: this writer's own bytes, not a file that a restored older database does not know), the
+        files of deleted clips (tombstones) and this store's own temporary files."""
+        from safetensors import safe_open
+        reserved = self._meta().get("pending")
+        if reserved:
+            cid, nonce = reserved.split(":")
+            if not self.db.execute("SELECT 1 FROM clips WHERE id = ?", (int(cid),)).fetchone():
+                path = self.token_path(int(cid))
+                path.with_suffix(".tmp").unlink(missing_ok=True)      # a temporary name no row can point to
+                try:
+                    with safe_open(str(path), "pt") as f:
+                        ours = (f.metadata() or {}).get("vigil_write") == nonce
+                except Exception:      # missing, or torn before its header was whole: nothing to prove it is ours
+                    ours = False
+                if ours:
+                    path.unlink(missing_ok=True)
+            with self._transaction("clear the reservation"):
+                self.db.execute("DELETE FROM meta WHERE key = 'pending'")
+        for name in (MARKER, *(n for n, _ in INDEXES.values())):
+            (self.folder / f"{name}.tmp").unlink(missing_ok=True)
         self._sweep_tombstones()
 
     def _sweep_tombstones(self) -> None:
@@ -373,18 +398,24 @@ class ClipStore:
     def add(self, clip: ClipMemory, log: StreamLog | None = None) -> int:
         """Store a clip (its `key` must be set) and the stream's log leading up to it, atomically; returns the clip's
         id. Applies retention for its stream."""
+        import secrets
+
         from safetensors.torch import save
 
         self._check_writer()
         if clip.key is None or clip.key.shape != (self.key_dim,):
             raise StoreError(f"clip key must be a vector of {self.key_dim} floats")
         key = np.ascontiguousarray(clip.key, dtype=np.float32)
+        nonce = secrets.token_hex(8)
         data = save({"tokens": clip.tokens.to(torch.float16).contiguous(),
-                     "positions": clip.positions.to(torch.int16).contiguous()})
+                     "positions": clip.positions.to(torch.int16).contiguous()}, metadata={"vigil_write": nonce})
         with self._lock:
             cid = self.next_id()
             path = self.token_path(cid)
             created = False
+            with self._transaction("reserve a clip id"):      # the proof, should this write not commit, that the
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('pending', ?)", (f"{cid}:{nonce}",))  # file is ours
+            path.with_suffix(".tmp").unlink(missing_ok=True)   # a temporary name is never a stored file
             try:
                 with self._transaction("store a clip"):
                     self.db.execute(
@@ -403,9 +434,12 @@ class ClipStore:
                     created = True
                     self._write_log(clip.stream, log)
                     self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(cid + 1),))
+                    self.db.execute("DELETE FROM meta WHERE key = 'pending'")
             except BaseException:
-                if created:
-                    path.unlink(missing_ok=True)      # the row was rolled back: its file must go too
+                # The row was rolled back, so its file must go; unless the commit landed before an interrupt (Ctrl-C
+                # right after COMMIT returns): then the row is there and needs the file.
+                if created and not self._committed(cid):
+                    path.unlink(missing_ok=True)
                 raise
             self.index.add_with_ids(key[None], np.array([cid], dtype=np.int64))
             clip.id = cid
@@ -414,6 +448,12 @@ class ClipStore:
             if self._added % self.config.index_every == 0:
                 self.save_index()
             return cid
+
+    def _committed(self, cid: int) -> bool:
+        try:
+            return self.db.execute("SELECT 1 FROM clips WHERE id = ?", (cid,)).fetchone() is not None
+        except sqlite3.Error:
+            return True                       # cannot tell: keep the file (an orphan is harmless, a loss is not)
 
     def _retain(self, stream: str) -> None:
         """Drop the oldest clips of a stream beyond max_clips / max_bytes."""
@@ -438,9 +478,10 @@ class ClipStore:
         tombstones, and the next writer removes those files). `trim_steps`: also drop that stream's series before
         its oldest clip left (retention: it has nothing left to show)."""
         self._check_writer()
-        q = ",".join("?" * len(ids))
         with self._transaction("delete clips"):
-            self.db.execute(f"DELETE FROM clips WHERE id IN ({q})", ids)
+            q = ",".join("?" * len(ids))       # only ids with a row: a file no row describes is never tombstoned
+            ids = [r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE id IN ({q})", ids)]
+            self.db.executemany("DELETE FROM clips WHERE id = ?", [(c,) for c in ids])
             self.db.executemany("INSERT OR IGNORE INTO tombstones VALUES (?)", [(c,) for c in ids])
             if trim_steps is not None:
                 self.db.execute("DELETE FROM steps WHERE stream = ?1 AND end < (SELECT MIN(start) FROM clips WHERE"

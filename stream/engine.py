@@ -166,13 +166,15 @@ class Session:
         """(clips with tokens, clips passed over): selection is repeated without the clips whose token files cannot
         be read, so a lost file costs its own clip and the budget goes to others."""
         query = self.engine.embed_texts([question])[0]
+        config = self.engine.config.select
         bad: dict[int, ClipMemory] = {}
-        while True:
-            ids = select_for_query(self.store, query, self.stream, until, self.engine.config.select, frozenset(bad))
+        for _ in range(config.reselect_rounds + 1):
+            ids = select_for_query(self.store, query, self.stream, until, config, frozenset(bad))
             loaded = self.store.load(ids)
-            if not loaded.unreadable:
-                return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
             bad.update((c.id, c) for c in loaded.unreadable)
+            if not loaded.unreadable:
+                break
+        return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
 
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None) -> Answer:
         """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds).

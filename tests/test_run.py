@@ -56,7 +56,7 @@ def test_ingest_run_again_continues_the_stream_and_replaces_no_row(videos, tmp_p
     assert vigil(*args, cache=cache_dir).returncode == 0
     first = _steps(mem)
     r = vigil(*args, cache=cache_dir)
-    assert r.returncode == 0 and f"after the {len(first)} steps already stored" in r.stdout, r.stdout
+    assert r.returncode == 0 and f"steps are numbered from {len(first)}" in r.stdout, r.stdout
     both = _steps(mem)
     assert both[:len(first)] == first and [s[0] for s in both] == list(range(2 * len(first)))
     assert both[len(first)][1] == first[-1][2] + 1.0              # one sample period after the stored end

@@ -80,6 +80,11 @@ def test_ask_errors_exit_2_with_one_line(videos, tmp_path, cache_dir):
                  cache=cache_dir).returncode == 0
     err = one_error_line(vigil("ask", "--memory", str(mem), "--model", "tiny", "q", cache=cache_dir))
     assert "no clips for stream 'default'; it holds demo (" in err and "--stream NAME" in err
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--stream", "demo", "--at", "0.5", "q", cache=cache_dir)
+    assert r.returncode == 0 and "clips used (0)" in r.stdout, r.stderr      # nothing had ended by then: no error
+    (mem / "memory.sqlite").write_bytes(b"SQLite format 3\x00" + b"garbage" * 100)
+    for args in (("ask", "--memory", str(mem), "--model", "tiny", "q"), ("check", "--memory", str(mem))):
+        assert "vigil: error:" in one_error_line(vigil(*args, cache=cache_dir))
 
 
 def test_native_library_noise_stays_off_stderr(odd_videos, tmp_path, cache_dir):

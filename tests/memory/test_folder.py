@@ -64,7 +64,7 @@ def test_a_lost_database_beside_token_files_is_refused_never_repaired_by_deletio
 
 def test_a_read_only_open_changes_nothing_even_with_leftovers_to_clean(tmp_path):
     ids = filled(tmp_path)
-    (tmp_path / "tokens" / "5.tmp").write_bytes(b"torn")          # an interrupted write (5 is the next id)
+    (tmp_path / "tokens" / "5.tmp").write_bytes(b"torn")          # files at the next id that no write reserved
     (tmp_path / "tokens" / "5.safetensors").write_bytes(b"torn")
     (tmp_path / "index.faiss").write_bytes(b"stale")
     before = snapshot(tmp_path)
@@ -75,10 +75,11 @@ def test_a_read_only_open_changes_nothing_even_with_leftovers_to_clean(tmp_path)
     store.close()
     assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["captions.faiss", "index.faiss", "memory.sqlite", MARKER, "tokens"])   # no -wal, no -shm either
-    store = open_store(tmp_path)                                   # the writer removes the interrupted write only
-    assert not (tmp_path / "tokens" / "5.tmp").exists() and not (tmp_path / "tokens" / "5.safetensors").exists()
-    assert store.add(make_clip(9)) == 5
+    store = open_store(tmp_path)           # nothing reserved them: not provably the writer's, so kept, and passed
+    assert store.add(make_clip(9)) == 6    # over: the new clip's id is past every file on disk
     store.close()
+    assert (tmp_path / "tokens" / "5.tmp").read_bytes() == b"torn"
+    assert (tmp_path / "tokens" / "5.safetensors").read_bytes() == b"torn"
 
 
 def test_one_writer_at_a_time_while_readers_read(tmp_path):
@@ -233,3 +234,89 @@ def test_preflight_finds_what_a_writer_would_refuse_and_changes_nothing(tmp_path
         preflight(tmp_path / "busy")
     writer.close()
     preflight(tmp_path / "busy")
+
+
+def test_an_interrupt_right_after_commit_keeps_the_committed_clips_file(tmp_path):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+    real = store.db
+
+    class InterruptAfterCommit:            # Ctrl-C lands just after the clip's COMMIT returned
+        def __init__(self):
+            self.commits = 0
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def execute(self, sql, *args):
+            out = real.execute(sql, *args)
+            if sql == "COMMIT":
+                self.commits += 1
+                if self.commits == 2:       # the first commits the id's reservation, the second the clip
+                    raise KeyboardInterrupt
+            return out
+    store.db = InterruptAfterCommit()
+    with pytest.raises(KeyboardInterrupt):
+        store.add(make_clip(1))
+    store.db = real
+    assert store.count() == 2 and not store.load([1, 2]).unreadable     # the committed clip kept its file
+    store.close()
+
+
+def test_a_database_restored_from_an_older_backup_loses_no_newer_file(tmp_path):
+    store = open_store(tmp_path)
+    [store.add(make_clip(i)) for i in range(2)]
+    store.close()
+    backup = (tmp_path / "memory.sqlite").read_bytes()
+    store = open_store(tmp_path)
+    [store.add(make_clip(i)) for i in range(2, 5)]              # clips 3, 4, 5: only their files will know them
+    store.close()
+    newer = {p.name: p.read_bytes() for p in (tmp_path / "tokens").iterdir()}
+    (tmp_path / "memory.sqlite").write_bytes(backup)             # the user restores the older database
+    store = open_store(tmp_path)
+    assert store.add(make_clip(9)) == 6                          # past every file on disk: no collision
+    store.close()
+    assert all((tmp_path / "tokens" / n).read_bytes() == b for n, b in newer.items())
+    from memory.check import check_memory
+    orphans = sorted(f.key[1] for f in check_memory(tmp_path, repair=True).problems_left)
+    assert orphans == [3, 4, 5] and all((tmp_path / "tokens" / n).read_bytes() == b for n, b in newer.items())
+
+
+def test_a_reserved_write_that_never_committed_is_removed_only_if_it_is_that_write(tmp_path, monkeypatch):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt                  # dies after the file is in place, before the row commits
+    monkeypatch.setattr(type(store), "_write_log", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.add(make_clip(1), StreamLog())
+    monkeypatch.undo()
+    # the rollback already removed its file; put back a file of that write, as a kill would have left it
+    reserved = dict(store.db.execute("SELECT key, value FROM meta"))["pending"]
+    store.close()
+    from safetensors.torch import save
+    cid, nonce = reserved.split(":")
+    leftover = tmp_path / "tokens" / f"{cid}.safetensors"
+    leftover.write_bytes(save({"tokens": make_clip(1).tokens}, metadata={"vigil_write": "another write"}))
+    open_store(tmp_path).close()
+    assert leftover.exists()                     # not this write's nonce: not provably ours, kept
+    store = open_store(tmp_path)
+    nid = store.next_id()
+    store.db.execute("INSERT OR REPLACE INTO meta VALUES ('pending', ?)", (f"{nid}:{nonce}",))
+    (tmp_path / "tokens" / f"{nid}.safetensors").write_bytes(save({"tokens": make_clip(1).tokens},
+                                                                  metadata={"vigil_write": nonce}))
+    store.close()
+    open_store(tmp_path).close()
+    assert not (tmp_path / "tokens" / f"{nid}.safetensors").exists()      # its own bytes: removed
+
+
+def test_selection_survives_a_clip_deleted_while_it_reads(tmp_path, monkeypatch):
+    from memory.config import SelectConfig
+    from memory.select import select_for_query
+    ids = filled(tmp_path, 4)
+    store = open_store(tmp_path, readonly=True)
+    real = store.meta
+    monkeypatch.setattr(store, "meta", lambda wanted: {k: v for k, v in real(wanted).items() if k != ids[0]})
+    chosen = select_for_query(store, make_clip(0).key, "cam", None, SelectConfig())
+    assert ids[0] not in chosen and chosen

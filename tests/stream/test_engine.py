@@ -90,3 +90,17 @@ def test_a_stream_run_again_continues_after_what_is_stored(engine, videos, tmp_p
     assert [(c.id, c.start, c.end) for c in clips[:len(clips1)]] == clips1
     assert min(c.start for c in clips[len(clips1):]) > max(e for _, _, e in clips1)
     second.close()
+
+
+def test_a_wiped_tokens_folder_bounds_the_questions_reselection(engine, videos, tmp_path):
+    session = engine.open(str(tmp_path), stream="room")
+    deque(session.run(FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames()), maxlen=0)
+    session.close()
+    for f in (tmp_path / "tokens").iterdir():
+        f.unlink()
+    session = engine.open(str(tmp_path), stream="room", readonly=True)
+    answer = session.ask("Who came in?")
+    rounds = engine.config.select.reselect_rounds + 1
+    assert answer.clips == [] and 0 < len(answer.skipped) <= rounds * engine.config.select.token_budget
+    answer.pieces.close()
+    session.close()
