@@ -13,13 +13,15 @@ import time
 
 
 def _engine_config(args):
+    from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig
     from stream.config import IngestConfig, SamplingConfig
     from stream.engine import EngineConfig
     return EngineConfig(
         model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device),
-        ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds),
+        ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds,
+                            drop=DropConfig(tau=args.tau)),
         store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
         select=SelectConfig(token_budget=args.budget),
     )
@@ -43,10 +45,11 @@ def cmd_ingest(args) -> int:
             source.stop()
         raise
     if isinstance(source, LiveSource):
+        session.frames(source)                           # its reader thread analyses every frame
         frames = sample_live(source, args.fps)
         signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
     else:
-        frames = source.frames()
+        frames = session.frames(source)
     t0 = time.monotonic()
     events = []
     try:
@@ -340,6 +343,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from app.config import UIConfig
+    from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig
     from stream.config import AlertConfig, IngestConfig, SamplingConfig
@@ -360,6 +364,8 @@ def parser() -> argparse.ArgumentParser:
                         help="seconds per clip memory")
     models.add_argument("--budget", type=_positive_int, default=SelectConfig.token_budget,
                         help="visual tokens per question")
+    models.add_argument("--tau", type=_number(float, -1.0, inclusive=True, high=1.0), default=DropConfig.tau,
+                        help="fixed drop threshold (cosine similarity); default: calibrated per stream and model")
     common = _Parser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
     common.add_argument("--stream", default="default", help="stream name inside the memory folder")

@@ -19,6 +19,7 @@ class ClipMemory:
     caption: str | None = None
     kept: int = 0                    # tokens the drop kept in this clip, before compaction
     total: int = 0                   # tokens the clip had before any dropping
+    tau: float | None = None         # the drop threshold in use when it closed (None: the pixel rule, uncalibrated)
     id: int | None = None            # assigned by the store
 
     @property

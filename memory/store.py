@@ -60,6 +60,7 @@ class StepRecord:
     kept: int              # tokens the drop kept
     encoded: bool          # False: the pixel gate skipped the vision tower
     frames_skipped: int    # live sample slots skipped before it
+    tau: float | None = None   # the drop threshold in use (None: the pixel rule, before calibration)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class ClipStore:
             self._open_schema(state, identity)
             # Clips whose tokens are known to be lost are never selected (schema 2, read as it is, has no mark).
             self._present = "missing = 0" if "missing" in self._columns("clips") else "1"
+            self._has_tau = "tau" in self._columns("clips")
             try:
                 self.key_dim = int(self._meta()["key_dim"])
             except (KeyError, ValueError):
@@ -195,11 +197,11 @@ class ClipStore:
             id INTEGER PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
             n_tokens INTEGER NOT NULL, bytes INTEGER NOT NULL, grid TEXT NOT NULL, seconds_per_step REAL NOT NULL,
             kept INTEGER NOT NULL, total INTEGER NOT NULL, caption TEXT, key BLOB NOT NULL, thumbnail BLOB NOT NULL,
-            caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0);
+            caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL);
         CREATE INDEX clips_stream_start ON clips (stream, start);
         CREATE TABLE steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, end REAL NOT NULL,
             total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped INTEGER NOT NULL,
-            PRIMARY KEY (stream, idx));
+            tau REAL, PRIMARY KEY (stream, idx));
         CREATE TABLE events (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, time REAL NOT NULL,
             detail TEXT NOT NULL);
         CREATE TABLE progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL, tensors BLOB NOT NULL);
@@ -215,8 +217,8 @@ class ClipStore:
             self.db.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
 
     def _migrate(self, schema: int) -> None:
-        """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing,
-        tombstones, the next id. Adds, never rewrites."""
+        """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing, the
+        drop threshold of clips and steps, tombstones, the next id. Adds, never rewrites."""
         if schema == SCHEMA_VERSION:
             return
         cols = self._columns("clips")
@@ -225,6 +227,8 @@ class ClipStore:
                 self.db.execute("ALTER TABLE clips ADD COLUMN caption_key BLOB")
             if "missing" not in cols:
                 self.db.execute("ALTER TABLE clips ADD COLUMN missing INTEGER NOT NULL DEFAULT 0")
+            if "tau" not in cols:
+                self.db.execute("ALTER TABLE clips ADD COLUMN tau REAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL"
                             " NOT NULL, end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded"
                             " INTEGER NOT NULL, skipped INTEGER NOT NULL, PRIMARY KEY (stream, idx))")
@@ -233,6 +237,8 @@ class ClipStore:
             self.db.execute("CREATE TABLE IF NOT EXISTS progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL,"
                             " tensors BLOB NOT NULL)")
             self.db.execute("CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY)")
+            if "tau" not in self._columns("steps"):
+                self.db.execute("ALTER TABLE steps ADD COLUMN tau REAL")
             # Never hand out an id whose token file is already on disk (an old store's leftovers).
             top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *self._file_ids()])
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(top + 1),))
@@ -381,9 +387,10 @@ class ClipStore:
         """Inside an open transaction. Steps are inserted, never replaced: a step index already stored is an error."""
         if log is None:
             return
-        self.db.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(stream, s.index, s.time, s.end, s.total, s.kept, int(s.encoded), s.frames_skipped)
-                             for s in log.steps])
+        self.db.executemany("INSERT INTO steps (stream, idx, time, end, total, kept, encoded, skipped, tau)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(stream, s.index, s.time, s.end, s.total, s.kept, int(s.encoded), s.frames_skipped,
+                              s.tau) for s in log.steps])
         self.db.executemany("INSERT INTO events (stream, kind, time, detail) VALUES (?, ?, ?, ?)",
                             [(stream, e.kind, e.time, json.dumps(e.detail)) for e in log.events])
         if log.progress is not None:
@@ -420,9 +427,10 @@ class ClipStore:
                 with self._transaction("store a clip"):
                     self.db.execute(
                         "INSERT INTO clips (id, stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept,"
-                        " total, caption, key, thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " total, caption, key, thumbnail, tau) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (cid, clip.stream, clip.start, clip.end, clip.n_tokens, len(data), json.dumps(list(clip.grid)),
-                         clip.seconds_per_step, clip.kept, clip.total, clip.caption, key.tobytes(), clip.thumbnail))
+                         clip.seconds_per_step, clip.kept, clip.total, clip.caption, key.tobytes(), clip.thumbnail,
+                         clip.tau))
                     try:
                         write_new(path, data, path.with_suffix(".tmp"))
                     except FileExistsError:
@@ -552,14 +560,18 @@ class ClipStore:
             self._writer = None
 
     # ---- reading ------------------------------------------------------------------------------------------
-    _COLS = "id, stream, start, end, n_tokens, grid, seconds_per_step, kept, total, caption, key, thumbnail"
+    @property
+    def _cols(self) -> str:
+        """The clip columns read; `tau` arrived with schema 3 (a schema-2 memory read as it is has none)."""
+        return ("id, stream, start, end, n_tokens, grid, seconds_per_step, kept, total, caption, key, thumbnail, "
+                + ("tau" if self._has_tau else "NULL"))
 
     def _row(self, r) -> ClipMemory:
-        cid, stream, start, end, n, grid, sps, kept, total, caption, key, thumb = r
+        cid, stream, start, end, n, grid, sps, kept, total, caption, key, thumb, tau = r
         return ClipMemory(stream=stream, start=start, end=end, tokens=torch.zeros(n, 0, dtype=torch.float16),
                           positions=torch.zeros(n, 3, dtype=torch.int16), grid=tuple(json.loads(grid)),
                           seconds_per_step=sps, thumbnail=thumb, key=np.frombuffer(key, dtype=np.float32).copy(),
-                          caption=caption, kept=kept, total=total, id=cid)
+                          caption=caption, kept=kept, total=total, tau=tau, id=cid)
 
     def tokens(self, cid: int, n_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A clip's (tokens [n, D] float16, positions [n, 3] int16), read from disk only now. StoreError when the
@@ -582,7 +594,7 @@ class ClipStore:
             return []
         q = ",".join("?" * len(ids))
         with self._lock:
-            rows = {r[0]: r for r in self.db.execute(f"SELECT {self._COLS} FROM clips WHERE id IN ({q})", list(ids))}
+            rows = {r[0]: r for r in self.db.execute(f"SELECT {self._cols} FROM clips WHERE id IN ({q})", list(ids))}
         return [self._row(rows[i]) for i in ids if i in rows]
 
     def load(self, ids: list[int]) -> Loaded:
@@ -599,7 +611,7 @@ class ClipStore:
     def clips(self, stream: str | None = None) -> list[ClipMemory]:
         """All clips (without tokens) in time order."""
         with self._lock:
-            rows = self.db.execute(f"SELECT {self._COLS} FROM clips WHERE ?1 IS NULL OR stream = ?1 ORDER BY start, id",
+            rows = self.db.execute(f"SELECT {self._cols} FROM clips WHERE ?1 IS NULL OR stream = ?1 ORDER BY start, id",
                                    (stream,)).fetchall()
         return [self._row(r) for r in rows]
 
@@ -658,9 +670,10 @@ class ClipStore:
     def steps(self, stream: str) -> list[StepRecord]:
         """The stream's per-step series, in order."""
         with self._lock:
-            rows = self.db.execute("SELECT idx, time, end, total, kept, encoded, skipped FROM steps WHERE stream = ?"
-                                   " ORDER BY idx", (stream,)).fetchall()
-        return [StepRecord(i, t, e, total, kept, bool(enc), sk) for i, t, e, total, kept, enc, sk in rows]
+            tau = "tau" if "tau" in self._columns("steps") else "NULL"
+            rows = self.db.execute(f"SELECT idx, time, end, total, kept, encoded, skipped, {tau} FROM steps WHERE"
+                                   " stream = ? ORDER BY idx", (stream,)).fetchall()
+        return [StepRecord(i, t, e, total, kept, bool(enc), sk, ta) for i, t, e, total, kept, enc, sk, ta in rows]
 
     def events(self, stream: str) -> list[tuple[str, float, dict]]:
         """The stream's events: (kind, time, detail), in order."""

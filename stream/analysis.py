@@ -126,7 +126,7 @@ class Analysis:
             timings.setdefault("decode", 0.0)
 
             def frames():                  # times the decoder and stops cleanly at a break
-                it = self.source.frames(skip=ckpt.samples if ckpt else 0)
+                it = self.session.frames(self.source, skip=ckpt.samples if ckpt else 0)
                 while True:
                     t0 = time.perf_counter()
                     try:
@@ -219,7 +219,8 @@ class Analysis:
                 write_atomic(self.out / name, c.thumbnail)
                 clips.append({"id": c.id, "start": c.start, "end": c.end, "thumbnail": name, "caption": c.caption,
                               "caption_warning": noise if c.caption is not None else None,
-                              "tokens": c.n_tokens, "kept": c.kept, "total": c.total, "missing": c.id in lost})
+                              "tokens": c.n_tokens, "kept": c.kept, "total": c.total, "missing": c.id in lost,
+                              "tau": None if c.tau is None else round(c.tau, 4)})
         except OSError as e:
             raise AnalysisError(f"cannot write thumbnails to {self.out}: {e.strerror or e}") from e
         t = dict(state.timings)
@@ -233,7 +234,8 @@ class Analysis:
             "config": {"engine": asdict(self.engine.config), "analysis": asdict(self.config)},
             "series": {"time": [s.time for s in steps], "end": [s.end for s in steps],
                        "drop_ratio": [round(1 - s.kept / s.total, 4) if s.total else 1.0 for s in steps],
-                       "encoded": [s.encoded for s in steps]},
+                       "encoded": [s.encoded for s in steps],
+                       "tau": [None if s.tau is None else round(s.tau, 4) for s in steps]},
             "events": events,
             "activity": activity,
             "scene_changes": [e["time"] for e in events if e["kind"] == "scene_change"],

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-FORMAT = 2
+from stream.analyzer import AnalyzerState
+
+FORMAT = 3
 
 
 @dataclass
@@ -34,45 +36,50 @@ class Checkpoint:
         return cls(samples=meta["samples"], done=meta["done"], values=meta["values"], tensors=load(blob))
 
 
-_COUNTERS = ("frames", "steps", "encoded", "tokens_total", "tokens_kept", "clips", "events", "frames_skipped")
+_COUNTERS = ("frames", "steps", "samples_done", "encoded", "tokens_total", "tokens_kept", "clips", "events",
+             "frames_skipped")
 
 
-def capture(state, size: tuple[int, int] | None, gate_frame: np.ndarray | None, frames_per_step: int,
-            done: bool = False) -> Checkpoint:
-    """The resume point of a `StreamState` between two steps. `size` and `gate_frame` are the frame size and pixel
-    gate reference as they were before the next step (the loop plans the gate a batch ahead)."""
-    d = state.detector
+def _tensor(a) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def capture(state, gate, done: bool = False) -> Checkpoint:
+    """The resume point of a `StreamState` between two steps. `gate` is the pixel gate's state (frame size,
+    reference frame, noise histogram) as it was before the next step, since the loop plans the gate a batch ahead;
+    the frame analyzer's state is the one recorded with the last frame of the last step (`state.analysis`)."""
     values = {k: getattr(state, k) for k in _COUNTERS}
-    values.update(size=list(size) if size else None, timings=dict(state.timings), notes=dict(state.notes),
-                  detector=d.state(), presence=state.presence, index_base=state.index_base,
-                  time_base=state.time_base)
-    tensors = {}
+    values.update(size=list(gate.size) if gate.size else None, timings=dict(state.timings), notes=dict(state.notes),
+                  index_base=state.index_base, time_base=state.time_base, tau=state.tau,
+                  analysis=state.analysis.values if state.analysis is not None else None)
+    tensors = {"tau_cal": _tensor(state.tau_cal.state()), "noise_cal": _tensor(gate.noise)}
     if state.ref_tokens is not None:
         tensors["ref_tokens"] = state.ref_tokens.float()
-    if gate_frame is not None:
-        tensors["gate_frame"] = torch.from_numpy(np.ascontiguousarray(gate_frame))
-    if state.last_hist is not None:
-        tensors["last_hist"] = torch.from_numpy(state.last_hist)
-    if state.background is not None:
-        tensors["background"] = state.background.float()
-    samples = state.frames if done else state.steps * frames_per_step
+    if state.prev_tokens is not None:
+        tensors["prev_tokens"] = state.prev_tokens.float()
+    if gate.frame is not None:
+        tensors["gate_frame"] = _tensor(gate.frame)
+    if state.analysis is not None:
+        tensors.update({f"analysis.{k}": _tensor(v) for k, v in state.analysis.arrays.items()})
+    samples = state.frames if done else state.samples_done
     return Checkpoint(samples=samples, done=done, values=values, tensors=tensors)
 
 
 def restore(state, ckpt: Checkpoint) -> None:
     """Put a fresh `StreamState` where the checkpoint was taken."""
-    v = ckpt.values
+    v, t = ckpt.values, ckpt.tensors
     for k in _COUNTERS:
         setattr(state, k, v[k])
     state.frames = ckpt.samples
-    state.index_base, state.time_base = v.get("index_base", 0), v.get("time_base", 0.0)   # absent before they existed
     state.size = tuple(v["size"]) if v["size"] else None
-    state.timings = dict(v["timings"])
-    state.notes = dict(v["notes"])
-    state.ref_tokens = ckpt.tensors.get("ref_tokens")
-    gate = ckpt.tensors.get("gate_frame")
+    state.timings, state.notes = dict(v["timings"]), dict(v["notes"])
+    state.index_base, state.time_base, state.tau = v["index_base"], v["time_base"], v["tau"]
+    state.ref_tokens, state.prev_tokens = t.get("ref_tokens"), t.get("prev_tokens")
+    gate = t.get("gate_frame")
     state.ref_frame = None if gate is None else gate.numpy()
-    hist = ckpt.tensors.get("last_hist")
-    state.last_hist = None if hist is None else hist.numpy()
-    state.background, state.presence = ckpt.tensors.get("background"), v["presence"]
-    state.detector.load(v["detector"])
+    state.tau_cal.load(t["tau_cal"].numpy())
+    state.noise_cal.load(t["noise_cal"].numpy())
+    if v["analysis"] is not None:
+        arrays = {k.split(".", 1)[1]: x.numpy() for k, x in t.items() if k.startswith("analysis.")}
+        state.analysis = AnalyzerState(v["analysis"], arrays)
+        state.analyzer.restore(state.analysis)

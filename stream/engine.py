@@ -2,7 +2,7 @@
 
     engine = Engine(EngineConfig())
     session = engine.open("memory/", stream="door")
-    for step in session.run(FileSource("door.mp4", fps=1).frames()):
+    for step in session.run(session.frames(FileSource("door.mp4", fps=1))):
         ...                                   # per-step stats and events, as they happen
     answer = session.ask("When did someone come in?")
     for piece in answer.pieces: print(piece, end="")
@@ -108,9 +108,17 @@ class Session:
             self.state.time_base = stored.end + 1.0 / engine.config.ingest.sampling.fps
             self.now = stored.end
 
+    def frames(self, source, skip: int = 0):
+        """A source's frames for `run`, analysed at frame rate by this stream's analyzer (cuts, activity): a file's
+        sampled frames after the first `skip`, or a live or pushed source's latest frames (from `sample_live`)."""
+        if hasattr(source, "analyzer"):          # live and pushed sources analyse in their own reader
+            source.analyzer = self.state.analyzer
+            return None
+        return source.frames(skip=skip, analyzer=self.state.analyzer)
+
     def resume(self) -> Checkpoint | None:
         """Put this session where the stream's last stored resume point left it (an interrupted file run continues
-        from there with `FileSource.frames(skip=checkpoint.samples)`). None when nothing was stored."""
+        from there with `session.frames(source, skip=checkpoint.samples)`). None when nothing was stored."""
         saved = self.store.progress(self.stream)
         if saved is None:
             return None
@@ -128,7 +136,7 @@ class Session:
             self.now = max(self.now, step.end)
             if step.total:
                 self._log.steps.append(StepRecord(step.index, step.time, step.end, step.total, step.kept,
-                                                  step.encoded, step.frames_skipped))
+                                                  step.encoded, step.frames_skipped, step.tau))
             self._log.events += step.events
             if step.checkpoint is not None:
                 t0 = time.perf_counter()

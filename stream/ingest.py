@@ -2,6 +2,10 @@
 
 `ingest` is a generator over `Step`s; all per-stream state lives in a `StreamState` passed in, so one loaded
 model serves many streams. Storing closed clips is the caller's job (see `stream.engine`).
+
+Events (cuts, activity, lighting) come with the frames, found by the stream's `FrameAnalyzer` on every decoded frame
+(or here, on the sampled ones, when a source analysed nothing); they never depend on the vision tower. A cut ends
+the step and the clip before it, and the first step after it is kept whole as the new drop reference.
 """
 import time
 from dataclasses import dataclass, field
@@ -11,13 +15,15 @@ import cv2
 import numpy as np
 import torch
 
+from compression.calibrate import RunningQuantile
 from compression.compact import compact
-from compression.drop import distinctiveness, drop_mask, update_reference
-from compression.gate import cell_change, changed_share, color_change, color_histogram
+from compression.drop import distinctiveness, similarity, update_reference
+from compression.gate import cell_change, changed_share
 from memory.clip import ClipMemory
+from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
-from stream.events import Event, EventDetector
+from stream.events import Event
 from stream.sources import Frame
 
 
@@ -36,6 +42,9 @@ class Step:
     keep_map: np.ndarray | None = None  # [H, W] bool, which token cells were kept (for overlays)
     frame: np.ndarray | None = None     # the step's last frame, resized as the model sees it
     checkpoint: Checkpoint | None = None  # with a closed clip (total == 0): the resume point right after it
+    tau: float | None = None        # the drop threshold in use (None: not calibrated yet, the pixel rule decided)
+    changed: int = 0                # token cells whose pixels changed since the last encoded step
+    changed_kept: int = 0           # of those, the ones the drop kept
 
     @property
     def drop_ratio(self) -> float:
@@ -59,19 +68,49 @@ class _Draft:
 
 
 @dataclass
+class _Planned:
+    """A step taken from the frames, with what the gate decided before the batch was encoded."""
+    pix: np.ndarray                 # [F, H, W, 3] resized frames
+    frames: list[Frame]
+    skipped: int                    # live sample slots skipped before it
+    events: list[Event]             # found with its frames
+    cut: bool                       # a scene change starts with this step
+    analysis: object                # the analyzer's state after its last frame (file sources), or None
+    sampled: int = 0                # sampled frames it consumed (a step cut short repeats its last one)
+    encode: bool = True
+    reset: bool = False             # first step at this frame size
+    change: np.ndarray | None = None   # [H/cell, W/cell] pixel change against the last encoded frame
+    threshold: float = 0.0          # the pixel change above which a cell has changed, for this step
+    gate_before: "GateState | None" = None   # the gate as it was before this step (for resume points)
+
+
+@dataclass
+class GateState:
+    """What the pixel gate carries from one step to the next."""
+    size: tuple[int, int] | None    # resized frame (H, W)
+    frame: np.ndarray | None        # [H, W, 3] last frame of the last encoded step
+    noise: np.ndarray               # the stream's cell-change histogram (RunningQuantile counts)
+
+
+@dataclass
 class StreamState:
     stream: str
+    analyzer: FrameAnalyzer
+    tau_cal: RunningQuantile                          # unchanged cells' similarity -> tau
+    noise_cal: RunningQuantile                        # cells' pixel change -> the gate's noise threshold
     pending: list = field(default_factory=list)      # frames waiting to fill a step
+    pending_events: list = field(default_factory=list)  # their events
     skipped: int = 0                                  # sample slots skipped since the last step
+    cut_next: bool = False                            # a scene change starts the next step
     size: tuple[int, int] | None = None               # resized frame (H, W) in pixels
-    ref_tokens: torch.Tensor | None = None            # [N, D]
+    ref_tokens: torch.Tensor | None = None            # [N, D] the last kept token at each position
+    prev_tokens: torch.Tensor | None = None           # [N, D] the last encoded step (calibration)
     ref_frame: np.ndarray | None = None               # [H, W, 3] last frame of the last encoded step
-    last_hist: np.ndarray | None = None               # colour histogram of the last sampled frame (cuts)
-    background: torch.Tensor | None = None            # [N, D] the scene as it last settled (presence)
-    presence: float = 0.0                             # share of the last encoded step's tokens unlike the background
+    analysis: object = None                           # the analyzer's state at the last step boundary
+    tau: float | None = None                          # the drop threshold in use at the last step
     draft: _Draft | None = None
-    detector: EventDetector | None = None
     steps: int = 0                                    # steps taken by this run (or since its resumed start)
+    samples_done: int = 0                             # sampled frames those steps consumed (a file resumes after)
     # Where the stream's stored record ended when this run started: its steps are numbered from index_base and its
     # frame times shifted by time_base, so a stream run again continues after what is stored instead of over it.
     index_base: int = 0
@@ -109,130 +148,169 @@ class Ingestor:
         self.step_seconds = llm.frames_per_step / config.sampling.fps
 
     def new_state(self, stream: str) -> StreamState:
-        return StreamState(stream=stream, detector=EventDetector(self.config.events, self.step_seconds))
+        c = self.config.calibration
+        return StreamState(stream=stream, analyzer=FrameAnalyzer(self.config.events),
+                           tau_cal=RunningQuantile(-1.0, 1.0, c.bins, c.horizon, c.min_samples),
+                           noise_cal=RunningQuantile(0.0, 1.0, c.bins, c.horizon, c.min_samples))
+
+    def threshold(self, state: StreamState) -> float:
+        """The pixel change above which a cell has changed: the floor, or the stream's own noise if higher."""
+        median = state.noise_cal.quantile(0.5)
+        g = self.config.gate
+        return g.cell_threshold if median is None else max(g.cell_threshold, g.noise_k * median)
+
+    def gate_state(self, state: StreamState) -> GateState:
+        return GateState(state.size, state.ref_frame, state.noise_cal.state())
 
     # -- the generator -----------------------------------------------------------------------------------
     def run(self, frames: Iterable, state: StreamState, batch: int | None = None) -> Iterator[Step]:
         """Consume frames (or (frame, skipped) pairs from a live sampler) and yield one Step per step.
         At the end of the frames the open clip is closed and reported on a last Step."""
         batch = batch or self.config.encode_batch
-        group: list[tuple[np.ndarray, list[Frame], int]] = []
+        group: list[_Planned] = []
         for item in frames:
             frame, skipped = item if isinstance(item, tuple) else (item, 0)
-            if state.time_base:
-                frame = Frame(frame.image, frame.time + state.time_base)
+            events = frame.events
+            if events is None:               # the source analysed nothing: analyse the sampled frame here
+                state.analyzer.see(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.time)
+                events = state.analyzer.take()
+                frame = Frame(frame.image, frame.time, events, state.analyzer.snapshot())
+            if state.time_base:              # a continued stream: its clock goes on after what is stored
+                events = [Event(e.kind, e.time + state.time_base, e.detail) for e in events]
+                frame = Frame(frame.image, frame.time + state.time_base, events, frame.analysis)
+            if any(e.kind == "scene_change" for e in events) and state.pending:
+                group.append(self._take(state, pad=True))      # the step before the cut ends before it
+                state.cut_next = True
+            elif any(e.kind == "scene_change" for e in events):
+                state.cut_next = True
             state.frames += 1
             state.skipped += skipped
             state.frames_skipped += skipped
             state.pending.append(frame)
+            state.pending_events += events
             if len(state.pending) == self.llm.frames_per_step:
                 group.append(self._take(state))
-                if len(group) >= batch:
-                    yield from self._process(group, state)
-                    group = []
+            if len(group) >= batch:
+                yield from self._process(group, state)
+                group = []
         if state.pending:  # an odd last frame: repeat it to fill the step, as Qwen's processor does
-            while len(state.pending) < self.llm.frames_per_step:
-                state.pending.append(state.pending[-1])
-            group.append(self._take(state))
+            group.append(self._take(state, pad=True))
         if group:
             yield from self._process(group, state)
         yield from self.finish(state)
 
     def finish(self, state: StreamState) -> Iterator[Step]:
         """Close the open activity and clip; the last Step carries them and the final resume point (done)."""
-        events = state.detector.finish()
+        events = [Event(e.kind, e.time + state.time_base, e.detail) for e in state.analyzer.finish()]
         clip = self._close(state)
         state.events += len(events)
-        t = clip.end if clip else (events[0].time if events else 0.0)
-        ckpt = capture(state, state.size, state.ref_frame, self.llm.frames_per_step, done=True)
+        t = clip.end if clip else (events[0].time if events else state.time_base)
+        state.analysis = state.analyzer.snapshot()
+        ckpt = capture(state, self.gate_state(state), done=True)
         yield Step(index=state.index_base + state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events,
                    clip=clip, checkpoint=ckpt)
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _take(self, state: StreamState):
+    def _take(self, state: StreamState, pad: bool = False) -> _Planned:
         frames, state.pending = state.pending, []
+        sampled = len(frames)
+        while pad and len(frames) < self.llm.frames_per_step:
+            frames.append(frames[-1])        # a step cut short (a scene change, the end): its last frame repeats
         raw = np.stack([f.image for f in frames]) if len({f.image.shape for f in frames}) == 1 else \
             np.stack([cv2.resize(f.image, frames[0].image.shape[1::-1]) for f in frames])
         skipped, state.skipped = state.skipped, 0
-        return self.llm.preprocess(raw), frames, skipped
+        events, state.pending_events = state.pending_events, []
+        cut, state.cut_next = state.cut_next, False
+        return _Planned(self.llm.preprocess(raw), frames, skipped, events, cut, frames[-1].analysis, sampled=sampled)
 
-    def _process(self, group, state: StreamState) -> Iterator[Step]:
+    def _process(self, group: list[_Planned], state: StreamState) -> Iterator[Step]:
         cfg, cell = self.config, self.llm.cell
-        # 1. Pixel gate, in order: each step is compared with the last step that will be encoded. Planned for the
-        # whole batch before encoding, so each plan entry keeps the gate state it saw (for resume points).
-        plan, size, gate = [], state.size, state.ref_frame
-        for pix, frames, skipped in group:
-            reset = pix.shape[1:3] != size   # first step, or the source changed resolution: start over
-            if reset:
-                size, gate = pix.shape[1:3], None
-            encode = True
-            if cfg.gate.enabled and gate is not None:
-                encode = changed_share(cell_change(pix, gate, cell), cfg.gate.cell_threshold) > cfg.gate.min_changed
-            plan.append((pix, frames, skipped, encode, reset, gate))
-            if encode:
-                gate = pix[-1]
+        # 1. Pixel gate, in order: each step is compared with the last step that will be encoded, against the
+        # stream's noise as it stood before the step. Planned for the whole batch before encoding, so each plan
+        # entry keeps the gate state it saw (for resume points).
+        size, gate = state.size, state.ref_frame
+        for p in group:
+            p.gate_before = GateState(size, gate, state.noise_cal.state())
+            p.reset = p.pix.shape[1:3] != size   # first step, or the source changed resolution: start over
+            if p.reset:
+                size, gate = p.pix.shape[1:3], None
+            p.threshold = self.threshold(state)
+            if gate is not None:
+                p.change = cell_change(p.pix, gate, cell)
+                state.noise_cal.observe(p.change.reshape(-1))
+            if cfg.gate.enabled and p.change is not None and not p.cut:
+                p.encode = changed_share(p.change, p.threshold) > cfg.gate.min_changed
+            if p.encode:
+                gate = p.pix[-1]
         state.ref_frame = gate
         # 2. One vision-tower call for every step that needs it.
-        todo = [p[0] for p in plan if p[3]]
+        todo = [p.pix for p in group if p.encode]
         t0 = time.perf_counter()
         tokens = iter(self.llm.encode(np.stack(todo))) if todo else iter(())
         state.timings["encode"] += time.perf_counter() - t0
-        # 3. Drop, events and clips, in order.
-        for pix, frames, skipped, encode, reset, gate_before in plan:
-            if reset and state.draft is not None:
-                yield self._close_step(state, gate_before)
-            if reset:
-                state.size, state.ref_tokens = pix.shape[1:3], None
-            yield from self._step(state, pix, frames, next(tokens) if encode else None, skipped, gate_before)
+        # 3. Drop and clips, in order.
+        for p in group:
+            if p.reset and state.draft is not None:
+                yield self._close_step(state, p.gate_before)
+            if p.reset:
+                state.size, state.ref_tokens, state.prev_tokens = p.pix.shape[1:3], None, None
+            yield from self._step(state, p, next(tokens) if p.encode else None)
 
-    def _close_step(self, state: StreamState, gate_before) -> Step:
+    def _close_step(self, state: StreamState, gate_before: GateState) -> Step:
         """Close the open clip between two steps; the Step carries it and the resume point right after it."""
         clip = self._close(state)
-        ckpt = capture(state, state.size, gate_before, self.llm.frames_per_step)
+        ckpt = capture(state, gate_before)
         return Step(index=state.index_base + state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False,
                     clip=clip, checkpoint=ckpt)
 
-    def _step(self, state: StreamState, pix: np.ndarray, frames: list[Frame], tokens, skipped: int,
-              gate_before) -> Iterator[Step]:
+    def _keep(self, state: StreamState, tokens: torch.Tensor, changed: torch.Tensor | None
+              ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """Which tokens of an encoded step to keep against the reference: (keep [N] bool, novelty [N], tau).
+        changed: [N] bool, cells whose pixels changed since the last encoded step (None: not known). The cells
+        that did not calibrate tau first."""
+        cfg = self.config
+        if state.prev_tokens is not None and changed is not None:
+            state.tau_cal.observe(similarity(tokens, state.prev_tokens)[~changed].numpy())
+        tau = cfg.drop.tau if cfg.drop.tau is not None else state.tau_cal.quantile(cfg.calibration.quantile)
+        sim = similarity(tokens, state.ref_tokens)
+        if tau is None:                      # not calibrated yet: keep what changed in pixels (no weights needed)
+            keep = changed.clone() if changed is not None else torch.ones_like(sim, dtype=torch.bool)
+        else:
+            keep = sim <= tau
+            if cfg.gate.keep_changed and changed is not None:
+                keep |= changed
+        return keep, 1.0 - sim, tau
+
+    def _step(self, state: StreamState, p: _Planned, tokens) -> Iterator[Step]:
         cfg = self.config
         t0 = time.perf_counter()
-        h, w = pix.shape[1] // self.llm.cell, pix.shape[2] // self.llm.cell
+        h, w = p.pix.shape[1] // self.llm.cell, p.pix.shape[2] // self.llm.cell
         n = h * w
-        start, end = frames[0].time, frames[-1].time
-        hists = [color_histogram(f) for f in pix]
-        color = max(color_change(a, b) for a, b in zip([state.last_hist if state.last_hist is not None
-                                                         else hists[0]] + hists[:-1], hists))
-        cut = whole = False
-        if tokens is not None:
-            whole = state.ref_tokens is None
-            keep, novelty = drop_mask(tokens, state.ref_tokens, cfg.drop.tau)
-            cut = not whole and state.detector.is_cut(float(keep.float().mean()), color)
+        start, end = p.frames[0].time, p.frames[-1].time
         d = state.draft
-        if d is not None and (cut or start >= d.start + cfg.clip_seconds - 1e-6):
+        if d is not None and (p.cut or start >= d.start + cfg.clip_seconds - 1e-6):
             state.timings["drop"] += time.perf_counter() - t0
-            yield self._close_step(state, gate_before)     # before this step changes any state
+            yield self._close_step(state, p.gate_before)     # before this step changes any state
             t0 = time.perf_counter()
+        whole = tokens is not None and (p.cut or state.ref_tokens is None)
+        tau = state.tau
+        changed = torch.from_numpy(p.change.reshape(-1) > p.threshold) if p.change is not None else None
+        if whole:                            # a new scene or a first step: every token, the new reference
+            keep, novelty = torch.ones(n, dtype=torch.bool), distinctiveness(tokens)
+            state.ref_tokens = tokens.clone()
+        elif tokens is not None:
+            keep, novelty, tau = self._keep(state, tokens, changed)
+            state.ref_tokens = update_reference(state.ref_tokens, tokens, keep, cfg.drop.reference)
+        else:                                # the gate saw no change: nothing to keep
+            keep, novelty = torch.zeros(n, dtype=torch.bool), None
         if tokens is not None:
-            if whole or cut:
-                keep = torch.ones(n, dtype=torch.bool)
-                novelty = distinctiveness(tokens)
-                state.ref_tokens = tokens.clone()
-                state.background, state.presence = tokens.clone(), 0.0
-            else:
-                state.ref_tokens = update_reference(state.ref_tokens, tokens, keep, cfg.drop.reference)
-                unlike, _ = drop_mask(tokens, state.background, cfg.drop.tau)
-                state.presence = float(unlike.float().mean())
-            kept = int(keep.sum())
-        else:                       # the gate saw no change: nothing moved, and what is present stays
-            keep, novelty, kept = torch.zeros(n, dtype=torch.bool), None, 0
-        events = state.detector.update(start, end, kept / n, state.presence, cut, whole)
-        if state.detector.settled(end) and state.ref_tokens is not None:
-            state.background = state.ref_tokens.clone()      # what stayed is part of the scene now
-        state.last_hist = hists[-1]
+            state.prev_tokens = tokens
+        state.tau = tau
+        kept = int(keep.sum())
 
         if state.draft is None:
             # The scene as last seen, to fill the clip if it keeps few tokens (a step kept whole needs none).
-            known = None if (whole or cut or state.ref_tokens is None) else state.ref_tokens.clone()
+            known = None if (whole or state.ref_tokens is None) else state.ref_tokens.clone()
             state.draft = _Draft(start=start, end=end, context=known)
         d = state.draft
         t = int(round((start - d.start) / self.step_seconds))
@@ -243,17 +321,21 @@ class Ingestor:
             d.positions.append(torch.stack([torch.full_like(idx, t), idx // w, idx % w], 1))
             d.novelty.append(novelty[idx].float())
         if kept > d.thumb_score:
-            d.thumb, d.thumb_score = frames[-1].image, kept
+            d.thumb, d.thumb_score = p.frames[-1].image, kept
 
         state.steps += 1
+        state.samples_done += p.sampled
         state.encoded += tokens is not None
         state.tokens_total += n
         state.tokens_kept += kept
-        state.events += len(events)
+        state.events += len(p.events)
+        state.analysis = p.analysis
         state.timings["drop"] += time.perf_counter() - t0
         yield Step(index=state.index_base + state.steps - 1, time=start, end=end, total=n, kept=kept,
-                   encoded=tokens is not None, frames_skipped=skipped, events=events,
-                   keep_map=keep.view(h, w).numpy(), frame=pix[-1])
+                   encoded=tokens is not None, frames_skipped=p.skipped, events=p.events,
+                   keep_map=keep.view(h, w).numpy(), frame=p.pix[-1], tau=tau,
+                   changed=int(changed.sum()) if changed is not None else 0,
+                   changed_kept=int((changed & keep).sum()) if changed is not None else 0)
 
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None
@@ -274,4 +356,4 @@ class Ingestor:
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),
                           positions=positions.to(torch.int16), grid=(d.last_t + 1, h, w),
                           seconds_per_step=self.step_seconds, thumbnail=jpeg(d.thumb, self.config.thumb_side),
-                          kept=d.kept, total=d.total)
+                          kept=d.kept, total=d.total, tau=state.tau)

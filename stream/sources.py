@@ -2,11 +2,14 @@
 
 Every source yields `Frame`s: RGB uint8 and a time in seconds from the stream's start, taken from the
 container's presentation times for files (variable frame rate gives true times) and the clock for live.
+
+Given a `FrameAnalyzer`, a source analyses every frame it decodes, not only the sampled ones (cuts and activity
+at frame rate, `stream.analyzer`), and hands the events found since the last sampled frame over with the next one.
 """
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import cv2
@@ -29,6 +32,11 @@ class VideoBreak(SourceError):
 class Frame:
     image: np.ndarray   # [H, W, 3] RGB uint8
     time: float         # seconds since the stream started
+    # The events the source's analyzer found since the previous sampled frame (up to this one); None: the source
+    # analysed nothing, and the loop analyses this frame itself.
+    events: list | None = None
+    # The analyzer's state right after this frame (file sources: what a resume point needs); None elsewhere.
+    analysis: object = field(default=None, repr=False)
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -37,6 +45,12 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
         return image
     s = max_side / max(h, w)
     return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def _sound_times(pts: np.ndarray) -> bool:
+    """Presentation times that can be trusted: finite, starting near zero, never going back."""
+    return bool(len(pts)) and bool(np.all(np.isfinite(pts))) and -1.0 <= pts[0] <= 60.0 and \
+        bool(np.all(np.diff(pts) >= -1e-6))
 
 
 def sample_indices(pts: np.ndarray, fps: float) -> np.ndarray:
@@ -107,6 +121,10 @@ class FileSource:
                 raise SourceError(f"video has no frames: {self.path}")
             self._pts = self._reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
             self.native_fps = float(self._reader.get_avg_fps())
+            if not _sound_times(self._pts) and self.native_fps > 0:
+                # Some AVIs give decord garbage times (Megamind.avi: -3.8e17 s for 182 of its 270 frames): such a
+                # file is timed by frame index at its average rate instead.
+                self._pts = np.arange(n, dtype=np.float64) / self.native_fps
             h, w = self._reader[0].shape[:2] if n else (0, 0)
         except SourceError:
             raise
@@ -122,15 +140,22 @@ class FileSource:
             cap.release()
         return h, w, n
 
-    def frames(self, skip: int = 0) -> Iterator[Frame]:
+    def frames(self, skip: int = 0, analyzer=None) -> Iterator[Frame]:
         """The sampled frames in order, after the first `skip` of them (resuming). Raises VideoBreak where the file
-        stops decoding, after yielding every frame before it."""
+        stops decoding, after yielding every frame before it. With an analyzer, every decoded frame after the last
+        skipped sample is analysed, and each sampled frame carries its events and the analyzer's state."""
         if self._reader is not None:
-            yield from self._frames_indexed(skip)
+            yield from self._frames_indexed(skip, analyzer)
         else:
-            yield from self._frames_opencv(skip)
+            yield from self._frames_opencv(skip, analyzer)
 
-    def _frames_indexed(self, skip: int) -> Iterator[Frame]:
+    def _sampled(self, bgr: np.ndarray, t: float, analyzer) -> Frame:
+        frame = Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), t)
+        if analyzer is not None:
+            frame.events, frame.analysis = analyzer.take(), analyzer.snapshot()
+        return frame
+
+    def _frames_indexed(self, skip: int, analyzer) -> Iterator[Frame]:
         """decord's index says which frames to take (by presentation time); OpenCV decodes the file in order and
         converts only those. Decoding through decord's get_batch grew the process by gigabytes over an hour of
         video when the vision tower ran beside it; sequential OpenCV decoding stays flat and was no slower (it
@@ -138,27 +163,38 @@ class FileSource:
         want = self._samples[skip:]
         if len(want) == 0:
             return
+        first = self._samples[skip - 1] + 1 if skip else 0     # the analyzer has seen every frame before this one
+        last = len(self._pts) - 1 if analyzer is not None else want[-1]
         cap = cv2.VideoCapture(self.path)
         try:
             if not cap.isOpened():
                 raise VideoBreak(self.path, float(self._pts[want[0]]), "OpenCV cannot open it")
             i, k = -1, 0                  # index of the frame just grabbed; next wanted sample
-            while k < len(want):
+            while i < last:
                 ok = cap.grab()
                 if not ok:
+                    if k == len(want):           # past the last sample: only the analysis misses the tail
+                        return
                     raise VideoBreak(self.path, float(self._pts[want[k]]), "stream ends early")
                 i += 1
-                if i < want[k]:
+                sampled = k < len(want) and i == want[k]
+                analysed = analyzer is not None and i >= first
+                if not (sampled or analysed):
                     continue
                 ok, bgr = cap.retrieve()
                 if not ok:
+                    if not sampled:
+                        continue
                     raise VideoBreak(self.path, float(self._pts[want[k]]), "undecodable frame")
-                yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), float(self._pts[want[k]]))
-                k += 1
+                if analysed:
+                    analyzer.see(bgr, float(self._pts[i]))
+                if sampled:
+                    yield self._sampled(bgr, float(self._pts[i]), analyzer)
+                    k += 1
         finally:
             cap.release()
 
-    def _frames_opencv(self, skip: int) -> Iterator[Frame]:
+    def _frames_opencv(self, skip: int, analyzer) -> Iterator[Frame]:
         cap = cv2.VideoCapture(self.path)
         try:
             next_t, n, t = 0.0, 0, 0.0
@@ -166,16 +202,21 @@ class FileSource:
                 if not cap.grab():
                     break
                 t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if t + 1e-6 < next_t:
-                    continue
-                next_t = (np.floor(t * self.fps + 1e-6) + 1) / self.fps
-                n += 1
-                if n <= skip:
-                    continue
+                sampled = t + 1e-6 >= next_t
+                if sampled:
+                    next_t = (np.floor(t * self.fps + 1e-6) + 1) / self.fps
+                    n += 1
+                if n < skip or (n == skip and sampled) or not (sampled or analyzer is not None):
+                    continue              # before the resume point (the analyzer has seen up to sample `skip`)
                 ok, bgr = cap.retrieve()
                 if not ok:
+                    if not sampled:
+                        continue
                     raise VideoBreak(self.path, t, "undecodable frame")
-                yield Frame(self._display(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), t)
+                if analyzer is not None:
+                    analyzer.see(bgr, t)
+                if sampled:
+                    yield self._sampled(bgr, t, analyzer)
             if self.duration and t + 2.0 / max(self.native_fps, 1.0) < self.duration - 1.0:
                 raise VideoBreak(self.path, t, "stream ends early")
         finally:
@@ -191,10 +232,13 @@ class LatestFrame:
         self._frame: Frame | None = None
         self._stamp = 0.0        # clock() when the frame arrived
         self._seq = 0
+        self._read = 0           # sequence number of the last frame a reader took
         self._closed = False
 
     def put(self, frame: Frame) -> None:
         with self._cond:
+            if self._frame is not None and self._seq > self._read and self._frame.events and frame.events is not None:
+                frame.events = self._frame.events + frame.events     # a frame nobody read: keep its events
             self._frame, self._stamp, self._seq = frame, self.clock(), self._seq + 1
             self._cond.notify_all()
 
@@ -216,6 +260,7 @@ class LatestFrame:
             while True:
                 fresh = self._seq > after and (max_age is None or self.clock() - self._stamp <= max_age)
                 if fresh:
+                    self._read = self._seq
                     return self._frame, self._seq
                 if self._closed:
                     return None, self._seq
@@ -232,11 +277,17 @@ class PushSource(LatestFrame):
         super().__init__(clock)
         self.max_side = max_side
         self.t0 = clock()           # frame times are seconds since then
+        self.analyzer = None        # set by the stream's session: every pushed frame is analysed
 
     def push(self, image: np.ndarray, t: float | None = None) -> None:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise SourceError(f"pushed frames must be RGB uint8 [H, W, 3], got {image.dtype} {image.shape}")
-        self.put(Frame(shrink(image, self.max_side), self.clock() - self.t0 if t is None else t))
+        frame = Frame(shrink(image, self.max_side), self.clock() - self.t0 if t is None else t)
+        analyzer = self.analyzer
+        if analyzer is not None:
+            analyzer.see(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.time)
+            frame.events = analyzer.take()
+        self.put(frame)
 
 
 class LiveSource(LatestFrame):
@@ -250,17 +301,22 @@ class LiveSource(LatestFrame):
         if not self._cap.isOpened():
             raise SourceError(f"cannot open stream: {url}")
         self.t0 = clock()           # frame times are seconds since then
-        self._thread = threading.Thread(target=self._read, name=f"vigil-reader-{url}", daemon=True)
+        self.analyzer = None        # set by the stream's session: the reader thread analyses every frame it reads
+        self._thread = threading.Thread(target=self._reader, name=f"vigil-reader-{url}", daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
+    def _reader(self) -> None:
         try:
             while not self.closed:
                 ok, bgr = self._cap.read()      # blocks until the next frame: no busy loop
                 if not ok:
                     break
-                rgb = shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side)
-                self.put(Frame(rgb, self.clock() - self.t0))
+                frame = Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), self.clock() - self.t0)
+                analyzer = self.analyzer
+                if analyzer is not None:
+                    analyzer.see(bgr, frame.time)
+                    frame.events = analyzer.take()
+                self.put(frame)
         finally:
             self._cap.release()
             self.close()

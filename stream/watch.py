@@ -111,14 +111,16 @@ class Watcher:
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def _frames(self):
-        """(frame, sample slots skipped) pairs, in source time (the session shifts them after what is stored)."""
+        """(frame, sample slots skipped) pairs, in source time (the session shifts them after what is stored),
+        every decoded frame analysed by the stream's analyzer."""
         fps = self.engine.config.ingest.sampling.fps
+        frames = self.session.frames(self.source)
         if isinstance(self.source, FileSource):
             if not self.spec.realtime:
                 # takewhile, not a filter: a stop must end the decoding, not skip the rest of the file
-                return ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), self.source.frames()))
+                return ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), frames))
             self.t0 = self.clock()
-            return paced(self.source.frames(), fps, self._stop, self.t0, self.clock)
+            return paced(frames, fps, self._stop, self.t0, self.clock)
         return sample_live(self.source, fps, self._stop, self.clock)
 
     def _run(self) -> None:

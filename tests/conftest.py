@@ -11,8 +11,13 @@ VIDEOS = ROOT.parent / "shared" / "videos"
 
 
 def videos_or_skip() -> Path:
+    """The real clips; a developer's checkout without them skips the tests that need them, CI fails (a run that
+    silently skipped every real-clip test would prove nothing)."""
     if not (VIDEOS / "annotations.json").exists():
-        pytest.skip(f"real clips not found at {VIDEOS} (the shared/videos folder beside the checkout)")
+        message = f"real clips not found at {VIDEOS} (the shared/videos folder beside the checkout)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI needs them", pytrace=False)
+        pytest.skip(message)
     return VIDEOS
 
 

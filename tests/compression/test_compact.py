@@ -27,3 +27,11 @@ def test_context_fills_the_rest_without_duplicating_positions():
     assert len({tuple(p) for p in pos.tolist()}) == 5
     assert out[:, 0].sum() == 2            # both kept tokens are in
     assert compact(tokens, positions, torch.ones(2), 8, context, context_pos)[0].shape[0] == 6
+
+
+def test_tokens_given_out_of_order_come_back_sorted_by_position():
+    positions = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    tokens = torch.arange(4, dtype=torch.float32)[:, None]
+    out, pos = compact(tokens, positions, torch.ones(4), budget=10)
+    assert pos.tolist() == [[0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 0, 1]]
+    assert out[:, 0].tolist() == [3.0, 1.0, 2.0, 0.0]          # each token still at its own position

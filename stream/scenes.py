@@ -1,0 +1,53 @@
+"""Scene cuts, frame by frame, from PySceneDetect's ContentDetector (a well-kept library: it scores HSV distance
+between consecutive frames, and tells a cut from a fade or a focus pull better than our own colour-jump rule did).
+
+Fed every decoded frame at the analysis size, so a cut's time is the time of the first frame of the new scene,
+not a sampling interval later. The library's minimum-scene filter counts frames; ours counts seconds, so a live
+camera at a varying frame rate behaves the same.
+"""
+import math
+
+import numpy as np
+from scenedetect.common import FrameTimecode
+from scenedetect.detectors.content_detector import ContentDetector
+
+from stream.config import CutConfig
+
+_RATE = 1000.0   # frame numbers only tie the library's calls in order; times are ours
+
+
+class CutDetector:
+    def __init__(self, config: CutConfig):
+        self.config = config
+        self._detector: ContentDetector | None = None
+        self._last: np.ndarray | None = None        # the last frame seen [h, w, 3] BGR uint8: all the state it needs
+        self._n = 0
+        self.last_cut = -math.inf
+
+    def see(self, small_bgr: np.ndarray, t: float) -> bool:
+        """Whether a cut happens at this frame (it is the first frame of a new scene)."""
+        if self._last is not None and self._last.shape != small_bgr.shape:
+            self._detector = None                   # the source changed size: start over, not a cut
+        if self._detector is None:
+            self._detector = ContentDetector(threshold=self.config.threshold, min_scene_len=0)
+            self.last_cut = t                       # the first frame starts a scene (as the library's filter has it)
+        cut = self._detector.process_frame(FrameTimecode(self._n, _RATE), small_bgr)
+        self._n += 1
+        self._last = small_bgr
+        if cut and t - self.last_cut >= self.config.min_scene:
+            self.last_cut = t
+            return True
+        return False
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        return {"last_cut": None if math.isinf(self.last_cut) else self.last_cut}, \
+            ({"last": self._last.copy()} if self._last is not None else {})
+
+    def load(self, values: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Where `state` was taken: a new detector primed with the last frame holds exactly what the old one did."""
+        self.last_cut = -math.inf if values["last_cut"] is None else values["last_cut"]
+        self._detector, self._last, self._n = None, None, 0
+        if "last" in arrays:
+            self._detector = ContentDetector(threshold=self.config.threshold, min_scene_len=0)
+            self._detector.process_frame(FrameTimecode(0, _RATE), arrays["last"])
+            self._last, self._n = arrays["last"], 1

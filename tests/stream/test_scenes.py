@@ -1,0 +1,61 @@
+"""Scene cuts from PySceneDetect, frame by frame: frame-accurate on the real edited clips, none on the others; a fade
+is not a cut; a restored detector continues exactly."""
+import cv2
+import numpy as np
+
+from bench.score import f1
+from stream.analyzer import FrameAnalyzer
+from stream.config import CutConfig, EventConfig
+from stream.scenes import CutDetector
+from tests.stream.scenery import feed, scene
+
+FPS = 25.0
+
+
+def test_a_hard_cut_is_found_at_its_frame_and_a_fade_is_not_a_cut():
+    a, b = scene(1), scene(2)
+    frames = [(i / FPS, a) for i in range(50)] + [(i / FPS, b) for i in range(50, 100)]
+    cuts = [t for k, t in feed(FrameAnalyzer(EventConfig()), frames) if k == "scene_change"]
+    assert cuts == [2.0]
+    black = np.zeros_like(a)                              # fade in from black over a second, then hold
+    fade = [(i / FPS, cv2.addWeighted(a, min(1.0, i / FPS), black, 1 - min(1.0, i / FPS), 0)) for i in range(75)]
+    assert not [k for k, _ in feed(FrameAnalyzer(EventConfig()), fade) if k == "scene_change"]
+
+
+def test_cuts_closer_than_the_minimum_scene_are_one_transition():
+    a, b, c = scene(1), scene(2), scene(3)
+    frames = [(i / FPS, a) for i in range(25)] + [(25 / FPS, b)] + [(i / FPS, c) for i in range(26, 60)]
+    cuts = [t for k, t in feed(FrameAnalyzer(EventConfig(cuts=CutConfig(min_scene=0.5))), frames)
+            if k == "scene_change"]
+    assert cuts == [1.0]                                 # the one-frame flash of b does not make a second cut
+
+
+def test_a_restored_detector_continues_exactly():
+    a, b = scene(1), scene(2)
+    frames = [(i / FPS, a if i < 40 or 41 < i < 60 else b) for i in range(100)]
+    whole = CutDetector(CutConfig())
+    expect = [t for t, f in frames if whole.see(cv2.resize(f, (160, 90)), t)]
+    first = CutDetector(CutConfig())
+    got = [t for t, f in frames[:30] if first.see(cv2.resize(f, (160, 90)), t)]
+    second = CutDetector(CutConfig())
+    second.load(*first.state())
+    got += [t for t, f in frames[30:] if second.see(cv2.resize(f, (160, 90)), t)]
+    assert got == expect and len(expect) == 2
+
+
+def test_cuts_on_the_real_clips(videos, annotations):
+    for name, truth in annotations.items():
+        if name.startswith("_"):
+            continue
+        cap, analyzer, frames = cv2.VideoCapture(str(videos / name)), FrameAnalyzer(EventConfig()), []
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        i = 0
+        while cap.grab():
+            frames.append((i / fps, cap.retrieve()[1]))
+            i += 1
+        cuts = [t for k, t in feed(analyzer, frames) if k == "scene_change"]
+        score = f1(cuts, truth["cuts"], 0.1)             # frame-accurate: within 0.1 s
+        if truth["camera"] == "edited":
+            assert score["f1"] == 1.0, (name, cuts)
+        else:
+            assert cuts == [], (name, cuts)              # a fixed or handheld camera has no cut
