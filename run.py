@@ -59,8 +59,9 @@ def cmd_ingest(args) -> int:
                 if args.verbose:
                     print(f"  {e.kind:15s} at {e.time:8.2f}s", flush=True)
             if args.verbose and step.total:
+                tau = "pixel rule" if step.tau is None else f"{step.tau:.3f}"
                 print(f"step {step.index:5d} t={step.time:8.2f}s kept {step.kept:4d}/{step.total} "
-                      f"{'encoded' if step.encoded else 'skipped'}", flush=True)
+                      f"{'encoded' if step.encoded else 'skipped'} tau {tau}", flush=True)
         stored = session.store.count(args.stream)
     finally:
         if isinstance(source, LiveSource):
@@ -288,7 +289,9 @@ def cmd_bench(args) -> int:
     if args.only:
         config = replace(config, items=tuple(args.only))
     if args.quick:            # a smoke run of the suite itself: small sizes, a few seconds each
-        config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10)
+        config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10,
+                         towers=("tiny",), activity_grid={"start_margin": (0.01,), "spread_k": (1.5,), "hold": (0.5,)},
+                         cut_thresholds=(27.0,), mog2_shares=(0.01,))
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():
@@ -343,6 +346,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from app.config import UIConfig
+    from bench.config import ITEMS as BENCH_ITEMS
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig
@@ -400,8 +404,7 @@ def parser() -> argparse.ArgumentParser:
                                                                  "(repeatable; assets/ always)")
     b = sub.add_parser("bench", parents=[base], help="run the benchmark suite: prints a markdown table, writes "
                                                      "bench/results.json and bench/RESULTS.md")
-    b.add_argument("--only", action="append", choices=["reduction", "realtime", "stream", "events", "selection"],
-                   help="run only this item (repeatable)")
+    b.add_argument("--only", action="append", choices=list(BENCH_ITEMS), help="run only this item (repeatable)")
     b.add_argument("--quick", action="store_true", help="small sizes: checks the suite runs (RESULTS.md untouched)")
     b.add_argument("--rtf-size", default="3b", choices=["3b", "7b"], help="vision tower shape for the real-time factor")
     b.add_argument("--rtf-pixels", type=_positive_int, default=None, help="pixels per frame for the real-time factor "

@@ -194,9 +194,11 @@ class Handlers:
         view = w.view()
         image = overlay(*view) if view is not None and view[1] is not None else None
         state = "running" if st.running else ("stopped: " + st.error if st.error else "stopped")
+        tau = "calibrating" if st.tau is None else f"{st.tau:.2f}"
         figures = (f"**{w.spec.name}** ({state}) | sampled **{st.sampled_fps:.2f} fps** | tokens dropped "
-                   f"**{st.drop_ratio:.1%}** | encodes skipped **{st.encodes_skipped} of {st.steps}** | lag behind "
-                   f"live **{st.lag:.2f} s** | frames skipped {st.frames_skipped} | clips {st.clips} | alerts {st.alerts}")
+                   f"**{st.drop_ratio:.1%}** (tau {tau}) | encodes skipped **{st.encodes_skipped} of {st.steps}** | "
+                   f"lag behind live **{st.lag:.2f} s** | frames skipped {st.frames_skipped} | clips {st.clips} | "
+                   f"alerts {st.alerts}")
         series, events = w.series()
         timeline = ""
         if series:

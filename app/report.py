@@ -73,7 +73,9 @@ def render_html(report: dict, out: Path) -> str:
     random_note = f'<div class="warn">{e(report["warning"])}</div>' if report["warning"] else ""
     broken = (f'<div class="note">The video breaks at {clock_label(v["broken_at"])} ({v["broken_at"]:.2f} s); '
               f'it was analysed up to there.</div>') if v["broken_at"] is not None else ""
-    cards = [("tokens dropped", f"{1 - tot['kept_ratio']:.1%}"),
+    taus = [x for x in s.get("tau", []) if x is not None]
+    tau = f"{min(taus):.2f}-{max(taus):.2f}" if taus else "pixel rule"
+    cards = [("tokens dropped", f"{1 - tot['kept_ratio']:.1%}"), ("drop threshold tau", tau),
              ("encodes skipped", f"{tot['encodes_skipped']} of {tot['steps']}"),
              ("frames sampled", f"{tot['frames_sampled']} of {tot['frames_in_video']}"),
              ("clips", tot["clips"]), ("scene changes", len(report["scene_changes"])),

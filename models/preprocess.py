@@ -47,17 +47,19 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
 
 
-def patchify(frames: np.ndarray, patch: int = 14, merge: int = 2, temporal: int = 2) -> tuple[np.ndarray, tuple[int, int, int]]:
+def patchify(frames: np.ndarray, patch: int = 14, merge: int = 2, temporal: int = 2, mean=CLIP_MEAN,
+             std=CLIP_STD) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Resized uint8 frames [T, H, W, 3] (T a multiple of `temporal`) -> (pixel_values, grid_thw).
 
-    pixel_values: float32 [gt*gh*gw, 3*temporal*patch*patch], normalised with CLIP mean/std, rows in the
+    pixel_values: float32 [gt*gh*gw, 3*temporal*patch*patch], normalised with `mean`/`std` (Qwen2.5-VL: CLIP's;
+    Qwen3-VL: 0.5 and 0.5), rows in the
     order Qwen2VLImageProcessor uses (t, h-block, w-block, h-in-block, w-in-block) so that each run of
     merge*merge rows is one LLM token. grid_thw = (gt, gh, gw) in patches.
     """
     t, height, width, c = frames.shape
     if t % temporal or height % (patch * merge) or width % (patch * merge):
         raise ValueError(f"frames {frames.shape} do not tile into {temporal}x{patch * merge}x{patch * merge} patches")
-    x = (frames.astype(np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD          # [T, H, W, C]
+    x = (frames.astype(np.float32) / 255.0 - np.float32(mean)) / np.float32(std)    # [T, H, W, C]
     gt, gh, gw = t // temporal, height // patch, width // patch
     x = x.reshape(gt, temporal, gh // merge, merge, patch, gw // merge, merge, patch, c)
     # -> (gt, gh/m, gw/m, m, m, C, temporal, patch, patch)

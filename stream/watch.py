@@ -47,6 +47,7 @@ class LiveStats:
     lag: float = 0.0           # seconds between a frame's arrival and the end of its processing (last step)
     clips: int = 0
     alerts: int = 0
+    tau: float | None = None   # the drop threshold in use (None: not calibrated yet)
     running: bool = False
     error: str | None = None
 
@@ -154,7 +155,7 @@ class Watcher:
             self._events.extend(step.events)
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
-            st.frames_skipped, st.clips = s.frames_skipped, s.clips
+            st.frames_skipped, st.clips, st.tau = s.frames_skipped, s.clips, s.tau
             st.drop_ratio = 1 - s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
             if len(self._sampled) > 1 and self._sampled[-1] > self._sampled[0]:
                 st.sampled_fps = (len(self._sampled) - 1) * self.engine.llm.frames_per_step / \
