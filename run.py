@@ -290,7 +290,8 @@ def cmd_bench(args) -> int:
         config = replace(config, items=tuple(args.only))
     if args.quick:            # a smoke run of the suite itself: small sizes, a few seconds each
         config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10,
-                         towers=("tiny",), activity_grid={"start_margin": (0.01,), "spread_k": (1.5,), "hold": (0.5,)},
+                         towers=("tiny",), activity_grid={"start_margin": (0.01,), "spread_k": (1.5,),
+                                                          "min_duration": (0.3,), "hold": (0.5,)},
                          cut_thresholds=(27.0,), mog2_shares=(0.01,))
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path

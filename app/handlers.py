@@ -109,6 +109,10 @@ class Handlers:
         if image is None or self.engine is None:
             return
         s = self._session(request)
+        if s.webcam is not None and s.webcam.closed:
+            ended = next((w for w in s.watchers.values() if w.source is s.webcam), None)
+            if ended is not None and ended.stats().error:
+                return                       # it stopped on an error (shown on the page): no silent restart
         if s.webcam is None or s.webcam.closed:
             s.webcam = PushSource(self.engine.config.ingest.sampling.max_side)
             self._start(s, s.webcam, "webcam", rules, scene, activity, webhook)

@@ -34,7 +34,8 @@ class BenchConfig:
     activity_tolerance: float = 1.5
     cut_thresholds: tuple[float, ...] = (20.0, 27.0, 35.0)
     activity_grid: dict = field(default_factory=lambda: {"start_margin": (0.005, 0.01, 0.02),
-                                                         "spread_k": (1.0, 1.5, 2.0), "hold": (0.5, 1.0)})
+                                                         "spread_k": (1.0, 1.5, 2.0), "min_duration": (0.1, 0.3, 0.5),
+                                                         "hold": (0.5, 1.0)})
     mog2_shares: tuple[float, ...] = (0.005, 0.01, 0.02, 0.04)
     # The drop rule across vision towers (item 8): which towers, and the pixel budget per frame on this CPU (real
     # towers at 448x448 need a GPU to finish in minutes).

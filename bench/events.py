@@ -2,8 +2,9 @@
 
 Every decoded frame of each clip is read once (through FileSource, as in production) at the analysis size; Vigil's
 analyzer then runs over those frames for each setting of the constants under test. A figure for a clip comes from
-the setting that scored best on the *other* clips (ties go to the shipped default), so no figure is fit on the clip
-it is scored on; the clips each setting was fit on are named. The shipped defaults, fit on all clips, are shown
+the setting that scored best on the *other* clips; when several tie there, the clip is scored by the mean over all
+of them (the held-out clip never breaks a tie), so no figure is fit on the clip it is scored on. The clips each
+setting was fit on are named. The shipped defaults, fit on all clips, are shown
 beside (in-sample). Anchors in the same run: PySceneDetect's own pipeline (ContentDetector, full frames) for cuts,
 OpenCV's MOG2 background subtractor at frame rate on the same frames for activity, its share threshold chosen by
 the same leave-one-out protocol.
@@ -59,14 +60,18 @@ def _pooled(scores: list[dict]) -> dict:
     return {"f1": round(2 * p * r / (p + r), 3) if p + r else 0.0, "hits": hits, "predicted": pred, "truth": truth}
 
 
-def _loo(per_setting: dict, clips: list[str], default) -> dict:
-    """{clip: (setting fit on the other clips, its score on this clip)}. per_setting: {setting: {clip: score}}."""
-    out = {}
-    for clip in clips:
-        others = [c for c in clips if c != clip]
-        best = max(per_setting, key=lambda s: (_pooled([per_setting[s][c] for c in others])["f1"], s == default))
-        out[clip] = {"setting": best, "fit_on": others, **per_setting[best][clip]}
-    return out
+def _loo(per_setting: dict, clip: str, fit_on: list[str]) -> dict:
+    """The held-out `clip` scored with the settings that did best on `fit_on`: the mean of their hits and reports
+    when several tie. per_setting: {setting: {clip: score}}."""
+    on_others = {s: _pooled([per_setting[s][c] for c in fit_on])["f1"] for s in per_setting}
+    top = max(on_others.values())
+    tied = [s for s in per_setting if on_others[s] == top]
+    held = [per_setting[s][clip] for s in tied]
+    hits, pred = (sum(h[k] for h in held) / len(held) for k in ("hits", "predicted"))
+    truth = held[0]["truth"]
+    p, r = (hits / pred if pred else (1.0 if not truth else 0.0)), (hits / truth if truth else 1.0)
+    return {"settings": tied, "fit_on": fit_on, "hits": round(hits, 2), "predicted": round(pred, 2), "truth": truth,
+            "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0}
 
 
 def _mog2_starts(frames, share: float, activity: ActivityConfig) -> list[float]:
@@ -108,17 +113,16 @@ def evaluate(paths: dict[str, str], ann: dict, config) -> dict:
             cut_scores[th][name] = f1(cuts, ann[name]["cuts"], config.cut_tolerance) | {"times": cuts}
     cuts = {"tolerance": config.cut_tolerance, "rows": []}
     for name in edited:
-        others = [n for n in paths if n != name]
-        best = max(cut_scores, key=lambda th: (_pooled([cut_scores[th][c] for c in others])["f1"],
-                                               th == base.cuts.threshold))
         anchor = [s.get_seconds() for s, _ in detect(paths[name], ContentDetector(), show_progress=False)[1:]]
-        cuts["rows"].append({"clip": name, "loo": {"threshold": best, "fit_on": others, **cut_scores[best][name]},
+        cuts["rows"].append({"clip": name, "loo": _loo(cut_scores, name, [n for n in paths if n != name]),
                              "default": cut_scores[base.cuts.threshold][name],
                              "pyscenedetect": f1(anchor, ann[name]["cuts"], config.cut_tolerance)})
     cuts["false_on_unedited"] = {n: cut_scores[base.cuts.threshold][n]["predicted"] for n in paths if n not in edited}
     # Activity: start margin, spread factor and hold, fit on the other fixed-camera clips.
     grid = [dict(zip(config.activity_grid, v)) for v in itertools.product(*config.activity_grid.values())]
     default = tuple(getattr(base.activity, k) for k in config.activity_grid)
+    if default not in {tuple(v.values()) for v in grid}:
+        grid.append(dict(zip(config.activity_grid, default)))      # the shipped defaults are scored in-sample too
     act_scores, mog_scores = {}, {}
     for values in grid:
         cfg = replace(base, activity=replace(base.activity, **values))
@@ -131,10 +135,13 @@ def evaluate(paths: dict[str, str], ann: dict, config) -> dict:
     for share in config.mog2_shares:
         mog_scores[share] = {n: f1(_mog2_starts(frames[n], share, base.activity), [s for s, _ in ann[n]["events"]],
                                    config.activity_tolerance) for n in fixed}
-    loo, mog = _loo(act_scores, fixed, default), _loo(mog_scores, fixed, config.mog2_shares[0])
+    others = {n: [c for c in fixed if c != n] for n in fixed}
+    loo = {n: _loo(act_scores, n, others[n]) for n in fixed}
+    mog = {n: _loo(mog_scores, n, others[n]) for n in fixed}
+    for n in fixed:
+        loo[n]["settings"] = [dict(zip(config.activity_grid, s)) for s in loo[n]["settings"]]
     activity = {"tolerance": config.activity_tolerance, "constants": list(config.activity_grid),
-                "rows": [{"clip": n, "loo": loo[n] | {"setting": dict(zip(config.activity_grid, loo[n]["setting"]))},
-                          "default": act_scores[default][n], "mog2": mog[n]} for n in fixed],
+                "rows": [{"clip": n, "loo": loo[n], "default": act_scores[default][n], "mog2": mog[n]} for n in fixed],
                 "pooled": {"loo": _pooled([loo[n] for n in fixed]),
                            "default": _pooled([act_scores[default][n] for n in fixed]),
                            "mog2": _pooled([mog[n] for n in fixed])}}

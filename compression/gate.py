@@ -17,17 +17,3 @@ def cell_change(frames: np.ndarray, reference: np.ndarray, cell: int) -> np.ndar
 def changed_share(change: np.ndarray, cell_threshold: float) -> float:
     """Share of cells whose change is above the threshold."""
     return float((change > cell_threshold).mean())
-
-
-def color_histogram(frame: np.ndarray, bins: tuple[int, int, int] = (16, 8, 8)) -> np.ndarray:
-    """[H, W, 3] RGB uint8 -> normalised HSV histogram [prod(bins)] float32: what a scene's colours are, whatever
-    moves in it."""
-    import cv2
-    hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
-    hist = cv2.calcHist([hsv], [0, 1, 2], None, list(bins), [0, 180, 0, 256, 0, 256]).ravel()
-    return (hist / max(hist.sum(), 1.0)).astype(np.float32)
-
-
-def color_change(a: np.ndarray, b: np.ndarray) -> float:
-    """Half the L1 distance of two colour histograms, in [0, 1]: 0 same colours, 1 none shared."""
-    return 0.5 * float(np.abs(a - b).sum())

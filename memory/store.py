@@ -218,10 +218,14 @@ class ClipStore:
 
     def _migrate(self, schema: int) -> None:
         """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing, the
-        drop threshold of clips and steps, tombstones, the next id. Adds, never rewrites."""
-        if schema == SCHEMA_VERSION:
+        drop threshold of clips and steps, tombstones, the next id. Adds, never rewrites; adds whatever is missing
+        whatever the schema number says (schema 3 grew its `tau` columns before it was released)."""
+        cols, tables = self._columns("clips"), {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        whole = {"caption_key", "missing", "tau"} <= cols and {"steps", "events", "progress", "tombstones"} <= tables \
+            and "tau" in self._columns("steps")
+        if schema == SCHEMA_VERSION and whole:
             return
-        cols = self._columns("clips")
         with self._transaction("upgrade the memory"):
             if "caption_key" not in cols:
                 self.db.execute("ALTER TABLE clips ADD COLUMN caption_key BLOB")
@@ -240,7 +244,8 @@ class ClipStore:
             if "tau" not in self._columns("steps"):
                 self.db.execute("ALTER TABLE steps ADD COLUMN tau REAL")
             # Never hand out an id whose token file is already on disk (an old store's leftovers).
-            top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *self._file_ids()])
+            top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *self._file_ids(),
+                       int(self._meta().get("next_id", "1")) - 1])
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(top + 1),))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 

@@ -36,6 +36,7 @@ class ActivityDetector:
         self.last_moved = np.zeros(grey.shape, bool)     # what moved in the burst's last strong motion
         self.recent: deque[tuple[float, np.ndarray]] = deque([(t, grey.copy())])   # frames back to motion_lag
         self.gains: deque[tuple[float, float]] = deque()  # (time, brightness ratio) over the last motion_lag
+        self.last_light = -math.inf                        # time of the last lighting change reported
         self.noise = 1.0
         self.start = self.last_t = self.still_since = t
         self.judged, self.peak = True, 0.0
@@ -64,7 +65,9 @@ class ActivityDetector:
             self.gains.popleft()
         total = math.prod(g for _, g in self.gains)
         if abs(math.log(total)) >= math.log1p(c.lighting):
-            events.append(Event("lighting_change", t, {"gain": round(total, 3)}))
+            if t - self.last_light >= c.lighting_gap:
+                events.append(Event("lighting_change", t, {"gain": round(total, 3)}))
+            self.last_light = t                        # a change that goes on extends the quiet time
             self.gains.clear()
         # 2. Presence and motion masks, against the stream's own noise.
         while len(self.recent) > 1 and t - self.recent[1][0] >= c.motion_lag:
@@ -122,10 +125,12 @@ class ActivityDetector:
         return events
 
     def _floor(self, window: deque, t: float, value: float, learn: bool) -> float:
+        """The window's floor. It learns (and forgets what is older than floor_window) only while `learn`; frozen
+        during an activity, it keeps the floor as it was, however long the activity lasts."""
         if learn:
             window.append((t, value))
-        while window and t - window[0][0] > self.config.floor_window:
-            window.popleft()
+            while window and t - window[0][0] > self.config.floor_window:
+                window.popleft()
         return float(np.percentile([v for _, v in window], self.config.floor_quantile)) if window else 0.0
 
     def _spread(self, window: deque) -> float:
@@ -149,6 +154,7 @@ class ActivityDetector:
             return {"started": False}, {}
         values = {"started": True, "noise": self.noise, "start": self.start, "last_t": self.last_t,
                   "still_since": self.still_since, "judged": self.judged, "peak": self.peak, "active": self.active,
+                  "last_light": None if math.isinf(self.last_light) else self.last_light,
                   "first_on": self.first_on, "last_on": self.last_on, "gains": list(self.gains),
                   "recent": [t for t, _ in self.recent], "motion_floor": list(self.motion_floor),
                   "presence_floor": list(self.presence_floor)}
@@ -165,6 +171,7 @@ class ActivityDetector:
         self.recent = deque((t, f.astype(np.float32).copy()) for t, f in zip(values["recent"], arrays["recent"]))
         for k in ("noise", "start", "last_t", "still_since", "judged", "peak", "active", "first_on", "last_on"):
             setattr(self, k, values[k])
+        self.last_light = -math.inf if values["last_light"] is None else values["last_light"]
         self.gains = deque(tuple(x) for x in values["gains"])
         self.motion_floor = deque(tuple(x) for x in values["motion_floor"])
         self.presence_floor = deque(tuple(x) for x in values["presence_floor"])

@@ -17,7 +17,7 @@ import torch
 
 from compression.calibrate import RunningQuantile
 from compression.compact import compact
-from compression.drop import distinctiveness, similarity, update_reference
+from compression.drop import distinctiveness, drop_mask, similarity, update_reference
 from compression.gate import cell_change, changed_share
 from memory.clip import ClipMemory
 from stream.analyzer import FrameAnalyzer
@@ -237,7 +237,8 @@ class Ingestor:
             p.threshold = self.threshold(state)
             if gate is not None:
                 p.change = cell_change(p.pix, gate, cell)
-                state.noise_cal.observe(p.change.reshape(-1))
+                if not p.cut:                  # a new scene is change, not the camera's noise
+                    state.noise_cal.observe(p.change.reshape(-1))
             if cfg.gate.enabled and p.change is not None and not p.cut:
                 p.encode = changed_share(p.change, p.threshold) > cfg.gate.min_changed
             if p.encode:
@@ -272,14 +273,14 @@ class Ingestor:
         if state.prev_tokens is not None and changed is not None:
             state.tau_cal.observe(similarity(tokens, state.prev_tokens)[~changed].numpy())
         tau = cfg.drop.tau if cfg.drop.tau is not None else state.tau_cal.quantile(cfg.calibration.quantile)
-        sim = similarity(tokens, state.ref_tokens)
         if tau is None:                      # not calibrated yet: keep what changed in pixels (no weights needed)
-            keep = changed.clone() if changed is not None else torch.ones_like(sim, dtype=torch.bool)
-        else:
-            keep = sim <= tau
-            if cfg.gate.keep_changed and changed is not None:
-                keep |= changed
-        return keep, 1.0 - sim, tau
+            novelty = 1.0 - similarity(tokens, state.ref_tokens)
+            keep = changed.clone() if changed is not None else torch.ones_like(novelty, dtype=torch.bool)
+            return keep, novelty, None
+        keep, novelty = drop_mask(tokens, state.ref_tokens, tau)
+        if cfg.gate.keep_changed and changed is not None:
+            keep |= changed
+        return keep, novelty, tau
 
     def _step(self, state: StreamState, p: _Planned, tokens) -> Iterator[Step]:
         cfg = self.config

@@ -24,17 +24,21 @@ class CutDetector:
         self._n = 0
         self.last_cut = -math.inf
 
+    def _dark(self, bgr: np.ndarray) -> bool:
+        return float(bgr.max(axis=2).mean()) < self.config.dark     # HSV value = max(B, G, R)
+
     def see(self, small_bgr: np.ndarray, t: float) -> bool:
         """Whether a cut happens at this frame (it is the first frame of a new scene)."""
         if self._last is not None and self._last.shape != small_bgr.shape:
             self._detector = None                   # the source changed size: start over, not a cut
+        dark = self._last is not None and (self._dark(self._last) or self._dark(small_bgr))
         if self._detector is None:
             self._detector = ContentDetector(threshold=self.config.threshold, min_scene_len=0)
             self.last_cut = t                       # the first frame starts a scene (as the library's filter has it)
         cut = self._detector.process_frame(FrameTimecode(self._n, _RATE), small_bgr)
         self._n += 1
         self._last = small_bgr
-        if cut and t - self.last_cut >= self.config.min_scene:
+        if cut and not dark and t - self.last_cut >= self.config.min_scene:
             self.last_cut = t
             return True
         return False

@@ -33,9 +33,10 @@ class Frame:
     image: np.ndarray   # [H, W, 3] RGB uint8
     time: float         # seconds since the stream started
     # The events the source's analyzer found since the previous sampled frame (up to this one); None: the source
-    # analysed nothing, and the loop analyses this frame itself.
+    # analyses nothing (a plain iterator of frames), and the loop analyses this frame itself.
     events: list | None = None
-    # The analyzer's state right after this frame (file sources: what a resume point needs); None elsewhere.
+    # The analyzer's state right after this frame, for resume points (file sources, and frames the loop analysed);
+    # None for live and pushed frames, which never resume.
     analysis: object = field(default=None, repr=False)
 
 
@@ -237,6 +238,8 @@ class LatestFrame:
 
     def put(self, frame: Frame) -> None:
         with self._cond:
+            if self._closed:
+                return                   # nobody will read it (a stopped stream): keep nothing
             if self._frame is not None and self._seq > self._read and self._frame.events and frame.events is not None:
                 frame.events = self._frame.events + frame.events     # a frame nobody read: keep its events
             self._frame, self._stamp, self._seq = frame, self.clock(), self._seq + 1
@@ -282,7 +285,7 @@ class PushSource(LatestFrame):
     def push(self, image: np.ndarray, t: float | None = None) -> None:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise SourceError(f"pushed frames must be RGB uint8 [H, W, 3], got {image.dtype} {image.shape}")
-        frame = Frame(shrink(image, self.max_side), self.clock() - self.t0 if t is None else t)
+        frame = Frame(shrink(image, self.max_side), self.clock() - self.t0 if t is None else t, [])
         analyzer = self.analyzer
         if analyzer is not None:
             analyzer.see(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.time)
@@ -311,9 +314,9 @@ class LiveSource(LatestFrame):
                 ok, bgr = self._cap.read()      # blocks until the next frame: no busy loop
                 if not ok:
                     break
-                frame = Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), self.clock() - self.t0)
-                analyzer = self.analyzer
-                if analyzer is not None:
+                frame = Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), self.clock() - self.t0, [])
+                analyzer = self.analyzer       # frames read before a session attached it are not analysed (the
+                if analyzer is not None:       # loop must not analyse them out of order with this thread)
                     analyzer.see(bgr, frame.time)
                     frame.events = analyzer.take()
                 self.put(frame)
@@ -354,7 +357,7 @@ def paced(frames: Iterator[Frame], fps: float, stop: threading.Event, t0: float,
           clock: Callable[[], float] = time.monotonic) -> Iterator[tuple[Frame, int]]:
     """A file played as if it were live: each frame is released at t0 + its time. A consumer that falls more than
     one sample period behind has frames skipped, not queued, as with a live source. Yields (frame, skipped)."""
-    period, skipped = 1.0 / fps, 0
+    period, skipped, carried = 1.0 / fps, 0, []
     for frame in frames:
         wait = t0 + frame.time - clock()
         if wait > 0 and stop.wait(wait):
@@ -363,9 +366,12 @@ def paced(frames: Iterator[Frame], fps: float, stop: threading.Event, t0: float,
             return
         if -wait > period:
             skipped += 1
+            carried += frame.events or []          # a skipped frame's events (a cut) still reach the loop
             continue
+        if carried:
+            frame = Frame(frame.image, frame.time, carried + (frame.events or []), frame.analysis)
         yield frame, skipped
-        skipped = 0
+        skipped, carried = 0, []
 
 
 def open_source(spec: str, fps: float, max_side: int = 1280):

@@ -138,6 +138,8 @@ class Watcher:
         except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
             self._stats.error = f"{type(e).__name__}: {e}"
         finally:
+            if isinstance(self.source, LatestFrame):
+                self.source.close()            # pushed frames stop here: nobody will read them
             if self.webhook:
                 self.webhook.close()
             self._stats.running = False

@@ -320,3 +320,14 @@ def test_selection_survives_a_clip_deleted_while_it_reads(tmp_path, monkeypatch)
     monkeypatch.setattr(store, "meta", lambda wanted: {k: v for k, v in real(wanted).items() if k != ids[0]})
     chosen = select_for_query(store, make_clip(0).key, "cam", None, SelectConfig())
     assert ids[0] not in chosen and chosen
+
+
+def test_a_schema_3_memory_without_the_tau_columns_is_completed_on_open(tmp_path):
+    """Schema 3 grew its tau columns before release: a memory written before them takes new clips."""
+    ids = filled(tmp_path, 2)
+    db = sqlite3.connect(tmp_path / "memory.sqlite")
+    db.executescript("ALTER TABLE clips DROP COLUMN tau; ALTER TABLE steps DROP COLUMN tau;")
+    db.close()
+    store = open_store(tmp_path)
+    assert store.add(make_clip(5)) == ids[-1] + 1 and store.count() == 3
+    store.close()

@@ -50,12 +50,31 @@ def test_what_a_mover_left_behind_becomes_the_scene():
     assert events[1][1] < 9.0 and abs(events[2][1] - 12.0) <= 0.5      # the first ended soon after the hand left
 
 
+def test_a_long_visit_on_a_busy_scene_ends_when_it_ends():
+    """Leaves flicker over part of the picture all day; a visitor stays 80 s (longer than the floors' window):
+    the floors frozen during the visit must not expire, or the flicker alone would hold the activity forever."""
+    bg, rng = scene(0), np.random.default_rng(0)
+
+    def at(t):
+        frame = bg.copy()
+        frame[:40, :100] = rng.integers(0, 255, (40, 100, 3))          # flicker in a corner, every frame
+        if 70 <= t < 150:
+            frame = with_box(frame, int(140 + 40 * np.sin(t)), 90)     # someone there, moving a little
+        return frame
+    events = starts_and_ends(feed(FrameAnalyzer(EventConfig()), clip(200, at)))
+    assert [k for k, _ in events] == ["activity_start", "activity_end"], events
+    assert abs(events[0][1] - 70) <= 1.0 and 149 <= events[1][1] <= 152
+
+
 def test_a_light_switched_is_a_lighting_change_not_activity():
     bg = scene(0)
     dim = (bg * 0.6).astype(np.uint8)
     events = feed(FrameAnalyzer(EventConfig()), clip(20, lambda t: bg if t < 10 else dim))
     assert not starts_and_ends(events) and [k for k, _ in events] == ["lighting_change"], events
     assert events[0][1] == 10.0
+    fade = feed(FrameAnalyzer(EventConfig()),                       # dimming over 1.5 s: one change, one event
+                clip(20, lambda t: (bg * float(np.clip(1.3 - 0.45 * (t - 10), 0.4, 1.0))).astype(np.uint8)))
+    assert [k for k, _ in fade] == ["lighting_change"], fade
 
 
 def test_a_noisy_camera_raises_its_own_bar():

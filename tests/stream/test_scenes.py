@@ -59,3 +59,21 @@ def test_cuts_on_the_real_clips(videos, annotations):
             assert score["f1"] == 1.0, (name, cuts)
         else:
             assert cuts == [], (name, cuts)              # a fixed or handheld camera has no cut
+
+
+def test_fading_through_black_is_not_a_cut_anywhere_in_a_stream():
+    """Not only at the start: out of a scene to black and back into another, and a hold on black."""
+    a, b = scene(1), scene(2)
+    black = np.zeros_like(a)
+    frames = [(i / FPS, a) for i in range(100)]                              # 4 s of a scene
+    frames += [(i / FPS, cv2.addWeighted(a, 1 - (i - 100) / 12, black, (i - 100) / 12, 0)) for i in range(100, 112)]
+    frames += [(i / FPS, black) for i in range(112, 137)]                    # a second of black
+    frames += [(i / FPS, cv2.addWeighted(b, (i - 137) / 12, black, 1 - (i - 137) / 12, 0)) for i in range(137, 150)]
+    frames += [(i / FPS, b) for i in range(150, 200)]
+    assert not [t for k, t in feed(FrameAnalyzer(EventConfig()), frames) if k == "scene_change"]
+
+
+def test_a_dark_noisy_camera_reports_no_cuts():
+    rng = np.random.default_rng(0)
+    frames = [(i / FPS, np.clip(rng.normal(4, 3, (90, 160, 3)), 0, 255).astype(np.uint8)) for i in range(250)]
+    assert not [t for k, t in feed(FrameAnalyzer(EventConfig()), frames) if k == "scene_change"]

@@ -66,3 +66,16 @@ def test_live_sampling_skips_slots_instead_of_queueing():
 def test_push_rejects_wrong_frames():
     with pytest.raises(SourceError):
         PushSource().push(np.zeros((4, 4), np.uint8))
+
+
+def test_a_file_played_live_keeps_the_events_of_frames_it_skips():
+    """A consumer that falls behind skips frames, not the events found on them (a cut must still close a clip)."""
+    import threading
+    from stream.events import Event
+    from stream.sources import Frame, paced
+    img = np.zeros((4, 4, 3), np.uint8)
+    frames = [Frame(img, 0.0, []), Frame(img, 1.0, [Event("scene_change", 0.7)]), Frame(img, 2.0, [])]
+    now = iter([0.0, 2.5, 2.5])                           # the loop is 1.5 s late when frame 1 is due
+    out = list(paced(iter(frames), 1.0, threading.Event(), t0=0.0, clock=lambda: next(now)))
+    assert [f.time for f, _ in out] == [0.0, 2.0]
+    assert [e.kind for e in out[1][0].events] == ["scene_change"] and out[1][1] == 1
