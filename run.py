@@ -49,7 +49,7 @@ def cmd_ingest(args) -> int:
         frames = sample_live(source, args.fps)
         signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
     else:
-        frames = session.frames(source)
+        frames = _until_break(session.frames(source), session.state.notes)
     t0 = time.monotonic()
     events = []
     try:
@@ -85,7 +85,22 @@ def cmd_ingest(args) -> int:
     print(f"  events          {len(events)}" + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")" if kinds else ""))
     for e in events:
         print(f"    {e.kind:15s} {e.time:8.2f}s")
+    broken = s.notes.get("broken_at")
+    if broken is not None:
+        print(f"vigil: warning: {args.source} breaks at {broken:.2f}s; ingested and stored up to there",
+              file=sys.stderr)
+        return 3
     return 0
+
+
+def _until_break(frames, notes: dict):
+    """A file's frames up to where it stops decoding (truncated, corrupt): the loop then closes and stores what it
+    has, as for a file read to its end; where it broke goes in `notes`."""
+    from stream.sources import VideoBreak
+    try:
+        yield from frames
+    except VideoBreak as e:
+        notes["broken_at"] = e.time
 
 
 def cmd_ask(args) -> int:
@@ -134,15 +149,16 @@ def cmd_check(args) -> int:
     from memory.check import check_memory
 
     report = check_memory(args.memory, repair=args.repair)
+
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}" + ("" if n == 1 else "s")
     n = sum(report.streams.values())
     streams = ", ".join(f"{s} {k}" for s, k in report.streams.items()) or "none"
-    print(f"memory {report.folder}: {n} clips (streams: {streams}); schema {report.schema}; "
+    print(f"memory {report.folder}: {count(n, 'clip')} (streams: {streams}); schema {report.schema}; "
           f"id {report.memory_id or '-'}")
     for f in report.findings:
         print(f.line(args.repair))
     left, fixed = report.problems_left, [f for f in report.findings if f.fixed]
-    def count(n: int, what: str) -> str:
-        return f"{n} {what}" + ("" if n == 1 else "s")
     if not left:
         print("consistent" + (f" after {count(len(fixed), 'repair')}" if fixed else ""))
         return 0
@@ -238,10 +254,12 @@ def cmd_watch(args) -> int:
             watcher.join(0.5)
     finally:
         watcher.close()
-    error = watcher.stats().error
-    if error:
-        print(f"vigil: error: {error}", file=sys.stderr)
+    st = watcher.stats()
+    if st.error:
+        print(f"vigil: error: {st.error}", file=sys.stderr)
         return 2
+    print(f"vigil: watched {args.source}: {st.steps} steps, {st.clips} clips stored, {st.alerts} alerts "
+          f"(log: {Path(args.memory) / 'alerts.jsonl'})", file=sys.stderr)
     return 0
 
 

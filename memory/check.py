@@ -95,7 +95,8 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
     marker = read_marker(folder)
     schema, tomb, reserved = _survey_database(folder)
     found: list[Finding] = []
-    if _writer_active(folder):
+    writing = _writer_active(folder)
+    if writing:
         found.append(Finding(("writer",), False, "a writer has this memory open: a clip being stored right now may "
                              "show as a leftover below; --repair waits for it to stop"))
     if marker is None:
@@ -164,7 +165,9 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                                 f"extra)")
                 except RuntimeError:
                     text = f"{fname} is unreadable"
-            if text:
+            if text and writing:          # the writer keeps it in memory and saves it as it goes: not a fault
+                found.append(Finding(("index", kind), False, f"{text} while a writer has it open"))
+            elif text:
                 found.append(Finding(("index", kind), True, f"{text}; questions still work (it is rebuilt in "
                                      f"memory on each open)", "rebuilt"))
     finally:

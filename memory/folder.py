@@ -127,8 +127,9 @@ def inspect(folder: Path, write: bool, create: bool = True) -> FolderState:
         if n_files and not has_db:
             raise _database_gone(folder, db, n_files)
         if any(folder.iterdir()):
-            raise StoreError(f"{folder} is not empty and is not a Vigil memory (no {MARKER}); give an empty or new "
-                             f"folder to --memory")
+            hint = "give an empty or new folder to --memory" if write else \
+                "give --memory the folder that ingest, watch or analyze wrote"
+            raise StoreError(f"{folder} is not empty and is not a Vigil memory (no {MARKER}); {hint}")
         if not write:
             raise StoreError(f"no memory at {folder} (the folder is empty); run ingest, watch or analyze into it first")
         marker = new_marker()

@@ -58,9 +58,31 @@ def spec_name(name: str) -> str:
 
 
 def _quiet_transformers():
+    """transformers' and huggingface_hub's own logging (download retries offline, progress bars) would bury the
+    one line that says what went wrong."""
+    import logging
+
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    for name in ("huggingface_hub.utils._http", "huggingface_hub.file_download"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local folder, not a hub id ("owner/name" has exactly one slash)."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
+def _load_error(what: str, name: str, flag: str, e: Exception) -> "ModelLoadError":
+    """One line: what failed and why (the first line of the library's message, its trailing period not doubled)."""
+    if _looks_like_path(name) and not Path(name).expanduser().exists():
+        why = f"no such folder: {name}"
+    else:
+        why = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(". ")
+    return ModelLoadError(f"cannot load {what} {name!r}: {why}. Give a local folder with {flag} PATH, or {flag} tiny "
+                          "for a smoke run")
 
 
 def load_llm(config: ModelConfig):
@@ -71,8 +93,7 @@ def load_llm(config: ModelConfig):
     try:
         llm = QwenVideoLLM(path, config, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
     except Exception as e:  # transformers raises many types for a bad path, a bad config or no network
-        raise ModelLoadError(f"cannot load video LLM {config.llm!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
-                             "Give a local folder with --model PATH, or --model tiny for a smoke run") from e
+        raise _load_error("video LLM", config.llm, "--model", e) from e
     llm.name = spec_name(config.llm)
     return llm
 
@@ -85,7 +106,6 @@ def load_embedder(config: ModelConfig):
     try:
         emb = SiglipEmbedder(path, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
     except Exception as e:
-        raise ModelLoadError(f"cannot load embedder {config.embedder!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
-                             "Give a local folder with --embedder PATH, or --embedder tiny for a smoke run") from e
+        raise _load_error("embedder", config.embedder, "--embedder", e) from e
     emb.name = spec_name(config.embedder)
     return emb

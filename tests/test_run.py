@@ -153,3 +153,4 @@ def test_watch_prints_activity_alerts_near_the_six_visits(videos, annotations, t
     assert "RANDOM WEIGHTS" in r.stderr
     logged = (tmp_path / "m" / "alerts.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in logged] == alerts
+    assert f"steps, 18 clips stored, {len(alerts)} alerts" in r.stderr      # a closing line, even with no alert

@@ -74,12 +74,15 @@ def test_ask_errors_exit_2_with_one_line(videos, tmp_path, cache_dir):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     err = one_error_line(vigil("ask", "--memory", str(tmp_path / "mine"), "--model", "tiny", "q", cache=cache_dir))
-    assert "not a Vigil memory" in err
+    assert "not a Vigil memory" in err and "the folder that ingest, watch or analyze wrote" in err   # a reader's hint
     mem = tmp_path / "mem"
     assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--stream", "demo",
                  cache=cache_dir).returncode == 0
     err = one_error_line(vigil("ask", "--memory", str(mem), "--model", "tiny", "q", cache=cache_dir))
     assert "no clips for stream 'default'; it holds demo (" in err and "--stream NAME" in err
+    err = one_error_line(vigil("ask", "--memory", str(mem), "--model", str(tmp_path / "no" / "model"), "q",
+                               cache=cache_dir))
+    assert f"no such folder: {tmp_path / 'no' / 'model'}. Give a local folder" in err and ".." not in err
     r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--stream", "demo", "--at", "0.5", "q", cache=cache_dir)
     assert r.returncode == 0 and "clips used (0)" in r.stdout, r.stderr      # nothing had ended by then: no error
     (mem / "memory.sqlite").write_bytes(b"SQLite format 3\x00" + b"garbage" * 100)
@@ -91,15 +94,22 @@ def test_native_library_noise_stays_off_stderr(odd_videos, tmp_path, cache_dir):
     with socket.socket() as s:                          # a port nobody listens on: a dead camera
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/live.ts"
-    for source, message in ((str(odd_videos["truncated"]), "video breaks at"), (dead, "cannot open stream"),
-                            ("7", "cannot open stream: 7")):
+    for source, message in ((dead, "cannot open stream"), ("7", "cannot open stream: 7")):
         err = one_error_line(vigil("ingest", source, "--memory", str(tmp_path / "m"), "--model", "tiny",
                                    cache=cache_dir))
         assert message in err
-    # -v lets FFmpeg speak: the damaged file's complaints come through
-    r = vigil("ingest", str(odd_videos["truncated"]), "--memory", str(tmp_path / "m"), "--model", "tiny", "-v",
+    # A file that breaks part way: stored up to the break, one warning line, exit 3 (as analyze)
+    r = vigil("ingest", str(odd_videos["truncated"]), "--memory", str(tmp_path / "t"), "--model", "tiny",
               cache=cache_dir)
-    assert r.returncode == 2 and r.stderr.count("\n") > 1
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and r.stderr.startswith("vigil: warning:"), r.stderr
+    assert "breaks at" in r.stderr and "stored up to there" in r.stderr
+    a = vigil("analyze", str(odd_videos["truncated"]), "--model", "tiny", "--out", str(tmp_path / "a"), cache=cache_dir)
+    assert a.returncode == 3
+    assert len(list((tmp_path / "t" / "tokens").iterdir())) == len(list((tmp_path / "a" / "memory" / "tokens").iterdir()))
+    # -v lets FFmpeg speak: the damaged file's complaints come through
+    r = vigil("ingest", str(odd_videos["truncated"]), "--memory", str(tmp_path / "v"), "--model", "tiny", "-v",
+              cache=cache_dir)
+    assert r.returncode == 3 and r.stderr.count("\n") > 1
 
 
 def test_check_reports_then_repairs(videos, tmp_path, cache_dir):
