@@ -32,7 +32,7 @@ def cmd_ingest(args) -> int:
 
     from memory.folder import preflight
     from stream.engine import Engine
-    from stream.sources import LiveSource, open_source, sample_live
+    from stream.sources import LiveSource, open_source, sample_live, until_break
 
     preflight(Path(args.memory))                         # these fail fast, before the models load
     config = _engine_config(args)
@@ -49,7 +49,7 @@ def cmd_ingest(args) -> int:
         frames = sample_live(source, args.fps)
         signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
     else:
-        frames = _until_break(session.frames(source), session.state.notes)
+        frames = until_break(session.frames(source), session.state.notes)
     t0 = time.monotonic()
     events = []
     try:
@@ -91,16 +91,6 @@ def cmd_ingest(args) -> int:
               file=sys.stderr)
         return 3
     return 0
-
-
-def _until_break(frames, notes: dict):
-    """A file's frames up to where it stops decoding (truncated, corrupt): the loop then closes and stores what it
-    has, as for a file read to its end; where it broke goes in `notes`."""
-    from stream.sources import VideoBreak
-    try:
-        yield from frames
-    except VideoBreak as e:
-        notes["broken_at"] = e.time
 
 
 def cmd_ask(args) -> int:

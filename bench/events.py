@@ -68,10 +68,8 @@ def _loo(per_setting: dict, clip: str, fit_on: list[str]) -> dict:
     tied = [s for s in per_setting if on_others[s] == top]
     held = [per_setting[s][clip] for s in tied]
     hits, pred = (sum(h[k] for h in held) / len(held) for k in ("hits", "predicted"))
-    truth = held[0]["truth"]
-    p, r = (hits / pred if pred else (1.0 if not truth else 0.0)), (hits / truth if truth else 1.0)
-    return {"settings": tied, "fit_on": fit_on, "hits": round(hits, 2), "predicted": round(pred, 2), "truth": truth,
-            "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0}
+    score = _pooled([{"hits": hits, "predicted": pred, "truth": held[0]["truth"]}])
+    return score | {"settings": tied, "fit_on": fit_on, "hits": round(hits, 2), "predicted": round(pred, 2)}
 
 
 def _mog2_starts(frames, share: float, activity: ActivityConfig) -> list[float]:

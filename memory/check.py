@@ -16,7 +16,7 @@ from pathlib import Path
 
 from memory.config import StoreConfig
 from memory.folder import DATABASE, MARKER, TEMP_FILE, TOKEN_FILE, TOKENS, inspect, read_marker
-from memory.store import INDEXES, SCHEMA_VERSION, ClipStore, StoreError
+from memory.store import INDEXES, SCHEMA_VERSION, ClipStore, StoreError, carries, reservation
 
 
 @dataclass
@@ -65,19 +65,7 @@ def _survey_database(folder: Path) -> tuple[int, set[int], tuple[int, str] | Non
     except (sqlite3.Error, ValueError) as e:
         raise StoreError(f"{folder / DATABASE} cannot be read as a Vigil database ({e}); restore it from a "
                          f"backup") from e
-    pending = meta.get("pending")
-    reserved = (int(pending.split(":")[0]), pending.split(":")[1]) if pending and ":" in pending else None
-    return schema, tomb, reserved
-
-
-def _carries(path: Path, nonce: str) -> bool:
-    """Whether a token file carries this write's nonce in its header (it is that write's own bytes)."""
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), "pt") as f:
-            return (f.metadata() or {}).get("vigil_write") == nonce
-    except Exception:
-        return False
+    return schema, tomb, reservation(meta)
 
 
 def _writer_active(folder: Path) -> bool:
@@ -137,7 +125,7 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                 cid = int(m.group(1))
                 if cid in tomb:
                     found.append(Finding(("tomb", cid), True, f"{name}: file of a deleted clip", "removed"))
-                elif reserved is not None and cid == reserved[0] and _carries(p, reserved[1]):
+                elif reserved is not None and cid == reserved[0] and carries(p, reserved[1]):
                     found.append(Finding(("torn", cid), True, f"{name}: leftover of a write that never committed",
                                          "removed"))
                 else:

@@ -85,6 +85,26 @@ class Loaded:
     unreadable: list[ClipMemory]
 
 
+def reservation(meta: dict[str, str]) -> tuple[int, str] | None:
+    """The write whose id was reserved (meta 'pending' = "id:nonce") and not yet committed, or None."""
+    pending = meta.get("pending")
+    if not pending or ":" not in pending:
+        return None
+    cid, nonce = pending.split(":", 1)
+    return int(cid), nonce
+
+
+def carries(path: Path, nonce: str) -> bool:
+    """Whether a token file carries this write's nonce in its header: the proof that it is that write's own bytes.
+    False for a missing file, or one torn before its header was whole."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            return (f.metadata() or {}).get("vigil_write") == nonce
+    except Exception:          # safetensors raises several types for a missing or torn file
+        return False
+
+
 class ClipStore:
     def __init__(self, folder: str | Path, identity: StoreIdentity | None, config: StoreConfig | None = None,
                  readonly: bool = False):
@@ -264,19 +284,13 @@ class ClipStore:
         """Writer only: remove the token file of a reserved write that never committed (only if the file carries the
         reservation's nonce: this writer's own bytes, not a file that a restored older database does not know), the
         files of deleted clips (tombstones) and this store's own temporary files."""
-        from safetensors import safe_open
-        reserved = self._meta().get("pending")
+        reserved = reservation(self._meta())
         if reserved:
-            cid, nonce = reserved.split(":")
-            if not self.db.execute("SELECT 1 FROM clips WHERE id = ?", (int(cid),)).fetchone():
-                path = self.token_path(int(cid))
+            cid, nonce = reserved
+            if not self._committed(cid):
+                path = self.token_path(cid)
                 path.with_suffix(".tmp").unlink(missing_ok=True)      # a temporary name no row can point to
-                try:
-                    with safe_open(str(path), "pt") as f:
-                        ours = (f.metadata() or {}).get("vigil_write") == nonce
-                except Exception:      # missing, or torn before its header was whole: nothing to prove it is ours
-                    ours = False
-                if ours:
+                if carries(path, nonce):
                     path.unlink(missing_ok=True)
             with self._transaction("clear the reservation"):
                 self.db.execute("DELETE FROM meta WHERE key = 'pending'")

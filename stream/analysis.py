@@ -18,7 +18,7 @@ from memory.files import write_atomic
 from stream.clock import clock_label, parse_clock
 from stream.engine import Engine, Session
 from stream.events import Event, activity_spans
-from stream.sources import FileSource, VideoBreak
+from stream.sources import FileSource, until_break
 
 REPORT_VERSION = 1
 STREAM = "video"
@@ -125,16 +125,14 @@ class Analysis:
             timings = self.session.state.timings
             timings.setdefault("decode", 0.0)
 
-            def frames():                  # times the decoder and stops cleanly at a break
-                it = self.session.frames(self.source, skip=ckpt.samples if ckpt else 0)
+            def frames():                  # times the decoder
+                it = until_break(self.session.frames(self.source, skip=ckpt.samples if ckpt else 0),
+                                 self.session.state.notes)
                 while True:
                     t0 = time.perf_counter()
                     try:
                         frame = next(it)
                     except StopIteration:
-                        return
-                    except VideoBreak as e:
-                        self.session.state.notes["broken_at"] = e.time    # kept by the final resume point
                         return
                     finally:
                         timings["decode"] += time.perf_counter() - t0

@@ -15,6 +15,7 @@ from stream.activity import ActivityDetector
 from stream.config import EventConfig
 from stream.events import Event
 from stream.scenes import CutDetector
+from stream.sources import shrink
 
 
 @dataclass
@@ -34,11 +35,7 @@ class FrameAnalyzer:
 
     def small(self, bgr: np.ndarray) -> np.ndarray:
         """A frame [H, W, 3] at the analysis size (longest side `config.side`), area-filtered."""
-        h, w = bgr.shape[:2]
-        s = min(1.0, self.config.side / max(h, w))
-        if s == 1.0:
-            return bgr
-        return cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        return shrink(bgr, self.config.side)
 
     def see(self, bgr: np.ndarray, t: float) -> None:
         """One decoded frame [H, W, 3] BGR uint8 at source time t (seconds, increasing)."""

@@ -178,10 +178,9 @@ class Ingestor:
             if state.time_base:              # a continued stream: its clock goes on after what is stored
                 events = [Event(e.kind, e.time + state.time_base, e.detail) for e in events]
                 frame = Frame(frame.image, frame.time + state.time_base, events, frame.analysis)
-            if any(e.kind == "scene_change" for e in events) and state.pending:
-                group.append(self._take(state, pad=True))      # the step before the cut ends before it
-                state.cut_next = True
-            elif any(e.kind == "scene_change" for e in events):
+            if any(e.kind == "scene_change" for e in events):
+                if state.pending:
+                    group.append(self._take(state, pad=True))  # the step before the cut ends before it
                 state.cut_next = True
             state.frames += 1
             state.skipped += skipped

@@ -48,6 +48,16 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
+def until_break(frames: Iterator[Frame], notes: dict) -> Iterator[Frame]:
+    """A file's frames up to where it stops decoding (truncated, damaged): the loop then closes and stores what it
+    has, as for a file read to its end. Where it broke goes in `notes["broken_at"]` (a stream state's notes, which
+    its resume points keep)."""
+    try:
+        yield from frames
+    except VideoBreak as e:
+        notes["broken_at"] = e.time
+
+
 def _sound_times(pts: np.ndarray) -> bool:
     """Presentation times that can be trusted: finite, starting near zero, never going back."""
     return bool(len(pts)) and bool(np.all(np.isfinite(pts))) and -1.0 <= pts[0] <= 60.0 and \
