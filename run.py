@@ -220,7 +220,7 @@ def cmd_watch(args) -> int:
     from memory.folder import preflight
     from stream.config import AlertConfig
     from stream.engine import Engine
-    from stream.watch import Watcher, WatchSpec
+    from stream.service.watch import Watcher, WatchSpec
 
     preflight(Path(args.memory))                        # fails fast, before the models load
     alerts = AlertConfig(scene_changes=not args.no_scene_alerts, activity=not args.no_activity_alerts,

@@ -14,14 +14,14 @@ from app.overlay import overlay
 from app.report import jpeg_data_uri
 from app.sessions import BrowserSession, Registry
 from app.timeline import timeline_svg
-from stream.alerts import Checker
+from stream.service.alerts import Checker
 from stream.clock import clock_label
 from stream.config import AlertConfig
 from stream.engine import RANDOM_WEIGHTS_WARNING, Engine
 from stream.events import activity_spans
 from stream.ingest import decode_jpeg
 from stream.sources import PushSource, SourceError
-from stream.watch import Watcher, WatchSpec
+from stream.service.watch import Watcher, WatchSpec
 
 MODEL_HELP = ("Start again with `--model PATH` (a Qwen2.5-VL hub id or a local folder with its weights), or with "
               "`--model tiny` for a smoke run with random weights.")

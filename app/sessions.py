@@ -4,7 +4,7 @@ import threading
 from dataclasses import dataclass, field
 
 from stream.sources import PushSource
-from stream.watch import Watcher
+from stream.service.watch import Watcher
 
 
 @dataclass

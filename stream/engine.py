@@ -162,7 +162,7 @@ class Session:
 
     def check(self, rule: str, clip: ClipMemory) -> tuple[bool, str]:
         """A watch rule's verification: the video LLM answers yes or no, with a reason, about one clip (with tokens)."""
-        from stream.alerts import parse_verdict
+        from stream.service.alerts import parse_verdict
         return parse_verdict(self._about(clip, CHECK_PROMPT.format(rule=rule)))
 
     def _about(self, clip: ClipMemory, prompt: str) -> str:

@@ -38,6 +38,9 @@ class Frame:
     # The analyzer's state right after this frame, for resume points (file sources, and frames the loop analysed);
     # None for live and pushed frames, which never resume.
     analysis: object = field(default=None, repr=False)
+    # Wall-clock time (Unix seconds) the frame arrived, for live and pushed sources; None for files, whose clips are
+    # told by stream time.
+    wall: float | None = None
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:

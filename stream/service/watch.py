@@ -14,9 +14,9 @@ from typing import Callable
 import numpy as np
 
 from memory.store import StoreError
-from stream.alerts import Alert, Alerter, Checker
+from stream.service.alerts import Alert, Alerter, Checker
 from stream.config import AlertConfig
-from stream.delivery import AlertLog, Webhook
+from stream.service.sinks import AlertLog, Webhook
 from stream.engine import Engine, Session
 from stream.events import Event
 from stream.ingest import jpeg

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from stream.alerts import Alert
+from stream.service.alerts import Alert
 from stream.config import AlertConfig
 
 

@@ -5,6 +5,7 @@ the LLM, which is what makes rules affordable; NVR products verify detections th
 `Alerter` is per-stream state fed one `Step` at a time; the checker is passed in, so tests use a stub.
 """
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,9 +27,11 @@ class Alert:
     clip: tuple[int, float, float] | None = None    # (id, start, end) of the clip it is about
     wall: float = field(default_factory=time.time)  # when it was raised (Unix time)
     thumbnail: bytes | None = None                  # JPEG, for the page; not in the JSON
+    # Unique and stable: a later update of the same alert (its description) carries the same id.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "stream": self.stream, "time": round(self.time, 3), "clock": clock_label(self.time),
+        return {"id": self.id, "kind": self.kind, "stream": self.stream, "time": round(self.time, 3), "clock": clock_label(self.time),
                 "message": self.message, "rule": self.rule, "reason": self.reason,
                 "clip": None if self.clip is None else {"id": self.clip[0], "start": self.clip[1], "end": self.clip[2]},
                 "wall": round(self.wall, 3)}

@@ -6,9 +6,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import torch
 
 from memory.clip import ClipMemory
-from stream.alerts import Alert, Alerter, parse_verdict
+from stream.service.alerts import Alert, Alerter, parse_verdict
 from stream.config import AlertConfig
-from stream.delivery import AlertLog, Webhook
+from stream.service.sinks import AlertLog, Webhook
 from stream.events import Event
 from stream.ingest import Step
 
