@@ -20,6 +20,11 @@ class ClipMemory:
     kept: int = 0                    # tokens the drop kept in this clip, before compaction
     total: int = 0                   # tokens the clip had before any dropping
     tau: float | None = None         # the drop threshold in use when it closed (None: the pixel rule, uncalibrated)
+    # Wall-clock times (Unix seconds) its first and last frames arrived, for live and pushed streams: stream time
+    # restarts with every run of a camera, the wall clock says when it was. None for files (when they were recorded
+    # is unknown) and for clips stored before these were kept.
+    wall_start: float | None = None
+    wall_end: float | None = None
     id: int | None = None            # assigned by the store
 
     @property

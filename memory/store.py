@@ -34,7 +34,7 @@ from memory.files import write_atomic, write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StoreError, WriterLock, inspect,
                            new_marker, write_marker)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 INDEXES = {"visual": ("index.faiss", "key"), "caption": ("captions.faiss", "caption_key")}
 _IDENTITY = ("embedder", "key_dim", "llm", "token_dim")
 
@@ -131,6 +131,8 @@ class ClipStore:
             # Clips whose tokens are known to be lost are never selected (schema 2, read as it is, has no mark).
             self._present = "missing = 0" if "missing" in self._columns("clips") else "1"
             self._has_tau = "tau" in self._columns("clips")
+            # Schema 4's wall-clock times: a schema-3 memory read as it is has none, and reads them as None.
+            self._has_wall = {"wall_start", "wall_end"} <= self._columns("clips")
             try:
                 self.key_dim = int(self._meta()["key_dim"])
             except (KeyError, ValueError):
@@ -217,7 +219,7 @@ class ClipStore:
             id INTEGER PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
             n_tokens INTEGER NOT NULL, bytes INTEGER NOT NULL, grid TEXT NOT NULL, seconds_per_step REAL NOT NULL,
             kept INTEGER NOT NULL, total INTEGER NOT NULL, caption TEXT, key BLOB NOT NULL, thumbnail BLOB NOT NULL,
-            caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL);
+            caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL, wall_start REAL, wall_end REAL);
         CREATE INDEX clips_stream_start ON clips (stream, start);
         CREATE TABLE steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, end REAL NOT NULL,
             total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped INTEGER NOT NULL,
@@ -238,11 +240,13 @@ class ClipStore:
 
     def _migrate(self, schema: int) -> None:
         """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing, the
-        drop threshold of clips and steps, tombstones, the next id. Adds, never rewrites; adds whatever is missing
-        whatever the schema number says (schema 3 grew its `tau` columns before it was released)."""
+        drop threshold of clips and steps, tombstones, the next id. 3 -> 4: the wall-clock times of live clips
+        (NULL for the clips stored before, whose wall time was never recorded). Adds, never rewrites; adds whatever is
+        missing whatever the schema number says (schema 3 grew its `tau` columns before it was released)."""
         cols, tables = self._columns("clips"), {r[0] for r in self.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        whole = {"caption_key", "missing", "tau"} <= cols and {"steps", "events", "progress", "tombstones"} <= tables \
+        whole = {"caption_key", "missing", "tau", "wall_start", "wall_end"} <= cols \
+            and {"steps", "events", "progress", "tombstones"} <= tables \
             and "tau" in self._columns("steps")
         if schema == SCHEMA_VERSION and whole:
             return
@@ -253,6 +257,9 @@ class ClipStore:
                 self.db.execute("ALTER TABLE clips ADD COLUMN missing INTEGER NOT NULL DEFAULT 0")
             if "tau" not in cols:
                 self.db.execute("ALTER TABLE clips ADD COLUMN tau REAL")
+            for column in ("wall_start", "wall_end"):
+                if column not in cols:
+                    self.db.execute(f"ALTER TABLE clips ADD COLUMN {column} REAL")
             self.db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL"
                             " NOT NULL, end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded"
                             " INTEGER NOT NULL, skipped INTEGER NOT NULL, PRIMARY KEY (stream, idx))")
@@ -446,10 +453,11 @@ class ClipStore:
                 with self._transaction("store a clip"):
                     self.db.execute(
                         "INSERT INTO clips (id, stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept,"
-                        " total, caption, key, thumbnail, tau) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " total, caption, key, thumbnail, tau, wall_start, wall_end)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (cid, clip.stream, clip.start, clip.end, clip.n_tokens, len(data), json.dumps(list(clip.grid)),
                          clip.seconds_per_step, clip.kept, clip.total, clip.caption, key.tobytes(), clip.thumbnail,
-                         clip.tau))
+                         clip.tau, clip.wall_start, clip.wall_end))
                     try:
                         write_new(path, data, path.with_suffix(".tmp"))
                     except FileExistsError:
@@ -581,16 +589,19 @@ class ClipStore:
     # ---- reading ------------------------------------------------------------------------------------------
     @property
     def _cols(self) -> str:
-        """The clip columns read; `tau` arrived with schema 3 (a schema-2 memory read as it is has none)."""
+        """The clip columns read; `tau` arrived with schema 3 (a schema-2 memory read as it is has none), the wall
+        times with schema 4 (NULL, read as None, from an older memory opened read-only)."""
         return ("id, stream, start, end, n_tokens, grid, seconds_per_step, kept, total, caption, key, thumbnail, "
-                + ("tau" if self._has_tau else "NULL"))
+                + ("tau" if self._has_tau else "NULL")
+                + (", wall_start, wall_end" if self._has_wall else ", NULL, NULL"))
 
     def _row(self, r) -> ClipMemory:
-        cid, stream, start, end, n, grid, sps, kept, total, caption, key, thumb, tau = r
+        cid, stream, start, end, n, grid, sps, kept, total, caption, key, thumb, tau, wall_start, wall_end = r
         return ClipMemory(stream=stream, start=start, end=end, tokens=torch.zeros(n, 0, dtype=torch.float16),
                           positions=torch.zeros(n, 3, dtype=torch.int16), grid=tuple(json.loads(grid)),
                           seconds_per_step=sps, thumbnail=thumb, key=np.frombuffer(key, dtype=np.float32).copy(),
-                          caption=caption, kept=kept, total=total, tau=tau, id=cid)
+                          caption=caption, kept=kept, total=total, tau=tau, wall_start=wall_start,
+                          wall_end=wall_end, id=cid)
 
     def tokens(self, cid: int, n_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A clip's (tokens [n, D] float16, positions [n, 3] int16), read from disk only now. StoreError when the

@@ -1,5 +1,10 @@
-"""Stream times as people write them: seconds <-> HH:MM:SS."""
+"""Stream times as people write them: seconds <-> HH:MM:SS; and the local date and time of live clips."""
 import math
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memory.clip import ClipMemory
 
 
 def clock_label(seconds: float) -> str:
@@ -16,3 +21,31 @@ def parse_clock(text: str) -> float:
     if not 1 <= len(parts) <= 3 or any(not math.isfinite(p) or p < 0 for p in parts):
         raise ValueError(f"not a time: {text!r} (use seconds or HH:MM:SS)")
     return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+
+def when_label(start: float, wall: float | None) -> str:
+    """A moment as people read it: local date and time "YYYY-MM-DD HH:MM:SS" where its wall-clock time is known (live
+    and pushed frames), else its stream time "HH:MM:SS" (a file, whose recording time is unknown)."""
+    if wall is None:
+        return clock_label(start)
+    return datetime.fromtimestamp(round(wall)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span_label(start: float, end: float, wall_start: float | None = None, wall_end: float | None = None,
+               sep: str = "-") -> str:
+    """A span of stream: "2026-11-22 14:03:10-14:03:18" for a live span within one day (the date once), both dates
+    when it crosses midnight, "00:01:04-00:01:12" by stream time when no wall time is known. One known wall end gives
+    the other by the span's stream length, so a span is never labelled half in one clock and half in the other."""
+    if wall_start is None and wall_end is None:
+        return f"{clock_label(start)}{sep}{clock_label(end)}"
+    if wall_start is None:
+        wall_start = wall_end - (end - start)
+    elif wall_end is None:
+        wall_end = wall_start + (end - start)
+    a, b = when_label(start, wall_start), when_label(end, wall_end)
+    return f"{a}{sep}{b[11:] if a[:10] == b[:10] else b}"
+
+
+def clip_label(clip: "ClipMemory", sep: str = "-") -> str:
+    """A clip's span: by wall clock where it was recorded live, else by stream time."""
+    return span_label(clip.start, clip.end, clip.wall_start, clip.wall_end, sep)

@@ -3,6 +3,7 @@ import pytest
 
 from memory.check import check_memory
 from memory.folder import StoreError
+from memory.store import SCHEMA_VERSION
 from tests.memory.test_folder import _legacy, filled, snapshot
 from tests.memory.test_store import make_clip, open_store
 
@@ -83,7 +84,7 @@ def test_repair_adopts_a_memory_made_before_markers(tmp_path):
     report = check_memory(tmp_path)
     assert keys(report) == [("marker",), ("schema",)]
     report = check_memory(tmp_path, repair=True)
-    assert report.problems_left == [] and report.schema == 3 and report.memory_id
+    assert report.problems_left == [] and report.schema == SCHEMA_VERSION and report.memory_id
     assert check_memory(tmp_path).problems_left == []
 
 

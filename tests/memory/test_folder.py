@@ -322,6 +322,37 @@ def test_selection_survives_a_clip_deleted_while_it_reads(tmp_path, monkeypatch)
     assert ids[0] not in chosen and chosen
 
 
+def test_a_schema_3_memory_is_read_as_it_is_and_its_writer_adds_the_wall_times(tmp_path):
+    """Schema 4 records when live clips were taken: a schema-3 memory (no wall columns) reads its clips with no wall
+    time, unchanged by a reader; its first writer adds the columns and keeps every clip as it was."""
+    ids = filled(tmp_path, 3)
+    db = sqlite3.connect(tmp_path / "memory.sqlite")
+    db.executescript("""ALTER TABLE clips DROP COLUMN wall_start; ALTER TABLE clips DROP COLUMN wall_end;
+        UPDATE meta SET value = '3' WHERE key = 'schema';""")
+    db.close()
+    before = snapshot(tmp_path)
+    reader = open_store(tmp_path, readonly=True)
+    old = reader.load(ids).clips
+    assert [c.id for c in old] == ids and all(c.wall_start is None and c.wall_end is None for c in old)
+    assert [c.id for c in reader.clips()] == ids and reader.latest(None, 1) == [ids[-1]]
+    reader.close()
+    assert snapshot(tmp_path) == before
+    writer = open_store(tmp_path)
+    live = make_clip(7)
+    live.wall_start, live.wall_end = 1795356190.5, 1795356197.5
+    new = writer.add(live)
+    writer.close()
+    db = sqlite3.connect(tmp_path / "memory.sqlite")
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION) == "4"
+    db.close()
+    store = open_store(tmp_path, readonly=True)
+    got = store.load([*ids, new]).clips
+    assert [(c.start, c.end, c.wall_start, c.wall_end) for c in got] == \
+        [(c.start, c.end, None, None) for c in old] + [(live.start, live.end, 1795356190.5, 1795356197.5)]
+    assert all(a.tokens.equal(b.tokens) for a, b in zip(got, old))       # the old clips' tokens untouched
+    store.close()
+
+
 def test_a_schema_3_memory_without_the_tau_columns_is_completed_on_open(tmp_path):
     """Schema 3 grew its tau columns before release: a memory written before them takes new clips."""
     ids = filled(tmp_path, 2)

@@ -44,6 +44,19 @@ def test_round_trip_after_reopen(tmp_path):
     assert store.search(clips[3].key, 5, until=20.0) and all(c <= ids[1] for c, _ in store.search(clips[3].key, 5, until=20.0))
 
 
+def test_wall_times_of_live_clips_round_trip_and_file_clips_keep_none(tmp_path):
+    store = open_store(tmp_path)
+    live = make_clip(0)
+    live.wall_start, live.wall_end = 1795356190.25, 1795356197.75
+    ids = [store.add(live), store.add(make_clip(1))]          # the second as a file's clip: no wall time
+    store.close()
+    store = open_store(tmp_path, readonly=True)
+    for got in (store.get(ids), store.load(ids).clips, store.clips("cam")):
+        assert [(c.wall_start, c.wall_end) for c in got] == [(1795356190.25, 1795356197.75), (None, None)]
+    assert [c.wall_start for c in store.get(store.latest("cam", 2))] == [None, 1795356190.25]
+    store.close()
+
+
 def test_index_is_rebuilt_when_its_file_is_stale_or_torn(tmp_path):
     store = open_store(tmp_path)
     ids = [store.add(make_clip(i)) for i in range(3)]
