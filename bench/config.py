@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers")
+ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing")
 
 
 @dataclass
@@ -45,6 +45,16 @@ class BenchConfig:
     selection_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     key_dim: int = 768
     questions: int = 50
+    # Sharing the model between ingestion and answers (item 9), with the tiny model. Frame pixels of the encoded steps:
+    # at 224x224 one encode costs a few decode steps of the tiny LLM (the bench prints the measured ratio); at
+    # 448x448 its vision tower outweighs its small text model some twenty times over. Answer length: ModelConfig's default max_new_tokens. The encode schedule: so
+    # many encodes due during one answer (run alone): 10 is, say, four streams at 1 fps (a step every 2 s each)
+    # against an answer of 5 s. Seconds each policy runs, split into alternating rounds so both see the same load.
+    sharing_pixels: int = 224 * 224
+    sharing_tokens: int = 256
+    sharing_encodes_per_answer: float = 10.0
+    sharing_seconds: float = 60.0
+    sharing_rounds: int = 3
     device: str = "auto"
     cache_dir: str | None = None
 
@@ -56,3 +66,7 @@ class BenchConfig:
             raise ValueError(f"rtf_size must be 3b or 7b, got {self.rtf_size!r}")
         if self.fps <= 0 or self.rtf_seconds <= 0 or self.questions < 1 or self.tower_pixels < 32 * 32:
             raise ValueError("fps, rtf_seconds, questions and tower_pixels must be positive")
+        if (self.sharing_pixels < 56 * 56 or self.sharing_tokens < 2 or not self.sharing_encodes_per_answer > 0
+                or not self.sharing_seconds > 0 or self.sharing_rounds < 1):
+            raise ValueError("sharing_pixels must be at least 56*56, sharing_tokens at least 2, and the sharing "
+                             "schedule, seconds and rounds positive")

@@ -69,6 +69,15 @@ def run(config: BenchConfig, log=print) -> dict:
                 built[name] = towers.Qwen3VisionTower(config.tower_pixels, pick_device(config.device))
         fixed = {n: p for n, p in paths.items() if ann[n]["camera"] == "fixed"}
         out["towers"] = {"max_pixels": config.tower_pixels, "rows": towers.drop_table(built, fixed)}
+    if "sharing" in config.items:
+        log(f"9. one model shared by an encode schedule and answers: whole-answer lock and gate, "
+            f"{config.sharing_seconds:g} s each ...")
+        from bench import sharing
+        steps_per_clip = max(1, round(engine.config.ingest.clip_seconds * config.fps / engine.llm.frames_per_step))
+        out["sharing"] = sharing.sharing(engine.llm, paths["one-by-one-person-detection.mp4"], config.fps,
+                                         config.sharing_pixels, config.sharing_tokens,
+                                         config.sharing_encodes_per_answer, config.sharing_seconds,
+                                         config.sharing_rounds, steps_per_clip, engine.config.select.token_budget)
     return out
 
 
@@ -160,6 +169,32 @@ def _towers_md(t: dict) -> list[str]:
     return lines + [""]
 
 
+def _sharing_md(s: dict) -> list[str]:
+    a, old, new, x = s["alone"], s["policies"]["whole-answer lock"], s["policies"]["gate"], s["ratios"]
+    lines = [f"### 9. One model shared by ingestion and answers (tiny model, frames {s['frame_size'][1]}x"
+             f"{s['frame_size'][0]}, prompts of {s['prompt_tokens']} tokens, answers of {s['answer_tokens']} tokens)",
+             "", f"Encodes of a real clip's steps on a schedule ({round(a['answer_s'] / s['period_s'], 1):g} due in "
+             f"the time of one answer run alone) while answers stream back to back, {s['seconds_per_policy']:g} s "
+             f"per policy in {s['rounds']} alternating rounds. Measured alone: an encode costs "
+             f"{a['encode_in_steps']} decode steps, a prompt (and its first token) {a['prefill_in_encodes']} encodes. "
+             f"Lag: how late an encode got the model against the time its step was due, in schedule periods (1 = a "
+             f"step behind); as a live source does, a loop that falls behind takes the latest step and skips those "
+             f"that came due meanwhile.", "",
+             "| policy | encodes | steps skipped | lag mean | lag p95 | lag max | answers | first token (median, vs "
+             "lock) | answer (median, vs lock) |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, p, ft, tot in (("whole-answer lock (before)", old, 1.0, 1.0),
+                             ("gate: encoding first, yield between steps", new, x["first_token"], x["answer"])):
+        lag = p["lag"]
+        lines.append(f"| {name} | {lag['encodes']} | {lag['skipped_share']:.1%} | {lag['mean']} | {lag['p95']} | "
+                     f"{lag['max']} | {p['answers']} | {ft:.2f}x | {tot:.2f}x |")
+    ratio = lambda v: f"{v}x" if v is not None else "no lag under the gate"  # noqa: E731
+    g = s["gate"]
+    lines += ["", f"Lock / gate lag: mean {ratio(x['lag_mean'])}, p95 {ratio(x['lag_p95'])}, max "
+                  f"{ratio(x['lag_max'])}. Answers yielded {g['yields_per_answer']} times each; the longest wait of "
+                  f"an encode at the gate was {g['encode']['max_wait_s'] / a['encode_s']:.1f} encode times.", ""]
+    return lines
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB"
@@ -226,6 +261,8 @@ def markdown(r: dict) -> str:
                       f"{_yes(big['median_ms'] < 20)}).", ""]
     if "towers" in r:
         lines += _towers_md(r["towers"])
+    if "sharing" in r:
+        lines += _sharing_md(r["sharing"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

@@ -17,6 +17,8 @@ class PromptClip:
 
 
 class VideoLLM(Protocol):
+    """A model holds no lock: callers share it through the engine's `stream.scheduler.ModelGate`, encoding inside
+    `gate.encoding()` and answering with a generation turn (so ingestion runs between an answer's steps)."""
     name: str              # what the store records, so memories are never read by another model
     token_dim: int         # D, the width of a visual token
     frames_per_step: int   # frames that make one temporal step (Qwen2.5-VL: 2)
@@ -28,14 +30,17 @@ class VideoLLM(Protocol):
 
     def encode(self, steps: np.ndarray) -> torch.Tensor:
         """Resized uint8 frames [B, frames_per_step, H, W, 3] -> visual tokens [B, (H/cell)*(W/cell), D] (float32,
-        on the CPU, raster order)."""
+        on the CPU, raster order). The caller holds the model (`with gate.encoding():`)."""
 
     def answer(self, question: str, clips: list[PromptClip], context: str = "",
-               max_new_tokens: int | None = None) -> Iterator[str]:
-        """Stream the answer text, piece by piece, for a question about the given clips (in time order)."""
+               max_new_tokens: int | None = None, turn=None) -> Iterator[str]:
+        """Stream the answer text, piece by piece, for a question about the given clips (in time order).
+        `turn` (a `GenerationTurn` of the gate): entered before the prompt is built, `between_steps()` after every
+        decoding step, left as soon as generation ends (not when the reader is done). None: the caller has the model
+        to itself."""
 
     def prompt_size(self, question: str, clips: list[PromptClip], context: str = "") -> int:
-        """Number of tokens the prompt for this question and these clips takes."""
+        """Number of tokens the prompt for this question and these clips takes (the tokenizer only: no turn needed)."""
 
 
 class Embedder(Protocol):

@@ -19,7 +19,8 @@ class ModelConfig:
     # Pixel budget per frame after the smart resize; TimeChat-Online streams at 448x448.
     min_pixels: int = 56 * 56
     max_pixels: int = 448 * 448
-    # Longest answer in tokens: an answer is streamed, but an unbounded one would hold the model lock forever.
+    # Longest answer in tokens: an answer is streamed, but answers take the model one at a time (encodes go between
+    # their steps), so an unbounded one would keep every other question waiting forever.
     max_new_tokens: int = 256
     # Longest clip caption in tokens: one line is asked for, and a caption runs once per clip over a whole video.
     caption_tokens: int = 48

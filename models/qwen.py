@@ -37,21 +37,22 @@ class QwenVideoLLM:
         self.cell = self.patch * self.merge
         self.token_dim = vc.out_hidden_size
         self.video_token_id = self.model.config.video_token_id
-        # One model, many streams and UI sessions: every use of it goes through this lock.
-        self.lock = threading.Lock()
+        # No lock here: one model serves many streams and sessions, and who uses it when (encoding first, answers
+        # yielding between steps) is the engine's call, through stream.scheduler.ModelGate.
 
     # ---- encoding -------------------------------------------------------------------------------------
     def frame_size(self, height: int, width: int) -> tuple[int, int]:
         return smart_resize(height, width, self.cell, self.config.min_pixels, self.config.max_pixels)
 
     def encode(self, steps: np.ndarray) -> torch.Tensor:
-        """[B, 2, H, W, 3] uint8 (already resized) -> [B, (H/28)*(W/28), D] float32 on the CPU."""
+        """[B, 2, H, W, 3] uint8 (already resized) -> [B, (H/28)*(W/28), D] float32 on the CPU. The caller holds the
+        model (the Ingestor encodes inside the engine's gate)."""
         b = steps.shape[0]
         pixel_values, thw = patchify(steps.reshape(-1, *steps.shape[2:]), self.patch, self.merge, self.frames_per_step)
         # Each step is its own "video" ([1, gh, gw]) so full-attention blocks never look across steps.
         grid_thw = torch.tensor([[1, thw[1], thw[2]]] * b, device=self.device)
         pixels = torch.from_numpy(pixel_values).to(self.device, self.dtype)
-        with self.lock, torch.inference_mode():
+        with torch.inference_mode():
             out = self.model.model.get_video_features(pixels, grid_thw, return_dict=True)
         return torch.stack(out.pooler_output).float().cpu()
 
@@ -119,40 +120,59 @@ class QwenVideoLLM:
         return text + sum(int(c.tokens.shape[0]) for c in clips)
 
     def answer(self, question: str, clips: list[PromptClip], context: str = "",
-               max_new_tokens: int | None = None) -> Iterator[str]:
+               max_new_tokens: int | None = None, turn=None) -> Iterator[str]:
+        """Stream the answer. `turn` (a `stream.scheduler.GenerationTurn`): the generate thread enters it before the
+        prompt is built (build_inputs sets the model's rope_deltas), lets waiting encoders run after every decoding
+        step, and leaves as soon as generation ends, however slowly the pieces are read. None: the caller has the
+        model to itself (tests, single-threaded benches)."""
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         stop = threading.Event()
 
-        class _Stop(StoppingCriteria):
+        class _Step(StoppingCriteria):
+            # Called in the generate thread after each decoding step: where the model can change hands, and where a
+            # reader that stopped reading stops the generation.
             def __call__(self, input_ids, scores, **kwargs):
+                if stop.is_set():
+                    return True
+                if turn is not None:
+                    turn.between_steps()
                 return stop.is_set()
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=False, skip_special_tokens=True)
         errors: list[BaseException] = []
 
-        def run(inputs):
+        def run():
+            entered = False
             try:
+                if turn is not None:
+                    turn.enter()
+                entered = True
+                if stop.is_set():       # the reader gave up while this waited for the model
+                    return
                 with torch.inference_mode():
+                    inputs = self.build_inputs(question, clips, context)
                     self.model.generate(inputs_embeds=inputs["inputs_embeds"], position_ids=inputs["position_ids"],
                                         attention_mask=inputs["attention_mask"], do_sample=False,
                                         max_new_tokens=max_new_tokens or self.config.max_new_tokens,
-                                        streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]))
+                                        streamer=streamer, stopping_criteria=StoppingCriteriaList([_Step()]))
             except BaseException as e:  # surfaced in the caller's thread below
                 errors.append(e)
                 streamer.end()
-
-        with self.lock:
-            inputs = self.build_inputs(question, clips, context)
-            worker = threading.Thread(target=run, args=(inputs,), daemon=True)
-            worker.start()
-            try:
-                for piece in streamer:
-                    if piece:
-                        yield piece
             finally:
-                stop.set()              # a consumer that stops reading stops the generation too
-                worker.join()
-                self.model.model.rope_deltas = None
+                if entered:             # still holding the model: the next answer starts clean
+                    self.model.model.rope_deltas = None
+                if turn is not None:
+                    turn.leave()        # the model is free once generation ends, not once the pieces are read
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            stop.set()                  # a consumer that stops reading stops the generation too
+            worker.join()
         if errors:
             raise errors[0]
