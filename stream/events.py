@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Event:
-    kind: str            # "scene_change", "activity_start", "activity_end" or "lighting_change"
+    # "scene_change", "activity_start", "activity_end", "lighting_change" or "source_gap" (a live source lost its
+    # stream from `time` to detail["end"], detail["reason"] says why)
+    kind: str
     time: float          # seconds since the stream started
     detail: dict = field(default_factory=dict)
 
@@ -23,3 +25,8 @@ def activity_spans(events: list[Event], now: float | None = None) -> list[dict]:
     if open_at is not None and now is not None:
         spans.append({"start": open_at, "end": max(open_at, now)})
     return spans
+
+
+def gap_spans(events: list[Event]) -> list[tuple[float, float]]:
+    """(from, to) stream seconds of each "source_gap" event: where a live source had no video."""
+    return [(e.time, e.detail["end"]) for e in events if e.kind == "source_gap"]

@@ -63,6 +63,20 @@ def test_live_sampling_skips_slots_instead_of_queueing():
     assert next(frames, None) is None
 
 
+def test_a_pushed_frame_carries_its_wall_time(monkeypatch):
+    """When it arrived, by the wall clock (a live clip's local date and time), or when the pusher says it was
+    taken; stream time stays the source's own clock."""
+    import time
+    src = PushSource(clock=lambda: 5.0)
+    monkeypatch.setattr(time, "time", lambda: 1795356190.5)
+    src.push(np.zeros((4, 4, 3), np.uint8))
+    frame, _ = src.read_latest()
+    assert frame.wall == 1795356190.5 and frame.time == 0.0
+    src.push(np.zeros((4, 4, 3), np.uint8), t=2.0, wall=1795356100.0)
+    frame, _ = src.read_latest()
+    assert frame.wall == 1795356100.0 and frame.time == 2.0
+
+
 def test_push_rejects_wrong_frames():
     with pytest.raises(SourceError):
         PushSource().push(np.zeros((4, 4), np.uint8))
