@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 def _engine_config(args):
@@ -96,22 +97,30 @@ def cmd_ingest(args) -> int:
 def cmd_ask(args) -> int:
     from pathlib import Path
 
-    from memory.folder import inspect
+    from memory.folder import find_memory, inspect
     from memory.store import StoreError
-    from stream.clock import clock_label
+    from stream.clock import clip_label
     from stream.engine import Engine
 
-    inspect(Path(args.memory), write=False)            # not a memory: one line, before the models load
+    folder, stream = find_memory(Path(args.memory), args.stream)   # a memory root and a camera's name work too
+    inspect(folder, write=False)                       # not a memory: one line, before the models load
+    args.memory = str(folder)
     engine = Engine(_engine_config(args))
-    session = engine.open(args.memory, stream=args.stream, readonly=True)
+    session = engine.open(args.memory, stream=stream or "default", readonly=True)
     try:
+        streams = session.store.streams()
+        if stream is None and len(streams) == 1:       # one stream in the folder: no --stream needed
+            stream = next(iter(streams))
+            session.close()
+            session = engine.open(args.memory, stream=stream, readonly=True)
+        args.stream = stream or "default"
         if session.store.count(args.stream) == 0:
             streams = session.store.streams()
             held = ("; it holds " + ", ".join(f"{n} ({k} clips)" for n, k in streams.items()) + ": give --stream NAME"
                     ) if streams else ""
             raise StoreError(f"memory at {args.memory} has no clips for stream {args.stream!r}{held}")
         answer = session.ask(args.question, until=args.at)
-        spans = lambda clips: ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in clips)  # noqa: E731
+        spans = lambda clips: ", ".join(clip_label(c) for c in clips)  # noqa: E731  (live: local date and time)
         if not answer.clips and answer.skipped:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
                              f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
@@ -253,37 +262,89 @@ def cmd_watch(args) -> int:
     return 0
 
 
-def cmd_ui(args) -> int:
-    from app.config import UIConfig
+def _auth(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be user:password")
+    return user, password
+
+
+def _serve(args, config, cameras=(), mqtt=None) -> int:
+    """The page and the API on one server, with `cameras` (stream.service.config.CameraConfig) started first."""
     from app.handlers import Handlers
-    from app.ui import CSS, build
+    from app.server import Server
+    from app.service import Service
     from models.loader import ModelLoadError
+    from stream.config import AlertConfig
     from stream.engine import Engine
 
-    auth = None
-    if args.auth:
-        user, sep, password = args.auth.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("--auth must be user:password")
-        auth = (user, password)
-    defaults = UIConfig()
-    config = UIConfig(host=args.host, port=args.port, auth=auth, memory_root=args.memory,
-                      media_roots=defaults.media_roots + list(args.media))
     engine, error = None, None
     try:
         engine = Engine(_engine_config(args))
     except ModelLoadError as e:        # the page still opens, and says what went wrong and how to fix it
         error = str(e)
         print(f"vigil: error: {e}", file=sys.stderr)
-    handlers = Handlers(engine, config, error)
-    page = build(handlers)
-    print(f"vigil: serving on http://{config.host}:{config.port} (Ctrl-C to stop)", flush=True)
+    shared = None
+    if mqtt is not None:
+        from stream.service.sinks import MqttSink
+        shared = MqttSink(mqtt)
+    service = Service(engine, config, engine_error=error)
+    server = Server(service, Handlers(service, error))      # before the cameras: a taken port fails first
+    if shared is not None and service.registry is not None:      # its retained status, for its cameras only
+        mqtt_cams = {c.name for c in cameras if "mqtt" in c.sinks}
+        service.registry.on_status(lambda cam, st: shared.status(cam, st) if cam in mqtt_cams else None)
+    if engine is not None:
+        for cam in cameras:
+            service.add(cam.name, cam.source, cam.rules,
+                        AlertConfig(scene_changes=cam.scene_alerts, activity=cam.activity_alerts,
+                                    describe=cam.describe),
+                        webhook=cam.webhook, fail_fast=False, checked=True, max_clips=cam.max_clips, loop=cam.loop,
+                        sinks=[shared] if shared is not None and "mqtt" in cam.sinks else [])
+            print(f"vigil: camera {cam.name}: {cam.source}", flush=True)
+    print(f"vigil: serving on http://{config.host}:{config.port} (API docs at /docs; Ctrl-C to stop)", flush=True)
     try:
-        page.launch(server_name=config.host, server_port=config.port, auth=config.auth, css=CSS, quiet=True,
-                    footer_links=["api"])
+        server.run()
     finally:
-        handlers.registry.close_all()
+        if shared is not None:
+            shared.close(timeout=2.0)
     return 0
+
+
+def cmd_ui(args) -> int:
+    from app.config import UIConfig
+    defaults = UIConfig()
+    config = UIConfig(host=args.host, port=args.port, auth=_auth(args.auth), memory_root=args.memory,
+                      media_roots=defaults.media_roots + list(args.media))
+    return _serve(args, config)
+
+
+def cmd_serve(args) -> int:
+    """Cameras from a TOML file, watched from start-up whether or not a page is open."""
+    from dataclasses import replace
+
+    from app.config import UIConfig
+    from stream.config import MqttConfig
+    from stream.service.config import load
+
+    cfg = load(args.config)
+    s, d = cfg.server, UIConfig()
+    config = UIConfig(host=args.host or s.host or d.host, port=args.port or s.port or d.port,
+                      auth=_auth(args.auth or s.auth), memory_root=args.memory or s.memory or d.memory_root,
+                      media_roots=d.media_roots + list(s.media) + list(args.media))
+    if cfg.model.name:
+        args.model = cfg.model.name
+        if args.embedder in (None, "tiny") or cfg.model.name == "tiny":
+            from models.config import ModelConfig
+            args.embedder = "tiny" if cfg.model.name == "tiny" else ModelConfig.embedder
+    if cfg.model.device:
+        args.device = cfg.model.device
+    mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
+    base = Path(args.config).resolve().parent
+    cameras = [c if "://" in c.source or c.source.isdigit() or Path(c.source).is_absolute()
+               else replace(c, source=str(base / c.source)) for c in cfg.cameras]   # files relative to the config
+    return _serve(args, config, cameras, mqtt)
 
 
 def cmd_bench(args) -> int:
@@ -300,7 +361,7 @@ def cmd_bench(args) -> int:
         config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10,
                          towers=("tiny",), activity_grid={"start_margin": (0.01,), "spread_k": (1.5,),
                                                           "min_duration": (0.3,), "hold": (0.5,)},
-                         cut_thresholds=(27.0,), mog2_shares=(0.01,))
+                         cut_thresholds=(27.0,), mog2_shares=(0.01,), sharing_seconds=6.0)
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():
@@ -388,6 +449,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
     a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory (reads, never writes)")
     a.add_argument("question")
+    a.set_defaults(stream=None)       # ask: the folder's only stream, or the camera's memory in a memory root
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
     w = sub.add_parser("watch", parents=[common], help="watch a stream or file and print each alert as a JSON line")
     w.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
@@ -411,6 +473,17 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--memory", default=UIConfig.memory_root, help="folder holding each stream's memory folder")
     u.add_argument("--media", action="append", default=[], help="a server folder whose videos the page may open "
                                                                  "(repeatable; assets/ always)")
+    v = sub.add_parser("serve", parents=[models], help="run the cameras of a config file as a service: page, REST API, "
+                                                       "alerts to MQTT and webhooks")
+    v.add_argument("--config", required=True, help="TOML file: [server], [model], [mqtt], [[camera]] (see "
+                                                   "vigil.example.toml)")
+    # The page's options; given here they win over the config file, which wins over UIConfig's defaults.
+    v.add_argument("--host", default=None, help=f"address to serve on (default: the config's, else {UIConfig.host})")
+    v.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=None,
+                   help=f"default: the config's, else {UIConfig.port}")
+    v.add_argument("--auth", default=None, help="user:password for the page and the API")
+    v.add_argument("--memory", default=None, help=f"memory root (default: the config's, else {UIConfig.memory_root})")
+    v.add_argument("--media", action="append", default=[], help="a server folder whose videos may be opened")
     b = sub.add_parser("bench", parents=[base], help="run the benchmark suite: prints a markdown table, writes "
                                                      "bench/results.json and bench/RESULTS.md")
     b.add_argument("--only", action="append", choices=list(BENCH_ITEMS), help="run only this item (repeatable)")
@@ -461,7 +534,7 @@ def main(argv=None) -> int:
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
-                "ui": cmd_ui, "bench": cmd_bench}[args.command](args)
+                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

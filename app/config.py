@@ -24,8 +24,17 @@ class UIConfig:
     realtime_files: bool = True
     # Seconds between refreshes of the live panel, timeline, alerts and memory browser.
     refresh: float = 1.0
-    # Streams one browser session may run at once: each costs a thread and a share of the model.
-    max_streams: int = 4
+    # Cameras running at once on this server (configured, added from the API or a page, webcams, demos): each
+    # costs threads and a share of the model, which encodes them one after another.
+    max_cameras: int = 8
+    # Uploads larger than this are refused (and deleted): a camera clip to try, not an archive.
+    max_upload_mb: int = 200
+    # Newest clips of a camera the API's clip search looks through (a day at 8 s clips is 10,800).
+    api_scan: int = 20000
+    # Seconds between keep-alive comments on an idle alert stream (SSE), so proxies do not close it.
+    sse_keepalive: float = 15.0
+    # A browser webcam that sends no frame for this many seconds (its own stop button) stops its stream.
+    webcam_idle: float = 5.0
     # Newest clips shown in the memory browser, and alerts in the feed.
     gallery_clips: int = 48
     feed_alerts: int = 30
@@ -35,5 +44,7 @@ class UIConfig:
             raise ValueError(f"--host {self.host} exposes the page beyond this machine: give --auth user:password")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
-        if self.refresh <= 0 or self.max_streams < 1 or self.gallery_clips < 1 or self.feed_alerts < 1:
-            raise ValueError("refresh, max_streams, gallery_clips and feed_alerts must be positive")
+        if self.refresh <= 0 or self.max_cameras < 1 or self.gallery_clips < 1 or self.feed_alerts < 1 \
+                or self.max_upload_mb < 1 or self.webcam_idle <= 0:
+            raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_alerts must be "
+                             "positive")

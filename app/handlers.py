@@ -1,8 +1,10 @@
-"""The live UI's event handlers. `Handlers` holds what the whole app shares (the engine, loaded once; the registry of
-browser sessions); everything per page lives in that page's `BrowserSession`. `app.ui` only wires these to
-components."""
+"""The live page's event handlers. `Handlers` holds what the whole app shares (the service: engine, cameras, alert
+feed); what one page shows lives in its `PageState`. `app.ui` only wires these to components.
+
+Every running camera shows in every tab; a tab's webcam and demo are its own and start a fresh memory each time."""
 import html
-import re
+import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,133 +14,170 @@ import numpy as np
 from app.config import UIConfig
 from app.overlay import overlay
 from app.report import jpeg_data_uri
-from app.sessions import BrowserSession, Registry
+from app.service import Service, SourceRefused
+from app.sessions import PageState, Pages
 from app.timeline import timeline_svg
-from stream.service.alerts import Checker
-from stream.clock import clock_label
+from memory.store import StoreError
+from stream.clock import clip_label, when_label
 from stream.config import AlertConfig
-from stream.engine import RANDOM_WEIGHTS_WARNING, Engine
-from stream.events import activity_spans
+from stream.engine import RANDOM_WEIGHTS_WARNING
+from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
+from stream.service.registry import RegistryError
+from stream.service.watch import Watcher
 from stream.sources import PushSource, SourceError
-from stream.service.watch import Watcher, WatchSpec
 
 MODEL_HELP = ("Start again with `--model PATH` (a Qwen2.5-VL hub id or a local folder with its weights), or with "
               "`--model tiny` for a smoke run with random weights.")
+SEVERITY_COLOURS = {"info": "#607d8b", "notice": "#1565c0", "warning": "#ef6c00", "critical": "#c62828"}
+
+
+def refuse(message: str) -> gr.Error:
+    """An expected refusal: shown on the page, no traceback in the server log."""
+    return gr.Error(message, print_exception=False)
 
 
 class Handlers:
-    def __init__(self, engine: Engine | None, config: UIConfig, error: str | None = None,
-                 checker: Checker | None = None):
-        self.engine, self.config, self.error, self.checker = engine, config, error, checker
-        self.registry = Registry()
+    def __init__(self, service: Service, error: str | None = None):
+        self.service, self.config, self.error = service, service.config, error
+        self.engine = service.engine
+        self.pages = Pages()
 
-    def _session(self, request: gr.Request) -> BrowserSession:
-        return self.registry.get(request.session_hash)
+    @property
+    def registry(self):
+        return self.service.registry
+
+    def _page(self, request: gr.Request) -> PageState:
+        return self.pages.get(request.session_hash)
+
+    def _watcher(self, p: PageState, name: str | None, request: gr.Request) -> Watcher | None:
+        """A camera this page may see: shared, or its own."""
+        if self.registry is None:
+            return None
+        w = self.registry.get(name or p.current or "")
+        return w if w is not None and w.spec.owner in (None, request.session_hash) else None
 
     def banner(self) -> str:
         if self.engine is None:
             return f"# Vigil\n\n**The video LLM could not be loaded:** {self.error}\n\n{MODEL_HELP}"
-        warn = f"\n\n**{RANDOM_WEIGHTS_WARNING}.** Every answer, caption and rule check is noise." \
+        warn = f"\n\n**{RANDOM_WEIGHTS_WARNING}.** Every answer, description and rule check is noise." \
             if self.engine.llm.random_weights else ""
         return f"# Vigil\nWatch a camera, a stream or a file; ask about it; get told when something happens.{warn}"
 
     # ---- sources ------------------------------------------------------------------------------------------
-    def _start(self, s: BrowserSession, source, name: str, rules: str, scene: bool, activity: bool,
-               webhook: str) -> str:
+    def _start(self, p: PageState, request: gr.Request, source, name: str, rules: str, scene: bool,
+               activity: bool, webhook: str, own: bool = False, fail_fast: bool = True,
+               delete_after: bool = False) -> Watcher:
         if self.engine is None:
-            raise gr.Error(f"No model loaded. {MODEL_HELP}")
-        running = [n for n, w in s.watchers.items() if w.running]
-        if len(running) >= self.config.max_streams:
-            raise gr.Error(f"{len(running)} streams are running; stop one first (the limit is {self.config.max_streams})")
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.") or "stream"
-        taken = self.registry.names_in_use()
-        base, k = name, 2
-        while name in taken:
-            name, k = f"{base}-{k}", k + 1
-        spec = WatchSpec(name=name, source=source, memory=str(Path(self.config.memory_root) / name),
-                         rules=[r for r in (rules or "").splitlines() if r.strip()],
-                         alerts=AlertConfig(scene_changes=bool(scene), activity=bool(activity)),
-                         webhook=(webhook or "").strip() or None, realtime=self.config.realtime_files)
+            raise refuse(f"No model loaded. {MODEL_HELP}")
         try:
-            watcher = Watcher(self.engine, spec, checker=self.checker)
-        except (SourceError, ValueError, OSError, RuntimeError) as e:
-            raise gr.Error(str(e)) from e
-        s.watchers[name] = watcher.start()
-        s.current = name
-        return name
+            w = self.service.add(name, source, (rules or "").splitlines(),
+                                 AlertConfig(scene_changes=bool(scene), activity=bool(activity)),
+                                 webhook=(webhook or "").strip() or None,
+                                 owner=request.session_hash if own else None, fresh=own, fail_fast=fail_fast,
+                                 checked=True, delete_after=delete_after)
+        except (RegistryError, SourceRefused, SourceError, StoreError, ValueError, OSError, RuntimeError) as e:
+            text = str(e)
+            if isinstance(source, str) and not source.isdigit() and "://" not in source:
+                text = text.replace(source, Path(source).name)      # never show a server path
+            raise refuse(text) from None
+        p.current = w.spec.name
+        return w
 
-    def _allowed(self, path: str) -> str:
-        p = Path(path).expanduser().resolve()
-        roots = [Path(r).resolve() for r in self.config.media_roots]
-        if not any(p.is_relative_to(r) for r in roots):
-            raise gr.Error(f"{path} is outside the folders this server may open ({', '.join(map(str, roots))}); "
-                           f"start the UI with --media FOLDER to allow another")
-        return str(p)
-
-    def _reply(self, s: BrowserSession, name: str):
-        s.shown_names = tuple(s.watchers)
-        return f"Started **{name}**.", gr.update(choices=list(s.watchers), value=name)
+    def _reply(self, p: PageState, w: Watcher, request: gr.Request):
+        names = self.registry.names(request.session_hash)
+        p.shown_names = tuple(names)
+        return f"Started **{w.spec.name}**.", gr.update(choices=names, value=w.spec.name)
 
     def start_demo(self, rules: str, scene: bool, activity: bool, webhook: str, request: gr.Request):
-        s = self._session(request)
-        return self._reply(s, self._start(s, self.config.demo_clip, "demo", rules, scene, activity, webhook))
+        p = self._page(request)
+        w = self._start(p, request, self.config.demo_clip, "demo", rules, scene, activity, webhook, own=True)
+        return self._reply(p, w, request)
 
     def start_file(self, path: str, upload: str | None, rules: str, scene: bool, activity: bool, webhook: str,
                    request: gr.Request):
-        s = self._session(request)
+        p = self._page(request)
         if upload:
-            source = upload                      # Gradio's own upload folder
+            size = os.path.getsize(upload) if os.path.exists(upload) else 0
+            if size > self.config.max_upload_mb * 2 ** 20:
+                Path(upload).unlink(missing_ok=True)
+                raise refuse(f"upload is {size / 2 ** 20:.0f} MB; the limit is {self.config.max_upload_mb} MB")
+            try:               # an upload is deleted once played, or now if it is refused
+                w = self._start(p, request, upload, Path(upload).stem, rules, scene, activity, webhook,
+                                delete_after=True)
+            except gr.Error:
+                Path(upload).unlink(missing_ok=True)
+                raise
         elif path and path.strip():
-            source = self._allowed(path.strip())
+            try:
+                source = self.service.allowed_file(path.strip())
+            except SourceRefused as e:
+                raise refuse(str(e)) from None
+            w = self._start(p, request, source, Path(source).stem, rules, scene, activity, webhook)
         else:
-            raise gr.Error("Give a server path or upload a video file")
-        return self._reply(s, self._start(s, source, Path(source).stem, rules, scene, activity, webhook))
+            raise refuse("Give a server path or upload a video file")
+        return self._reply(p, w, request)
 
     def start_url(self, url: str, rules: str, scene: bool, activity: bool, webhook: str, request: gr.Request):
-        s = self._session(request)
+        p = self._page(request)
         url = (url or "").strip()
-        if not (url.isdigit() or urlparse(url).scheme in ("rtsp", "rtsps", "http", "https", "rtmp")):
-            raise gr.Error("Give an rtsp://, http(s):// or rtmp:// URL, or a camera index on the server")
+        try:
+            url = self.service.check_source(url) if url.isdigit() or "://" in url else ""
+        except SourceRefused as e:
+            raise refuse(str(e)) from None
+        if not url:
+            raise refuse("Give an rtsp://, http(s):// or rtmp:// URL, or a camera index on the server")
         name = urlparse(url).hostname or f"camera{url}"
-        return self._reply(s, self._start(s, url, name, rules, scene, activity, webhook))
+        return self._reply(p, self._start(p, request, url, name, rules, scene, activity, webhook), request)
 
     def webcam_frame(self, image: np.ndarray | None, rules: str, scene: bool, activity: bool, webhook: str,
                      request: gr.Request):
-        """A frame streamed from the browser's webcam; the first one starts the "webcam" stream."""
+        """A frame streamed from the browser's webcam; the first one starts a "webcam" stream with a fresh memory."""
         if image is None or self.engine is None:
             return
-        s = self._session(request)
-        if s.webcam is not None and s.webcam.closed:
-            ended = next((w for w in s.watchers.values() if w.source is s.webcam), None)
-            if ended is not None and ended.stats().error:
-                return                       # it stopped on an error (shown on the page): no silent restart
-        if s.webcam is None or s.webcam.closed:
-            s.webcam = PushSource(self.engine.config.ingest.sampling.max_side)
-            self._start(s, s.webcam, "webcam", rules, scene, activity, webhook)
-        s.webcam.push(np.ascontiguousarray(image[..., :3], dtype=np.uint8))
+        p = self._page(request)
+        with p.lock:                       # frames of one page arrive concurrently: one start only
+            if p.webcam is not None and p.webcam.closed:
+                ended = self.registry.get(p.webcam_name or "")
+                if ended is not None and ended.stats().error:
+                    return                 # it stopped on an error (shown on the page): no silent restart
+            if p.webcam is None or p.webcam.closed:
+                p.webcam = PushSource(self.engine.config.ingest.sampling.max_side)
+                w = self._start(p, request, p.webcam, "webcam", rules, scene, activity, webhook, own=True)
+                p.webcam_name = w.spec.name
+            p.last_push = time.monotonic()
+            p.webcam.push(np.ascontiguousarray(image[..., :3], dtype=np.uint8))
 
     def stop(self, name: str, request: gr.Request) -> str:
-        s = self._session(request)
-        w = s.watchers.get(name or "") or s.watchers.get(s.current or "")
+        p = self._page(request)
+        w = self._watcher(p, name, request)
         if w is None:
             return "Nothing to stop."
         w.stop()
-        if s.webcam is not None and w.source is s.webcam:
-            s.webcam = None
         return f"Stopped **{w.spec.name}**; its memory stays, ask away."
 
-    def select(self, name: str, request: gr.Request) -> None:
-        s = self._session(request)
-        s.current, s.focus, s.shown_clips = name, None, -1
+    def select(self, name: str, request: gr.Request):
+        """Another camera picked: its own chat, no clips used yet, its memory browser drawn afresh."""
+        p = self._page(request)
+        p.current, p.focus, p.shown_key, p.shown_state = name, None, (), ()
+        return p.chats.get(name, []), [], gr.update(value=[], selected_index=None)
+
+    def apply_rules(self, rules: str, request: gr.Request) -> str:
+        p = self._page(request)
+        w = self._watcher(p, None, request)
+        if w is None:
+            return "No camera to apply the rules to; they apply to the next one you start."
+        texts = [r.strip() for r in (rules or "").splitlines() if r.strip()]
+        w.set_rules(texts)
+        return f"**{w.spec.name}** now watches for {len(texts)} rule{'s' * (len(texts) != 1)}."
 
     # ---- questions ----------------------------------------------------------------------------------------
     def ask(self, question: str, history: list, name: str, request: gr.Request):
         """Streams the answer into the chat; then shows the clips it used."""
-        s = self._session(request)
+        p = self._page(request)
         history = list(history or [])
         question = (question or "").strip()
-        w = s.watchers.get(name or s.current or "")
+        w = self._watcher(p, name, request)
         if not question:
             yield history, gr.skip(), ""
             return
@@ -147,11 +186,12 @@ class Handlers:
                         {"role": "assistant", "content": "Start a source first: there is no memory to ask about."}]
             yield history, [], ""
             return
-        focus, s.focus = s.focus, None
+        focus, p.focus = p.focus, None
         answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
         if not answer.clips:
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": "No clip is stored yet; ask again in a few seconds."}]
+            p.chats[w.spec.name] = history
             yield history, [], ""
             return
         head = f"**{answer.warning}**\n\n" if answer.warning else ""
@@ -162,62 +202,112 @@ class Handlers:
             text += piece
             history[-1] = {"role": "assistant", "content": head + text}
             yield history, gr.skip(), ""
-        used = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.clips)
-        lost = ", ".join(f"{clock_label(c.start)}-{clock_label(c.end)}" for c in answer.skipped)
+        used = ", ".join(clip_label(c) for c in answer.clips)
+        lost = ", ".join(clip_label(c) for c in answer.skipped)
         lost = f"; skipped, token file unreadable: {lost}" if lost else ""
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Clips used: {used} "
                                                        f"({answer.prompt_tokens} prompt tokens){lost}*"}
-        gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}") for c in answer.clips]
+        p.chats[w.spec.name] = history
+        gallery = [(decode_jpeg(c.thumbnail), clip_label(c)) for c in answer.clips]
         yield history, gallery, ""
 
     def pick_clip(self, name: str, evt: gr.SelectData, request: gr.Request) -> tuple[str, str]:
-        """A clip picked in the memory browser: the next question is about it."""
-        s = self._session(request)
-        w = s.watchers.get(name or "") or s.watchers.get(s.current or "")
-        clips = self._newest(w) if w else []
-        if not 0 <= evt.index < len(clips):
+        """A clip picked in the memory browser: the next question is about it. The index is read against the ids
+        as the browser was last drawn, so clips arriving since cannot shift it."""
+        p = self._page(request)
+        w = self._watcher(p, name, request)
+        if w is None or not 0 <= evt.index < len(p.shown_ids):
             return gr.skip(), gr.skip()
-        c = clips[evt.index]
-        s.focus = c.id
-        return (f"Next question is about the clip {clock_label(c.start)}-{clock_label(c.end)}.",
-                "What happens in this clip?")
+        got = w.session.store.get([p.shown_ids[evt.index]])
+        if not got:
+            return "That clip is no longer stored.", gr.skip()
+        p.focus = got[0].id
+        return f"Next question is about the clip {clip_label(got[0])}.", "What happens in this clip?"
 
     # ---- what the timer refreshes -------------------------------------------------------------------------
     def refresh(self, name: str, request: gr.Request):
-        """Live frame with kept tokens, live figures, timeline, alert feed, memory browser, stream picker (when a
-        stream started without a click, as the webcam does)."""
-        s = self._session(request)
+        """Live frame with kept tokens, live figures, timeline, alert feed, memory browser, camera picker (every
+        running camera, and this page's own), status line, rules."""
+        p = self._page(request)
+        self._idle_webcam(p)
         picker = gr.skip()
-        if tuple(s.watchers) != s.shown_names:
-            s.shown_names = tuple(s.watchers)
-            picker = gr.update(choices=list(s.watchers), value=s.current)
-        w = s.watchers.get(name or "") or s.watchers.get(s.current or "")
+        names = self.registry.names(request.session_hash) if self.registry else []
+        if tuple(names) != p.shown_names:
+            p.shown_names = tuple(names)
+            if p.current not in names:
+                p.current = names[-1] if names else None
+            picker = gr.update(choices=names, value=p.current)
+        w = self._watcher(p, name if name in names else None, request)
         if w is None:
-            return None, "No stream yet: start the demo, a file, a URL, or your webcam.", "", "", gr.skip(), picker
-        st = w.stats()
+            return (None, "No stream yet: start the demo, a file, a URL, or your webcam.", "", "", gr.skip(), picker,
+                    gr.skip(), "")
+        st, status = w.stats(), w.status()
         view = w.view()
         image = overlay(*view) if view is not None and view[1] is not None else None
-        state = "running" if st.running else ("stopped: " + st.error if st.error else "stopped")
-        tau = "calibrating" if st.tau is None else f"{st.tau:.2f}"
-        figures = (f"**{w.spec.name}** ({state}) | sampled **{st.sampled_fps:.2f} fps** | tokens dropped "
-                   f"**{st.drop_ratio:.1%}** (tau {tau}) | encodes skipped **{st.encodes_skipped} of {st.steps}** | "
-                   f"lag behind live **{st.lag:.2f} s** | frames skipped {st.frames_skipped} | clips {st.clips} | "
-                   f"alerts {st.alerts}")
+        figures = (f"**{w.spec.name}** ({self._state(status)}) | sampled **{st.sampled_fps:.2f} fps** | tokens "
+                   f"dropped **{st.drop_ratio:.1%}** (tau {'calibrating' if st.tau is None else f'{st.tau:.2f}'}) | "
+                   f"encodes skipped **{st.encodes_skipped} of {st.steps}** | lag behind live **{st.lag:.2f} s** | "
+                   f"frames skipped {st.frames_skipped} | clips {st.clips} | alerts {st.alerts}")
         series, events = w.series()
         timeline = ""
         if series:
             now = series[-1][1]
             timeline = timeline_svg([x[0] for x in series], [x[1] for x in series], [x[2] for x in series],
                                     [x[3] for x in series], activity_spans(events, now),
-                                    [e.time for e in events if e.kind == "scene_change"], now, series[0][0])
-        feed = self._feed(w)
+                                    [e.time for e in events if e.kind == "scene_change"], now, series[0][0],
+                                    gaps=gap_spans(events))
         gallery = gr.skip()
-        if st.clips != s.shown_clips or w.spec.name != s.current:
-            s.shown_clips, s.current = st.clips, w.spec.name
+        if (w.spec.name, st.clips) != p.shown_key:
+            p.shown_key = (w.spec.name, st.clips)
             clips = self._newest(w)
-            gallery = [(decode_jpeg(c.thumbnail), f"{clock_label(c.start)}-{clock_label(c.end)}"
-                        + (f" {c.caption}" if c.caption else "")) for c in clips]
-        return image, figures, timeline, feed, gallery, picker
+            p.shown_ids = [c.id for c in clips]
+            gallery = gr.update(value=[(decode_jpeg(c.thumbnail), clip_label(c) + (f" {c.caption}" if c.caption else ""))
+                                       for c in clips], selected_index=None)
+        state = gr.skip()
+        if (w.spec.name, status["state"]) != p.shown_state:
+            p.shown_state = (w.spec.name, status["state"])
+            state = self._status_line(w, status)
+        return image, figures, timeline, self._feed(w), gallery, picker, state, self._rules(w)
+
+    def _idle_webcam(self, p: PageState) -> None:
+        """The webcam widget's own stop sends nothing: a webcam stream with no frame for a while stops itself."""
+        if p.webcam is not None and not p.webcam.closed and \
+                time.monotonic() - p.last_push > self.config.webcam_idle:
+            w = self.registry.get(p.webcam_name or "")
+            if w is not None:
+                w.stop(timeout=0)
+            p.webcam.close()
+
+    @staticmethod
+    def _state(status: dict) -> str:
+        s = status["state"]
+        if s == "reconnecting" and status.get("since"):
+            return f"reconnecting since {time.strftime('%H:%M:%S', time.localtime(status['since']))}"
+        if s == "error":
+            return f"stopped: {status.get('last_error')}"
+        return s
+
+    def _status_line(self, w: Watcher, status: dict) -> str:
+        s = status["state"]
+        if s == "ended":
+            return f"**{w.spec.name}** played to its end; its memory stays, ask away."
+        if s == "stopped":
+            return f"**{w.spec.name}** is stopped; its memory stays, ask away."
+        if s == "error":
+            return f"**{w.spec.name}** stopped: {html.escape(status.get('last_error') or '')}"
+        return f"Watching **{w.spec.name}** ({self._state(status)})."
+
+    def _rules(self, w: Watcher) -> str:
+        rules = w.rules()
+        if not rules:
+            return "*No watch rules on this camera.*"
+        rows = []
+        for r in rules:
+            last = "not checked yet" if r.last is None else \
+                f"{'**yes**' if r.last.holds else 'no'} at {time.strftime('%H:%M:%S', time.localtime(r.last.wall))}" \
+                + (f": {html.escape(r.last.reason)}" if r.last.reason else "")
+            rows.append(f"- *{html.escape(r.text)}*: {r.checks} checks, {r.fired} fired in the last hour; last: {last}")
+        return "**Watch rules**\n" + "\n".join(rows)
 
     def _newest(self, w: Watcher) -> list:
         """The memory browser's clips, newest first: read by index, not by loading the whole stream's clips."""
@@ -229,20 +319,34 @@ class Handlers:
         for a in w.alerts()[:self.config.feed_alerts]:
             img = f'<img src="{jpeg_data_uri(a.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px">' \
                 if a.thumbnail else ""
+            sev = ""
+            if a.severity:
+                sev = (f'<span style="background:{SEVERITY_COLOURS.get(a.severity, "#607d8b")};color:#fff;'
+                       f'border-radius:3px;padding:0 4px;font-size:11px;margin-left:6px">{a.severity}</span>')
+            noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' if a.noise else ""
+            title = html.escape(a.title or a.message)
+            text = f"<br>{html.escape(a.description)}" if a.description else ""
+            kind = {"scene_change": "Scene change", "activity_start": "Activity", "rule": "Rule"}.get(a.kind, a.kind)
             reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
             items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'
-                         f'border-bottom:1px solid #eee">{img}<div><b>{clock_label(a.time)}</b> {html.escape(a.kind)}: '
-                         f'{html.escape(a.message)}{reason}</div></div>')
+                         f'border-bottom:1px solid #eee">{img}<div><b>{when_label(a.time, a.wall_time)}</b> '
+                         f'<span style="color:#667">{kind}</span>{sev}<br>{title}{noise}{text}{reason}</div></div>')
         return "".join(items) or "<i>No alerts yet.</i>"
 
     # ---- API-only -----------------------------------------------------------------------------------------
     def alerts(self, name: str, request: gr.Request) -> list[dict]:
-        w = self._session(request).watchers.get(name or "")
+        w = self._watcher(self._page(request), name, request)
         return [a.to_json() for a in w.alerts()] if w else []
 
     def status(self, request: gr.Request) -> dict:
-        s = self._session(request)
-        return {n: vars(w.stats()) for n, w in s.watchers.items()}
+        if self.registry is None:
+            return {}
+        return {w.spec.name: vars(w.stats()) for w in self.registry.cameras(request.session_hash)}
 
     def unload(self, request: gr.Request) -> None:
-        self.registry.close(request.session_hash)
+        """The page went: its webcam and demo streams stop and are forgotten; shared cameras keep running."""
+        p = self.pages.pop(request.session_hash)
+        if p is not None and p.webcam is not None:
+            p.webcam.close()
+        if self.registry is not None:
+            self.registry.close_owner(request.session_hash)

@@ -1,50 +1,41 @@
-"""Per-browser-session state, kept in a registry keyed by Gradio's session hash and closed when the page goes:
-no stream, thread or store outlives its page."""
+"""Per-page state, kept by Gradio's session hash and dropped when the page goes. The cameras themselves live in the
+service's registry; a page owns only its webcam and demo streams (closed with it) and what it shows."""
 import threading
 from dataclasses import dataclass, field
 
 from stream.sources import PushSource
-from stream.service.watch import Watcher
 
 
 @dataclass
-class BrowserSession:
-    watchers: dict[str, Watcher] = field(default_factory=dict)   # running or stopped streams, by name
-    current: str | None = None          # the stream the page shows and asks about
+class PageState:
+    current: str | None = None          # the camera the page shows and asks about
     focus: int | None = None            # a clip picked in the memory browser: the next question is about it
     webcam: PushSource | None = None    # where the browser's webcam frames go
-    shown_clips: int = -1               # clips in the memory browser when it was last drawn
-    shown_names: tuple = ()             # streams in the picker when it was last drawn
+    webcam_name: str | None = None
+    last_push: float = 0.0              # monotonic time of the last webcam frame
+    chats: dict = field(default_factory=dict)   # camera -> its chat history on this page
+    shown_ids: list = field(default_factory=list)   # clip ids in the memory browser, in its order, as last drawn
+    shown_key: tuple = ()               # (camera, clips) the memory browser was drawn for
+    shown_names: tuple = ()             # cameras in the picker when it was last drawn
+    shown_state: tuple = ()             # (camera, state) the status line was written for
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)   # the timer and the webcam race
 
-    def close(self) -> None:
-        for w in self.watchers.values():
-            w.close()
-        self.watchers.clear()
-        self.webcam = None
 
+class Pages:
+    """Lock-guarded: Gradio runs handlers of many pages on many threads."""
 
-class Registry:
     def __init__(self):
-        self._sessions: dict[str, BrowserSession] = {}
+        self._pages: dict[str, PageState] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> BrowserSession:
+    def get(self, key: str) -> PageState:
         with self._lock:
-            return self._sessions.setdefault(key, BrowserSession())
+            return self._pages.setdefault(key, PageState())
 
-    def close(self, key: str) -> None:
+    def pop(self, key: str) -> PageState | None:
         with self._lock:
-            session = self._sessions.pop(key, None)
-        if session is not None:
-            session.close()
-
-    def close_all(self) -> None:
-        for key in list(self._sessions):
-            self.close(key)
-
-    def names_in_use(self) -> set[str]:
-        with self._lock:
-            return {n for s in self._sessions.values() for n, w in s.watchers.items()}
+            return self._pages.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        with self._lock:
+            return len(self._pages)

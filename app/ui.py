@@ -31,14 +31,16 @@ def build(h: Handlers) -> gr.Blocks:
                     scene = gr.Checkbox(value=True, label="Alert on scene changes")
                     activity = gr.Checkbox(value=True, label="Alert on activity starts")
                     webhook = gr.Textbox(label="Webhook URL (optional): each alert is POSTed as JSON")
+                    apply_btn = gr.Button("Apply the rules to the shown camera", elem_id="apply-rules", size="sm")
                 status = gr.Markdown(elem_id="status")
             with gr.Column(scale=2):
                 with gr.Row():
-                    stream = gr.Dropdown(label="Stream", choices=[], interactive=True, elem_id="stream")
+                    stream = gr.Dropdown(label="Camera", choices=[], interactive=True, elem_id="stream")
                     stop_btn = gr.Button("Stop", elem_id="stop")
                 live = gr.Image(label="Now: token cells the drop kept are lit, dropped ones dimmed",
                                 interactive=False, elem_id="live")
                 figures = gr.Markdown(elem_id="figures")
+                rules_view = gr.Markdown(elem_id="rules-view")
         timeline = gr.HTML(label="Timeline: tokens dropped per step, activity, scene changes",
                            elem_classes=["vigil-timeline"], elem_id="timeline-box")
         with gr.Row():
@@ -66,12 +68,13 @@ def build(h: Handlers) -> gr.Blocks:
         webcam.stream(h.webcam_frame, [webcam, *alert_inputs], None, stream_every=0.5, time_limit=None,
                       concurrency_limit=None, api_name="webcam_frame")
         stop_btn.click(h.stop, [stream], [status], api_name="stop")
-        stream.change(h.select, [stream], None, api_name=False)
+        stream.change(h.select, [stream], [chat, used, memory], api_name=False)
+        apply_btn.click(h.apply_rules, [rules], [status], api_name="apply_rules")
         ask_event = dict(fn=h.ask, inputs=[question, chat, stream], outputs=[chat, used, question])
         ask_btn.click(**ask_event, api_name="ask")
         question.submit(**ask_event, api_name=False)
         memory.select(h.pick_clip, [stream], [status, question], api_name=False)
-        timer.tick(h.refresh, [stream], [live, figures, timeline, feed, memory, stream], api_name=False,
+        timer.tick(h.refresh, [stream], [live, figures, timeline, feed, memory, stream, status, rules_view], api_name=False,
                    show_progress="hidden", concurrency_limit=None)
         gr.Button(visible=False).click(h.alerts, [stream], alerts_json, api_name="alerts")
         gr.Button(visible=False).click(h.status, None, status_json, api_name="status")

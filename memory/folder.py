@@ -145,6 +145,26 @@ def inspect(folder: Path, write: bool, create: bool = True) -> FolderState:
     return FolderState(marker=marker, new_database=False)
 
 
+def find_memory(folder: Path, stream: str | None) -> tuple[Path, str | None]:
+    """The memory folder a question means: `folder` itself when it is a memory, else its sub-folder named `stream`
+    (a memory root, as `ui` and `serve` keep one memory per camera), else its only sub-folder memory. Returns
+    (memory folder, stream or None when not given). StoreError with the choices when it is ambiguous."""
+    if (folder / MARKER).exists() or (folder / DATABASE).exists():
+        return folder, stream
+    subs = sorted(p for p in folder.iterdir() if (p / MARKER).exists()) if folder.is_dir() else []
+    if not subs:
+        return folder, stream                    # not a memory: inspect() says so in one line
+    named = [p for p in subs if p.name == stream]
+    if named:
+        return named[0], stream
+    if stream is None and len(subs) == 1:
+        return subs[0], None
+    choices = ", ".join(p.name for p in subs[:12]) + (" ..." if len(subs) > 12 else "")
+    what = f"no memory for stream {stream!r}" if stream else "several memories"
+    raise StoreError(f"{folder} is a memory root with {what}: give --stream NAME (one of {choices}) or "
+                     f"--memory {folder}/NAME")
+
+
 def preflight(folder: Path) -> None:
     """Raise what opening `folder` for writing would raise (not a memory, a lost database, another writer), before
     the models load (minutes with real weights); changes nothing."""

@@ -96,7 +96,10 @@ class Analysis:
                           "duration": round(s.duration, 3)},
                 "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
                           "max_pixels": cfg.model.max_pixels},
-                "ingest": asdict(cfg.ingest)}
+                # How a live source reconnects says nothing of a file's analysis: left out, so changing it (or an
+                # analysis made before it existed) is not "other settings".
+                "ingest": {**asdict(cfg.ingest), "sampling": {k: v for k, v in asdict(cfg.ingest.sampling).items()
+                                                               if k != "reconnect"}}}
 
     def _claim(self) -> None:
         path, want = self.out / "analysis.json", self._identity()
@@ -171,7 +174,7 @@ class Analysis:
         for i in range(0, len(clips), n):
             chunk = clips[i:i + n]
             lines = "\n".join(f"[{clock_label(c.start)} - {clock_label(c.end)}] {c.caption}" for c in chunk)
-            text = "".join(llm.answer(SUMMARY_PROMPT, [], lines))
+            text = "".join(llm.answer(SUMMARY_PROMPT, [], lines, turn=self.engine.gate.generation()))
             out.append({"start": chunk[0].start, "end": chunk[-1].end, "text": text.strip(),
                         "warning": "random weights: noise" if llm.random_weights else None})
         return out

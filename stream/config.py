@@ -7,11 +7,56 @@ from compression.config import CalibrationConfig, CompactConfig, DropConfig, Gat
 
 
 @dataclass
+class ReconnectConfig:
+    """How a live source (camera URL, webcam) comes back after its stream drops or never opened."""
+    # Seconds to wait before the first reconnection attempt: long enough not to hammer a server that is restarting,
+    # short enough that a network blip costs about a second of video.
+    initial: float = 0.5
+    # Each failed attempt in a row multiplies the wait by this: a camera that is down for hours is tried a few times
+    # an hour, not twice a second (1 keeps the wait fixed).
+    factor: float = 2.0
+    # The longest wait between attempts, seconds: a camera that comes back is seen within a minute.
+    cap: float = 60.0
+    # Each wait is drawn uniformly from [(1 - jitter) * wait, wait]: many cameras behind one router that failed
+    # together do not all reconnect at the same instant (and the cap stays a true cap).
+    jitter: float = 0.25
+    # Failed attempts in a row after which the source gives up (state "error", the stream ends); None: try forever
+    # (a service camera), 0: never reconnect (the stream ends at its first failure).
+    max_attempts: int | None = None
+    # Seconds OpenCV may take to open a URL (connect, handshake, find the stream's format) before the attempt counts
+    # as failed: FFmpeg's own default waits 30 s on a server that accepts the connection but never answers.
+    open_timeout: float = 10.0
+    # Seconds without a frame after which a read fails and the source reconnects: a frozen server is noticed at
+    # once, not after FFmpeg's 30 s. Must exceed the camera's slowest frame interval (a 0.2 fps camera needs > 5 s).
+    read_timeout: float = 5.0
+
+    def __post_init__(self):
+        times = (self.initial, self.factor, self.cap, self.jitter, self.open_timeout, self.read_timeout)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in times):
+            raise ValueError("reconnect times, factor and jitter must be finite numbers")
+        if not 0.0 < self.initial <= self.cap:      # a zero wait would retry a refused connection in a tight loop
+            raise ValueError(f"reconnect initial wait must be in (0, cap={self.cap:g}] seconds, got {self.initial}")
+        if self.factor < 1.0:
+            raise ValueError(f"reconnect backoff factor must be at least 1, got {self.factor}")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"reconnect jitter must be a fraction in [0, 1), got {self.jitter}")
+        if self.max_attempts is not None and (isinstance(self.max_attempts, bool) or
+                                              not isinstance(self.max_attempts, int) or self.max_attempts < 0):
+            raise ValueError(f"reconnect max_attempts must be None (forever) or an integer >= 0, got "
+                             f"{self.max_attempts!r}")
+        if self.open_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError(f"open_timeout and read_timeout must be positive seconds, got {self.open_timeout} and "
+                             f"{self.read_timeout}")
+
+
+@dataclass
 class SamplingConfig:
     # Frames per second taken from the source; TimeChat-Online streams at 1 fps.
     fps: float = 1.0
     # Longest frame side kept from the source; bigger frames are shrunk at once so a 4K camera costs no more RAM.
     max_side: int = 1280
+    # How live sources reconnect: a property of reading the source, like max_side, so it travels with it.
+    reconnect: ReconnectConfig = field(default_factory=ReconnectConfig)
     # The most frames per second worth sampling: cameras rarely send more, and beyond it the vision tower cannot
     # keep up with a live stream on any hardware Vigil targets.
     max_fps: ClassVar[float] = 30.0
@@ -165,6 +210,14 @@ class AlertConfig:
     webhook_timeout: float = 10.0
     # Alerts waiting for the webhook beyond this many are dropped (oldest first) and counted.
     webhook_queue: int = 1000
+    # Scene-change and activity alerts carry the video LLM's description of their clip (title, a sentence or two,
+    # severity). The clip closes up to clip_seconds after the event, so an alert waits at most describe_wait seconds
+    # for it: an alert is worth more now than described later; the description then follows as an update.
+    describe: bool = True
+    describe_wait: float = 5.0
+    # Rule checks and descriptions waiting for the model, per stream; beyond this the oldest is dropped and counted
+    # (a model that cannot keep up must not grow memory or make alerts arrive ever later).
+    verify_queue: int = 16
 
     def __post_init__(self):
         if not all(math.isfinite(v) for v in (self.cooldown, self.rule_cooldown, self.webhook_backoff,
@@ -172,7 +225,77 @@ class AlertConfig:
             raise ValueError("cooldowns and webhook times must be finite numbers")
         if self.cooldown < 0 or self.rule_cooldown < 0:
             raise ValueError("cooldowns must be non-negative")
+        if not (math.isfinite(self.describe_wait) and self.describe_wait >= 0):
+            raise ValueError(f"describe_wait must be a non-negative number, got {self.describe_wait}")
+        if self.verify_queue < 1:
+            raise ValueError(f"verify_queue must be at least 1, got {self.verify_queue}")
         if self.rule_per_hour < 1 or self.webhook_attempts < 1 or self.webhook_queue < 1:
             raise ValueError("rule_per_hour, webhook_attempts and webhook_queue must be at least 1")
         if self.webhook_backoff < 0 or self.webhook_timeout <= 0:
             raise ValueError("webhook_backoff must be non-negative and webhook_timeout positive")
+
+
+@dataclass
+class MqttConfig:
+    """Where alerts and camera status go for Home Assistant and other MQTT consumers (`MqttSink`)."""
+    # The broker; localhost is the usual setup (Home Assistant's Mosquitto add-on or a broker on the same box).
+    host: str = "localhost"
+    # 1883 is MQTT's registered port; a TLS broker usually listens on 8883 (set it with tls).
+    port: int = 1883
+    # Topics are <prefix>/<camera>/alert, <prefix>/<camera>/status and <prefix>/availability: one prefix per Vigil
+    # keeps two installations on one broker apart.
+    prefix: str = "vigil"
+    # The broker kicks an older connection with the same id, so two processes must not share one; empty: a random
+    # "vigil-..." id per process.
+    client_id: str = ""
+    # Credentials when the broker requires them (Home Assistant's add-on does); None: anonymous.
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)     # kept out of logs and tracebacks
+    # Alerts and status: 1 (at least once) survives a dropped connection, since the client resends what the broker
+    # did not acknowledge; 0 may lose them, 2 costs two more round trips for no gain (an update carries the same id).
+    qos: int = 1
+    # Seconds between keepalive pings: a broker that vanished without closing the connection is noticed after about
+    # 1.5 times this, and the broker publishes our last will ("offline") as late.
+    keepalive: int = 30
+    # Reconnection waits, seconds: the first after a drop, doubled per failed attempt up to the max, so a broker
+    # restarting is back within a second and a broker down for hours is tried once a minute.
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    # Seconds one connection attempt may take (TCP connect, TLS handshake): an unreachable host must not hold the
+    # client's thread for the OS's minutes-long default.
+    connect_timeout: float = 5.0
+    # Alerts kept while the broker is unreachable; beyond this the oldest is dropped and counted (a broker down for
+    # days must not grow memory). At default cooldowns a camera raises a few alerts a minute at most.
+    queue: int = 1000
+    # The status topic is retained, so a dashboard that connects later sees each camera's state at once.
+    retain_status: bool = True
+    # TLS with the system's certificate authorities (a broker reached over the internet).
+    tls: bool = False
+    # Seconds close() waits for queued alerts to reach the broker before giving up on them.
+    close_timeout: float = 5.0
+
+    def __post_init__(self):
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ValueError(f"mqtt host must be a host name or address, got {self.host!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ValueError(f"mqtt port must be an integer in [1, 65535], got {self.port!r}")
+        if not self.prefix or any(c in self.prefix for c in "+#\0") or self.prefix.startswith(("/", "$")) \
+                or self.prefix.endswith("/"):
+            raise ValueError(f"mqtt prefix must be a topic without wildcards or leading/trailing '/', got "
+                             f"{self.prefix!r}")
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt password needs a username")
+        if self.qos not in (0, 1, 2) or isinstance(self.qos, bool):
+            raise ValueError(f"mqtt qos must be 0, 1 or 2, got {self.qos!r}")
+        if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int) or not 1 <= self.keepalive <= 65535:
+            raise ValueError(f"mqtt keepalive must be whole seconds in [1, 65535], got {self.keepalive!r}")
+        times = (self.reconnect_min, self.reconnect_max, self.connect_timeout, self.close_timeout)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in times):
+            raise ValueError("mqtt reconnect, connect and close times must be finite numbers")
+        if not 0.0 < self.reconnect_min <= self.reconnect_max:     # zero: a refused broker retried in a tight loop
+            raise ValueError(f"mqtt reconnect_min must be in (0, reconnect_max={self.reconnect_max:g}] seconds, got "
+                             f"{self.reconnect_min}")
+        if self.connect_timeout <= 0 or self.close_timeout < 0:
+            raise ValueError("mqtt connect_timeout must be positive and close_timeout non-negative")
+        if isinstance(self.queue, bool) or not isinstance(self.queue, int) or self.queue < 1:
+            raise ValueError(f"mqtt queue must be an integer of at least 1, got {self.queue!r}")

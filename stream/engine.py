@@ -21,14 +21,14 @@ from memory.store import ClipStore, StepRecord, StoreIdentity, StreamLog
 from models.backend import PromptClip
 from models.config import ModelConfig
 from stream.checkpoint import Checkpoint, restore
-from stream.clock import clock_label
+from stream.clock import clip_label, when_label
 from stream.config import IngestConfig
 from stream.ingest import Ingestor, Step, StreamState, decode_jpeg
+from stream.scheduler import GateConfig, ModelGate
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
                           "not an answer")
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
-CHECK_PROMPT = "Does this clip show the following? {rule}\nAnswer yes or no, then give a one-line reason."
 
 
 @dataclass
@@ -37,12 +37,25 @@ class EngineConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    # How the one video LLM is shared between ingestion and answers (encoding first, answers yield between steps).
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 def prompt_clip(clip: ClipMemory) -> PromptClip:
-    """A stored clip (with tokens) as the video LLM sees it, labelled with its time span."""
-    return PromptClip(label=f"[{clock_label(clip.start)} - {clock_label(clip.end)}]", tokens=clip.tokens,
+    """A stored clip (with tokens) as the video LLM sees it, labelled with its time span: local date and time for a
+    live clip (so "this morning" or "at 14:00" can be answered), stream time for a file."""
+    return PromptClip(label=f"[{clip_label(clip, ' - ')}]", tokens=clip.tokens,
                       positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step)
+
+
+def time_now(now: float, clips: list[ClipMemory]) -> str:
+    """The "Time now" of a question asked at stream time `now`, in the clock its clips are labelled in: where the
+    newest clip was recorded live, `now` is put on the wall clock by that clip's offset (wall - stream time), so
+    "how long ago" reads against the same clock as the clip labels; otherwise stream time."""
+    newest = max(clips, key=lambda c: (c.end, c.id or 0), default=None)
+    if newest is None or newest.wall_end is None:
+        return when_label(now, None)
+    return when_label(now, newest.wall_end + (now - newest.end))
 
 
 @dataclass
@@ -59,14 +72,16 @@ class Answer:
 
 
 class Engine:
-    """Loads the video LLM and the embedder once; they are shared by every session behind the LLM's lock."""
+    """Loads the video LLM and the embedder once; they are shared by every session. The engine owns the order of
+    work on the LLM: one `ModelGate`, through which every encode and every answer goes."""
 
     def __init__(self, config: EngineConfig, llm=None, embedder=None):
         from models.loader import load_embedder, load_llm
         self.config = config
         self.llm = llm if llm is not None else load_llm(config.model)
         self.embedder = embedder if embedder is not None else load_embedder(config.model)
-        self.ingestor = Ingestor(self.llm, config.ingest)
+        self.gate = ModelGate(config.gate)
+        self.ingestor = Ingestor(self.llm, config.ingest, self.gate)
         self._embed_lock = threading.Lock()
 
     @property
@@ -156,19 +171,15 @@ class Session:
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text
         embedding for retrieval. `clip` needs its tokens (store.load)."""
-        line = " ".join(self._about(clip, CAPTION_PROMPT).split())
+        line = " ".join(self.about(clip, CAPTION_PROMPT).split())
         self.store.set_caption(clip.id, line, self.engine.embed_texts([line])[0] if line else None)
         return line
 
-    def check(self, rule: str, clip: ClipMemory) -> tuple[bool, str]:
-        """A watch rule's verification: the video LLM answers yes or no, with a reason, about one clip (with tokens)."""
-        from stream.service.alerts import parse_verdict
-        return parse_verdict(self._about(clip, CHECK_PROMPT.format(rule=rule)))
-
-    def _about(self, clip: ClipMemory, prompt: str) -> str:
+    def about(self, clip: ClipMemory, prompt: str) -> str:
         """The video LLM's short reply (caption_tokens at most) to a prompt about one clip (with tokens)."""
         return "".join(self.engine.llm.answer(prompt, [prompt_clip(clip)], "",
-                                              max_new_tokens=self.engine.config.model.caption_tokens))
+                                              max_new_tokens=self.engine.config.model.caption_tokens,
+                                              turn=self.engine.gate.generation()))
 
     def _gather(self, question: str, until: float | None) -> tuple[list[ClipMemory], list[ClipMemory]]:
         """(clips with tokens, clips passed over): selection is repeated without the clips whose token files cannot
@@ -195,10 +206,10 @@ class Session:
             clips, skipped = self._gather(question, until)
         prompt = [prompt_clip(c) for c in clips]
         now = until if until is not None else max([self.now] + [c.end for c in clips])
-        context = f"Time now: {clock_label(now)}."
+        context = f"Time now: {time_now(now, clips)}."
         llm = self.engine.llm
         return Answer(question=question, clips=clips, prompt_tokens=llm.prompt_size(question, prompt, context),
-                      pieces=llm.answer(question, prompt, context),
+                      pieces=llm.answer(question, prompt, context, turn=self.engine.gate.generation()),
                       warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None, skipped=skipped)
 
     def close(self) -> None:

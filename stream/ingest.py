@@ -23,6 +23,7 @@ from memory.clip import ClipMemory
 from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
+from stream.scheduler import ModelGate
 from stream.events import Event
 from stream.sources import Frame
 
@@ -45,6 +46,9 @@ class Step:
     tau: float | None = None        # the drop threshold in use (None: not calibrated yet, the pixel rule decided)
     changed: int = 0                # token cells whose pixels changed since the last encoded step
     changed_kept: int = 0           # of those, the ones the drop kept
+    # Wall-clock time (Unix seconds) its last frame arrived, for live and pushed streams (a closed clip's Step: the
+    # clip's end); None for files. What a watcher measures its lag by, and the time a live step happened.
+    wall: float | None = None
 
     @property
     def drop_ratio(self) -> float:
@@ -65,6 +69,9 @@ class _Draft:
     last_t: int = 0
     kept: int = 0
     total: int = 0
+    # Wall-clock times of its first and last frames (live and pushed sources; None for files): the clip's wall times.
+    wall_start: float | None = None
+    wall_end: float | None = None
 
 
 @dataclass
@@ -127,6 +134,12 @@ class StreamState:
     notes: dict = field(default_factory=dict)    # JSON-able facts a resume must remember (where a file broke)
 
 
+def shifted(e: Event, base: float) -> Event:
+    """An event moved `base` seconds on in stream time (a continued stream), with the end of a gap it spans."""
+    detail = {**e.detail, "end": e.detail["end"] + base} if "end" in e.detail else e.detail
+    return Event(e.kind, e.time + base, detail)
+
+
 def decode_jpeg(data: bytes) -> np.ndarray:
     """JPEG bytes (a stored thumbnail) -> [H, W, 3] RGB uint8."""
     return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -143,8 +156,11 @@ def jpeg(image: np.ndarray, side: int) -> bytes:
 class Ingestor:
     """The loop's logic, bound to a shared model and a config; holds no per-stream state."""
 
-    def __init__(self, llm, config: IngestConfig):
+    def __init__(self, llm, config: IngestConfig, gate: ModelGate | None = None):
         self.llm, self.config = llm, config
+        # The model is shared: every encode holds the gate, which puts encoding ahead of answers (the engine passes
+        # its one gate; alone, an Ingestor has a gate of its own).
+        self.gate = gate if gate is not None else ModelGate()
         self.step_seconds = llm.frames_per_step / config.sampling.fps
 
     def new_state(self, stream: str) -> StreamState:
@@ -174,10 +190,11 @@ class Ingestor:
             if events is None:               # the source analysed nothing: analyse the sampled frame here
                 state.analyzer.see(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.time)
                 events = state.analyzer.take()
-                frame = Frame(frame.image, frame.time, events, state.analyzer.snapshot())
+                frame = Frame(frame.image, frame.time, events, state.analyzer.snapshot(), frame.wall)
             if state.time_base:              # a continued stream: its clock goes on after what is stored
-                events = [Event(e.kind, e.time + state.time_base, e.detail) for e in events]
-                frame = Frame(frame.image, frame.time + state.time_base, events, frame.analysis)
+                events = [shifted(e, state.time_base) for e in events]
+                # Only stream time is shifted: the wall clock already goes on across runs.
+                frame = Frame(frame.image, frame.time + state.time_base, events, frame.analysis, frame.wall)
             if any(e.kind == "scene_change" for e in events):
                 if state.pending:
                     group.append(self._take(state, pad=True))  # the step before the cut ends before it
@@ -200,14 +217,14 @@ class Ingestor:
 
     def finish(self, state: StreamState) -> Iterator[Step]:
         """Close the open activity and clip; the last Step carries them and the final resume point (done)."""
-        events = [Event(e.kind, e.time + state.time_base, e.detail) for e in state.analyzer.finish()]
+        events = [shifted(e, state.time_base) for e in state.analyzer.finish()]
         clip = self._close(state)
         state.events += len(events)
         t = clip.end if clip else (events[0].time if events else state.time_base)
         state.analysis = state.analyzer.snapshot()
         ckpt = capture(state, self.gate_state(state), done=True)
         yield Step(index=state.index_base + state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events,
-                   clip=clip, checkpoint=ckpt)
+                   clip=clip, checkpoint=ckpt, wall=clip.wall_end if clip else None)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _take(self, state: StreamState, pad: bool = False) -> _Planned:
@@ -245,9 +262,12 @@ class Ingestor:
         state.ref_frame = gate
         # 2. One vision-tower call for every step that needs it.
         todo = [p.pix for p in group if p.encode]
-        t0 = time.perf_counter()
-        tokens = iter(self.llm.encode(np.stack(todo))) if todo else iter(())
-        state.timings["encode"] += time.perf_counter() - t0
+        tokens = iter(())
+        if todo:
+            with self.gate.encoding():
+                t0 = time.perf_counter()          # the encode itself, not the wait for the model
+                tokens = iter(self.llm.encode(np.stack(todo)))
+                state.timings["encode"] += time.perf_counter() - t0
         # 3. Drop and clips, in order.
         for p in group:
             if p.reset and state.draft is not None:
@@ -261,7 +281,7 @@ class Ingestor:
         clip = self._close(state)
         ckpt = capture(state, gate_before)
         return Step(index=state.index_base + state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False,
-                    clip=clip, checkpoint=ckpt)
+                    clip=clip, checkpoint=ckpt, wall=clip.wall_end)
 
     def _keep(self, state: StreamState, tokens: torch.Tensor, changed: torch.Tensor | None
               ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
@@ -311,10 +331,11 @@ class Ingestor:
         if state.draft is None:
             # The scene as last seen, to fill the clip if it keeps few tokens (a step kept whole needs none).
             known = None if (whole or state.ref_tokens is None) else state.ref_tokens.clone()
-            state.draft = _Draft(start=start, end=end, context=known)
+            state.draft = _Draft(start=start, end=end, context=known, wall_start=p.frames[0].wall)
         d = state.draft
         t = int(round((start - d.start) / self.step_seconds))
         d.end, d.steps, d.last_t, d.total, d.kept = end, d.steps + 1, t, d.total + n, d.kept + kept
+        d.wall_end = p.frames[-1].wall       # a step cut short repeats its last frame, so this is its last real one
         if kept:
             idx = keep.nonzero().squeeze(1)
             d.tokens.append(tokens[idx].half())
@@ -335,7 +356,7 @@ class Ingestor:
                    encoded=tokens is not None, frames_skipped=p.skipped, events=p.events,
                    keep_map=keep.view(h, w).numpy(), frame=p.pix[-1], tau=tau,
                    changed=int(changed.sum()) if changed is not None else 0,
-                   changed_kept=int((changed & keep).sum()) if changed is not None else 0)
+                   changed_kept=int((changed & keep).sum()) if changed is not None else 0, wall=p.frames[-1].wall)
 
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None
@@ -356,4 +377,4 @@ class Ingestor:
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),
                           positions=positions.to(torch.int16), grid=(d.last_t + 1, h, w),
                           seconds_per_step=self.step_seconds, thumbnail=jpeg(d.thumb, self.config.thumb_side),
-                          kept=d.kept, total=d.total, tau=state.tau)
+                          kept=d.kept, total=d.total, tau=state.tau, wall_start=d.wall_start, wall_end=d.wall_end)

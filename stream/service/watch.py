@@ -1,10 +1,13 @@
-"""A stream being watched: its source, its session, its alerts and its live figures, run on a thread of its own.
-The UI holds one `Watcher` per stream per browser session; `run.py watch` runs one in the foreground.
+"""A stream being watched (a camera): its source, its session, its alerts and its live figures, run on a thread of
+its own. The registry (`stream.service.registry`) holds the running ones for the page, the API and `serve`;
+`run.py watch` runs one in the foreground. Rule checks and alert descriptions run on the stream's verifier thread,
+never on this one.
 
     w = Watcher(engine, WatchSpec(name="door", source="rtsp://...", memory="mem/door", rules=["a person enters"]))
     w.start(); ...; w.stats(); w.alerts(); w.stop()
 """
 import itertools
+from pathlib import Path
 import threading
 import time
 from collections import deque
@@ -13,10 +16,11 @@ from typing import Callable
 
 import numpy as np
 
-from memory.store import StoreError
-from stream.service.alerts import Alert, Alerter, Checker
+from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
+from stream.service.alerts import Alert, Alerter, Checker, RuleView
 from stream.service.sinks import AlertLog, Webhook
+from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from stream.engine import Engine, Session
 from stream.events import Event
 from stream.ingest import jpeg
@@ -34,6 +38,15 @@ class WatchSpec:
     webhook: str | None = None
     realtime: bool = True                  # play a file as if live (the UI); False: as fast as it decodes
     history: int = 3600                    # steps kept for the live timeline
+    # Shared sinks (MQTT, the API's feed) besides the stream's own log and webhook; the watcher does not close them.
+    sinks: list = field(default_factory=list)
+    # A URL that cannot be opened at start: True fails at once (the CLI: a mistyped URL), False keeps retrying
+    # (a configured camera that is not up yet).
+    fail_fast: bool = True
+    owner: str | None = None               # a page session that started it (the webcam, the demo); None: shared
+    max_clips: int | None = None           # retention: clips kept for this stream (None: the store's default)
+    delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
+    loop: bool = False                     # a file played as live starts again at its end (a test camera)
 
 
 @dataclass
@@ -50,25 +63,39 @@ class LiveStats:
     tau: float | None = None   # the drop threshold in use (None: not calibrated yet)
     running: bool = False
     error: str | None = None
+    ended: bool = False        # a file played to its end (not stopped, not failed)
 
 
 class Watcher:
     def __init__(self, engine: Engine, spec: WatchSpec, checker: Checker | None = None,
-                 on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic):
+                 on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 describer: Describer | None = None):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
         fps = engine.config.ingest.sampling.fps
         max_side = engine.config.ingest.sampling.max_side
         src = spec.source
-        self.source = src if isinstance(src, PushSource) else open_source(src, fps, max_side)  # fails fast
+        sampling = engine.config.ingest.sampling
+        self.source = src if isinstance(src, PushSource) else \
+            open_source(src, fps, max_side, sampling.reconnect, fail_fast=spec.fail_fast)
         try:
-            self.session: Session = engine.open(spec.memory, spec.name)
+            store = None
+            if spec.max_clips is not None:
+                from dataclasses import replace
+                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
+            self.session: Session = engine.open(spec.memory, spec.name, store=store)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
             if isinstance(self.source, LiveSource):
                 self.source.stop()
             raise
-        self.alerter = Alerter(spec.name, spec.alerts, spec.rules, checker or self.session.check)
+        self.alerter = Alerter(spec.name, spec.alerts, spec.rules)
+        ask = self.session.about
+        self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
+                                 self._deliver, spec.alerts, noise=engine.llm.random_weights)
         self.log = AlertLog(spec.memory)
         self.webhook = Webhook(spec.webhook, spec.alerts) if spec.webhook else None
+        self.sinks = list(spec.sinks)
+        self._stopped_by_user = False
+        self.started_wall = time.time()
         self._stop = threading.Event()
         self._lock = threading.Lock()           # guards what the page reads
         self._alerts: deque[Alert] = deque(maxlen=200)
@@ -89,6 +116,7 @@ class Watcher:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop reading and finish the open clip; its memory stays open for questions. Idempotent."""
+        self._stopped_by_user = True
         self._stop.set()
         if isinstance(self.source, LatestFrame):
             self.source.close()
@@ -120,9 +148,25 @@ class Watcher:
             if not self.spec.realtime:
                 # takewhile, not a filter: a stop must end the decoding, not skip the rest of the file
                 return ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), frames))
+            if self.spec.loop:
+                return self._looped(frames, fps)
             self.t0 = self.clock()
             return paced(frames, fps, self._stop, self.t0, self.clock)
         return sample_live(self.source, fps, self._stop, self.clock)
+
+    def _looped(self, frames, fps: float):
+        """A file played as live, again and again: each pass goes on in stream time after the last (the loop's
+        time base), with a fresh analyzer (the jump back is a cut, not motion)."""
+        from stream.analyzer import FrameAnalyzer
+        while True:
+            self.t0 = self.clock()
+            yield from paced(frames, fps, self._stop, self.t0, self.clock)
+            if self._stop.is_set():
+                return
+            state = self.session.state
+            state.time_base += self.source.duration + 1.0 / fps
+            state.analyzer = FrameAnalyzer(self.engine.config.ingest.events)
+            frames = self.session.frames(self.source)
 
     def _run(self) -> None:
         live = not (isinstance(self.source, FileSource) and not self.spec.realtime)
@@ -132,7 +176,11 @@ class Watcher:
                 for alert in self.alerter.update(step):
                     if alert.thumbnail is None and step.frame is not None:
                         alert.thumbnail = jpeg(step.frame, self.engine.config.ingest.thumb_side)
-                    self._deliver(alert)
+                    alert.wall_time = self._wall_of(alert.time, step)
+                    self.verifier.raised(alert)
+                if step.clip is not None:
+                    self.verifier.clip_closed(step.clip)
+            self._stats.ended = not self._stopped_by_user and isinstance(self.source, FileSource)
         except (StoreError, SourceError) as e:    # expected faults: their message is the user's one line
             self._stats.error = str(e)
         except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
@@ -140,6 +188,9 @@ class Watcher:
         finally:
             if isinstance(self.source, LatestFrame):
                 self.source.close()            # pushed frames stop here: nobody will read them
+            if self.spec.delete_after and isinstance(self.spec.source, str):
+                Path(self.spec.source).unlink(missing_ok=True)
+            self.verifier.close(timeout=self.spec.alerts.describe_wait + 5.0)   # checks and descriptions queued
             if self.webhook:
                 self.webhook.close()
             self._stats.running = False
@@ -163,18 +214,55 @@ class Watcher:
                 st.sampled_fps = (len(self._sampled) - 1) * self.engine.llm.frames_per_step / \
                     (self._sampled[-1] - self._sampled[0])
 
+    @staticmethod
+    def _wall_of(t: float, step) -> float | None:
+        """The wall-clock time of stream second `t`, from the step's last frame (live sources); None for files."""
+        return None if step.wall is None else step.wall - (step.end - t)
+
     def _deliver(self, alert: Alert) -> None:
+        """Called from the stream's threads (the loop, the verifier): the feed, the log, the sinks."""
         with self._lock:
-            self._alerts.appendleft(alert)
-            self._stats.alerts += 1
+            if alert.update:                   # its description: replace the alert in the feed
+                self._alerts = deque((alert if a.id == alert.id else a for a in self._alerts), maxlen=self._alerts.maxlen)
+            else:
+                self._alerts.appendleft(alert)
+                self._stats.alerts += 1
         try:
             self.log.append(alert)
         except OSError as e:
             self._stats.error = f"alert log: {e}"
-        if self.webhook:
-            self.webhook.send(alert)
+        for sink in ([self.webhook] if self.webhook else []) + self.sinks:
+            try:
+                sink.send(alert)
+            except Exception as e:             # a sink's own fault must not stop the stream
+                self._stats.error = f"alert sink {getattr(sink, 'name', type(sink).__name__)}: {e}"
         if self.on_alert:
             self.on_alert(alert)
+
+    # ---- rules ---------------------------------------------------------------------------------------------
+    def set_rules(self, texts: list[str]) -> None:
+        """Takes effect at once: the next clip activity touches is checked against these."""
+        self.alerter.set_rules(texts)
+
+    def rules(self) -> list[RuleView]:
+        return self.alerter.view()
+
+    def status(self) -> dict:
+        """The camera's state for the page and the API: connecting, live, reconnecting, playing (a file), ended,
+        stopped or error; since when (Unix time); reconnects; the last error (one line)."""
+        st = self.stats()
+        src = self.source.status() if hasattr(self.source, "status") else None
+        if st.error:
+            out = {"state": "error", "since": None, "last_error": st.error}
+        elif not st.running:
+            out = {"state": "ended" if st.ended else "stopped", "since": None, "last_error": None}
+        elif src is not None:
+            out = {"state": src.state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
+        else:
+            out = {"state": "playing" if isinstance(self.source, FileSource) else "live", "since": self.started_wall,
+                   "last_error": None}
+        out.setdefault("reconnects", 0)
+        return out
 
     # ---- what the page reads ------------------------------------------------------------------------------
     def stats(self) -> LiveStats:

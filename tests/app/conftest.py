@@ -4,7 +4,8 @@ import pytest
 
 from app.config import UIConfig
 from app.handlers import Handlers
-from app.ui import CSS, build
+from app.server import Server
+from app.service import Service
 from stream.engine import Engine, EngineConfig
 
 
@@ -16,20 +17,18 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve(llm, embedder, model_config, videos, tmp_path):
-    """Launch the app in process; yields a function (checker=None, **config) -> (url, handlers)."""
-    pages = []
+    """Start the page and the API in process; yields a function (checker=None, **config) -> (url, handlers)."""
+    servers = []
 
-    def start(checker=None, **overrides):
+    def start(checker=None, sinks=None, **overrides):
         engine = Engine(EngineConfig(model=model_config), llm=llm, embedder=embedder)
         config = UIConfig(port=free_port(), memory_root=str(tmp_path / "memory"),
                           media_roots=UIConfig().media_roots + [str(videos)], **overrides)
-        handlers = Handlers(engine, config, checker=checker)
-        page = build(handlers)
-        page.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=True, quiet=True, css=CSS)
-        pages.append((page, handlers))
+        service = Service(engine, config, checker=checker, sinks=sinks)
+        handlers = Handlers(service)
+        servers.append(Server(service, handlers).start())
         return f"http://{config.host}:{config.port}/", handlers
 
     yield start
-    for page, handlers in pages:
-        handlers.registry.close_all()
-        page.close()
+    for server in servers:
+        server.stop()

@@ -6,6 +6,7 @@ import pytest
 
 from app.config import UIConfig
 from app.handlers import Handlers
+from app.service import Service, SourceRefused
 
 
 def text_of(message: dict) -> str:
@@ -64,7 +65,8 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
 
 
 def test_page_opens_without_a_model_and_says_how_to_fix(tmp_path):
-    h = Handlers(None, UIConfig(memory_root=str(tmp_path)), error="cannot load Qwen/Qwen2.5-VL-3B-Instruct: offline")
+    error = "cannot load Qwen/Qwen2.5-VL-3B-Instruct: offline"
+    h = Handlers(Service(None, UIConfig(memory_root=str(tmp_path)), engine_error=error), error=error)
     banner = h.banner()
     assert "could not be loaded" in banner and "offline" in banner and "--model tiny" in banner
     import gradio as gr
@@ -79,16 +81,19 @@ def test_config_and_paths_are_checked(tmp_path):
     with pytest.raises(ValueError, match="--auth"):
         UIConfig(host="0.0.0.0")
     assert UIConfig(host="0.0.0.0", auth=("a", "b")).auth == ("a", "b")
-    import gradio as gr
-    h = Handlers(None, UIConfig(memory_root=str(tmp_path), media_roots=[str(tmp_path / "media")]))
-    with pytest.raises(gr.Error, match="outside the folders"):
-        h._allowed("/etc/passwd")
-    with pytest.raises(gr.Error, match="outside the folders"):
-        h._allowed(str(tmp_path / "media" / ".." / "secret.mp4"))
-    assert h._allowed(str(tmp_path / "media" / "a.mp4")).endswith("a.mp4")
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.mp4").write_bytes(b"x")
+    s = Service(None, UIConfig(memory_root=str(tmp_path), media_roots=[str(tmp_path / "media")]))
+    for outside in ("/etc/passwd", str(tmp_path / "media" / ".." / "secret.mp4")):
+        with pytest.raises(SourceRefused, match="outside the folders") as e:
+            s.allowed_file(outside)
+        assert str(tmp_path) not in str(e.value) and "/etc" not in str(e.value)     # no server path shown
+    assert s.allowed_file(str(tmp_path / "media" / "a.mp4")).endswith("a.mp4")
+    with pytest.raises(SourceRefused, match="unsupported URL scheme"):
+        s.check_source("file:///etc/passwd")
 
 
-def test_several_streams_each_with_its_memory_and_closing_the_page_stops_them(serve, videos):
+def test_every_tab_sees_shared_cameras_and_only_its_own_demo(serve, videos):
     url, handlers = serve()
 
     class Req:
@@ -97,17 +102,63 @@ def test_several_streams_each_with_its_memory_and_closing_the_page_stops_them(se
     class Other:
         session_hash = "page-2"
     handlers.start_demo("", True, True, "", Req())
-    handlers.start_file(str(videos / "bikes.mp4"), None, "", True, True, "", Req())
-    handlers.start_demo("", True, True, "", Other())                  # another page's demo: its own name and folder
-    mine, theirs = handlers.registry.get("page-1").watchers, handlers.registry.get("page-2").watchers
-    assert set(mine) == {"demo", "bikes"} and set(theirs) == {"demo-2"}
-    folders = {w.spec.memory for w in [*mine.values(), *theirs.values()]}
-    assert len(folders) == 3 and all(w.running for w in mine.values())
-    handlers.unload(Req())
-    assert not any(w.running for w in mine.values()) and theirs["demo-2"].running
+    handlers.start_file(str(videos / "bikes.mp4"), None, "", True, True, "", Req())     # shared: every tab sees it
+    handlers.start_demo("", True, True, "", Other())                  # another tab's demo: its own name and folder
+    reg = handlers.registry
+    assert reg.names("page-1") == ["demo", "bikes"] and reg.names("page-2") == ["bikes", "demo-2"]
+    folders = {w.spec.memory for w in reg.cameras("page-1") + reg.cameras("page-2")}
+    assert len(folders) == 3 and all(w.running for w in reg.cameras("page-1"))
+    demo = reg.get("demo")
+    handlers.unload(Req())                     # its demo stops and goes; the shared file and the other demo stay
+    assert not demo.running and reg.get("demo") is None and reg.get("demo-2").running and reg.get("bikes")
+    handlers.start_demo("", True, True, "", Other())                  # a demo again: a fresh memory, not demo's
+    assert reg.names("page-2")[-1] == "demo-3"
     handlers.unload(Other())
-    assert len(handlers.registry) == 0
-    assert not any(t.name.startswith("vigil-watch") and t.is_alive() for t in threading.enumerate())
+    assert reg.names("page-2") == ["bikes"]
+    reg.close_all()
+    assert len(reg) == 0
+    assert not any(t.name.startswith(("vigil-watch", "vigil-verify")) and t.is_alive() for t in threading.enumerate())
+
+
+def test_concurrent_starts_of_one_name_and_one_folder_have_one_winner(serve, videos):
+    url, handlers = serve()
+    reg, service = handlers.registry, handlers.service
+    results, barrier = [], threading.Barrier(8)
+
+    def start(k):
+        barrier.wait()
+        try:
+            service.add("cam", str(videos / "vtest.avi"), checked=True)
+            results.append("ok")
+        except Exception as e:
+            results.append(type(e).__name__)
+    threads = [threading.Thread(target=start, args=(k,)) for k in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert results.count("ok") == 1 and results.count("RegistryError") == 7
+    assert reg.names() == ["cam"]
+    # Another name on the same folder is refused too; a limit holds under concurrent starts.
+    from stream.service.registry import RegistryError
+    from stream.service.watch import WatchSpec
+    with pytest.raises(RegistryError, match="already writes that memory folder"):
+        reg.start(WatchSpec(name="cam2", source=str(videos / "vtest.avi"), memory=reg.memory_of("cam")))
+    reg.limit = 3
+    results.clear()
+    barrier = threading.Barrier(6)
+    threads = [threading.Thread(target=start_named, args=(service, videos, f"c{k}", results, barrier))
+               for k in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert results.count("ok") == 2 and len(reg.names()) == 3
+
+
+def start_named(service, videos, name, results, barrier):
+    barrier.wait()
+    try:
+        service.add(name, str(videos / "vtest.avi"), checked=True)
+        results.append("ok")
+    except Exception as e:
+        results.append(type(e).__name__)
 
 
 def test_a_stream_started_again_from_a_new_page_continues_its_memory(serve, videos):
@@ -120,7 +171,7 @@ def test_a_stream_started_again_from_a_new_page_continues_its_memory(serve, vide
     runs = []
     for page in (Page("first"), Page("second")):
         handlers.start_file(bikes, None, "", True, True, "", page)
-        w = handlers.registry.get(page.session_hash).watchers["bikes"]
+        w = handlers.registry.get("bikes")
         wait_for(lambda: not w.running, timeout=60)
         assert w.stats().error is None
         runs.append(([s[0] for s in w.series()[0]], w.session.store.steps("bikes")))

@@ -29,7 +29,7 @@ def test_webcam_frames_reach_the_engine_answer_streams_timeline_moves(serve):
         page.get_by_role("tab", name="Webcam").click()
         page.get_by_text("Click to Access Webcam").click()
         page.locator("#webcam button.capture-button").click()            # Record
-        expect(page.locator("#figures")).to_contain_text("webcam (running)", timeout=30000)
+        expect(page.locator("#figures")).to_contain_text("webcam (live)", timeout=30000)
         page.wait_for_function("() => /encodes skipped \\d+ of ([3-9]|\\d\\d)/.test("
                                "document.querySelector('#figures').innerText)", timeout=60000)
         first = timeline_points(page)
@@ -37,7 +37,7 @@ def test_webcam_frames_reach_the_engine_answer_streams_timeline_moves(serve):
         page.wait_for_function(f"() => (document.querySelector('#timeline-box polyline.drop')?.getAttribute('points')"
                                f" || '').trim().split(/\\s+/).length > {first}", timeout=30000)
         assert timeline_points(page) > first >= 3                         # the timeline moves
-        watcher = next(iter(handlers.registry._sessions.values())).watchers["webcam"]
+        watcher = handlers.registry.get("webcam")
         assert watcher.stats().frames >= 6 and watcher.stats().error is None
         page.wait_for_function("() => /clips [1-9]/.test(document.querySelector('#figures').innerText)", timeout=60000)
         page.fill("#question textarea", "What is in front of the camera?")
@@ -50,3 +50,60 @@ def test_webcam_frames_reach_the_engine_answer_streams_timeline_moves(serve):
         expect(page.locator("#status")).to_contain_text("Stopped")
         b.close()
     assert (ARTIFACTS / "ui-answer.png").stat().st_size > 10000
+
+
+def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears_the_chat(serve, videos):
+    """The page fixes: shared cameras in every tab, each tab's demo its own; a rule added to a running camera shows
+    with its last verdict; switching cameras shows that camera's chat; the timeline has a legend; alerts read as
+    titles; a refused path shows no server path."""
+    from playwright.sync_api import expect, sync_playwright
+
+    def checker(rule, clip):
+        return True, "someone is at the table"
+    url, handlers = serve(checker=checker)
+    handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True, loop=True)
+    handlers.service.add("people", str(videos / "one-by-one-person-detection.mp4"), checked=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = browser(p)
+        one = b.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+        two = b.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+        for page in (one, two):
+            page.goto(url)
+            expect(page.locator("#figures")).to_contain_text("(playing)", timeout=30000)
+        one.click("#demo")
+        expect(one.locator("#status")).to_contain_text("demo", timeout=30000)
+        two.click("#demo")
+        expect(two.locator("#status")).to_contain_text("demo-2", timeout=30000)
+        assert handlers.registry.names(None) == ["bikes", "people"]
+        # The picker of each tab: the shared cameras and its own demo only.
+        one.click("#stream input")
+        options = one.locator("ul[role=listbox] li").all_inner_texts()
+        assert {o.replace("✓", "").strip() for o in options} == {"bikes", "people", "demo"}
+        one.keyboard.press("Escape")
+        # A rule typed while the demo runs takes effect at once, and shows its verdicts.
+        one.get_by_text("Alerts", exact=True).first.click()
+        one.get_by_label("Watch rules, one a line").fill("a person sits down")
+        one.click("#apply-rules")
+        expect(one.locator("#status")).to_contain_text("now watches for 1 rule")
+        expect(one.locator("#rules-view")).to_contain_text("a person sits down", timeout=30000)
+        expect(one.locator("#rules-view")).to_contain_text("someone is at the table", timeout=90000)
+        expect(one.locator("#feed")).to_contain_text("Activity", timeout=60000)
+        assert "activity_start:" not in one.inner_text("#feed")
+        expect(one.locator("#timeline-box")).to_contain_text("activity", timeout=30000)   # the legend
+        one.fill("#question textarea", "What happens?")
+        one.click("#ask")
+        expect(one.locator("#chat")).to_contain_text("Clips used", timeout=60000)
+        one.screenshot(path=str(ARTIFACTS / "ui-cameras.png"), full_page=True)
+        # Another camera: its own (empty) chat, no clips used of the last one.
+        one.click("#stream input")
+        one.locator("ul[role=listbox] li", has_text="bikes").click()
+        expect(one.locator("#figures")).to_contain_text("bikes", timeout=30000)
+        expect(one.locator("#chat")).not_to_contain_text("Clips used", timeout=10000)
+        # A path outside the allowed folders: refused without naming server folders.
+        one.get_by_role("tab", name="File").click()
+        one.get_by_label("Video file on the server").fill("/etc/passwd")
+        one.click("#start-file")
+        expect(one.locator(".toast-body").first).to_contain_text("outside the folders", timeout=10000)
+        assert "/etc" not in one.locator(".toast-body").first.inner_text()
+        b.close()

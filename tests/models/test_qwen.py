@@ -77,15 +77,20 @@ def test_generate_continues_positions_after_the_prompt(llm, clip_inputs):
     assert gen[0, -n:].tolist() == ids
 
 
-def test_answer_streams_text_and_releases_the_lock(llm, clip_inputs):
-    pieces = list(llm.answer("describe", [clip_inputs[0]], max_new_tokens=5))
+def test_answer_streams_text_and_releases_the_gate(llm, clip_inputs):
+    from stream.scheduler import ModelGate
+    gate = ModelGate()
+    turn = gate.generation()
+    pieces = list(llm.answer("describe", [clip_inputs[0]], max_new_tokens=5, turn=turn))
     assert pieces and all(isinstance(p, str) for p in pieces)
-    assert not llm.lock.locked()
+    assert not gate.held and not turn.holding and gate.stats()["generate"]["turns"] == 1
     # a consumer that stops early ends the generation and frees the model
-    gen = llm.answer("describe", [clip_inputs[0]], max_new_tokens=200)
+    gen = llm.answer("describe", [clip_inputs[0]], max_new_tokens=200, turn=gate.generation())
     next(gen, None)
     gen.close()
-    assert not llm.lock.locked()
+    assert not gate.held
+    with gate.encoding():                       # and the model can be had at once
+        pass
 
 
 def test_encode_gives_one_token_per_cell_in_raster_order(llm):

@@ -7,6 +7,7 @@ from models.config import ModelConfig
 from stream.config import IngestConfig
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource, Frame
+from tests.stream.test_clock import wall, zone  # noqa: F401  (zone: a fixture, the labels' fixed time zone)
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,39 @@ def test_a_wiped_tokens_folder_bounds_the_questions_reselection(engine, videos, 
     assert answer.clips == [] and 0 < len(answer.skipped) <= rounds * engine.config.select.token_budget
     answer.pieces.close()
     session.close()
+
+
+def test_live_clips_are_stored_and_asked_about_by_their_wall_clock_file_clips_by_stream_time(engine, tmp_path,
+                                                                                           monkeypatch, zone):
+    """Pushed frames carry their arrival time: the stored clips keep the wall time of their first and last frames,
+    and a question sees them (and "Time now") in local date and time; a file's clips store none and keep stream
+    time."""
+    from tests.stream.test_ingest import frames
+    w0 = wall(2026, 11, 22, 14, 3, 10)
+    session = engine.open(str(tmp_path), stream="cam")
+    deque(session.run(Frame(f.image, f.time, wall=w0 + f.time + 0.25) for f in frames(12, moving=True)), maxlen=0)
+    session.close()
+    session = engine.open(str(tmp_path), stream="file")
+    deque(session.run(frames(12, moving=True)), maxlen=0)
+    session.close()
+    asked = []
+
+    def spy(question, clips, context="", **options):          # options: whatever else the engine passes
+        asked.append(([c.label for c in clips], context))
+        return iter(["ok"])
+    monkeypatch.setattr(engine.llm, "answer", spy)
+    live = engine.open(str(tmp_path), stream="cam", readonly=True)
+    clips = live.store.clips("cam")
+    assert [(c.start, c.end) for c in clips] == [(0.0, 7.0), (8.0, 11.0)]
+    assert [(c.wall_start, c.wall_end) for c in clips] == [(w0 + 0.25, w0 + 7.25), (w0 + 8.25, w0 + 11.25)]
+    live.ask("what happened?").text()
+    live.ask("what happened?", until=7.0).text()
+    live.close()
+    files = engine.open(str(tmp_path), stream="file", readonly=True)
+    assert all(c.wall_start is None and c.wall_end is None for c in files.store.clips("file"))
+    files.ask("what happened?").text()
+    files.close()
+    assert asked == [
+        (["[2026-11-22 14:03:10 - 14:03:17]", "[2026-11-22 14:03:18 - 14:03:21]"], "Time now: 2026-11-22 14:03:21."),
+        (["[2026-11-22 14:03:10 - 14:03:17]"], "Time now: 2026-11-22 14:03:17."),
+        (["[00:00:00 - 00:00:07]", "[00:00:08 - 00:00:11]"], "Time now: 00:00:11.")]

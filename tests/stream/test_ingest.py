@@ -74,6 +74,29 @@ def test_a_cut_ends_the_step_and_clip_before_it_and_the_step_after_it_is_kept_wh
     assert after.time == 4.5 and after.kept == after.total                 # the new scene's first step: whole
 
 
+def test_live_clips_record_the_wall_time_of_their_first_and_last_frames(llm):
+    """Frames timestamped as a live or pushed source does (arrival times jitter about the stream clock): each clip
+    carries the wall time of its first and last frame, a continued stream's shift leaves the wall clock alone, and
+    a last step padded with its repeated frame ends at the last real frame's wall time."""
+    wall0 = 1795356190.0
+    for time_base in (0.0, 100.0):
+        ing = Ingestor(llm, IngestConfig(clip_seconds=4.0))
+        state = ing.new_state("cam")
+        state.time_base = time_base
+        walls = [wall0 + i + 0.01 * (i % 3) for i in range(11)]        # 11 frames: the last step is padded
+        live = [Frame(f.image, f.time, wall=w) for f, w in zip(frames(11, moving=True), walls)]
+        steps = list(ing.run(iter(live), state))
+        clips = [s.clip for s in steps if s.clip]
+        assert [(c.start - time_base, c.end - time_base) for c in clips] == [(0.0, 3.0), (4.0, 7.0), (8.0, 10.0)]
+        assert [(c.wall_start, c.wall_end) for c in clips] == [(walls[0], walls[3]), (walls[4], walls[7]),
+                                                               (walls[8], walls[10])]
+        assert [s.wall for s in steps if s.total] == [walls[1], walls[3], walls[5], walls[7], walls[9], walls[10]]
+        assert [s.wall for s in steps if s.clip] == [c.wall_end for c in clips]
+    state = ing.new_state("file")                                      # file frames: no wall time
+    clips = [s.clip for s in ing.run(frames(8), state) if s.clip]
+    assert clips and all(c.wall_start is None and c.wall_end is None for c in clips)
+
+
 def test_events_on_real_clips(llm, videos, annotations):
     """Through the loop as the entry points run it (the source analyses every decoded frame)."""
     from stream.sources import FileSource

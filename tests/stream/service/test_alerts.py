@@ -1,6 +1,7 @@
 """Alerts: automatic ones with a cooldown, watch rules checked on activity's clips, the log and the webhook."""
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import torch
@@ -31,6 +32,15 @@ def test_automatic_alerts_respect_switches_and_cooldown():
     assert [(x.kind, x.time) for x in out] == [("activity_start", 0), ("activity_start", 14)]
 
 
+def feed(a: Alerter, s: Step) -> list:
+    """What the watcher does with a step: its event alerts, and the rule check of a candidate clip (the verifier
+    runs it on its own thread; here, in line)."""
+    out = a.update(s)
+    if s.clip is not None and a.candidate(s.clip):
+        out += a.check(s.clip)
+    return out
+
+
 def test_rule_checks_only_clips_activity_touched_and_fires_once_per_occurrence():
     asked = []
 
@@ -39,14 +49,14 @@ def test_rule_checks_only_clips_activity_touched_and_fires_once_per_occurrence()
         return True, "someone is there"
 
     a = Alerter("s", AlertConfig(rule_cooldown=0.0), ["a person enters"], checker)
-    out = a.update(step(0, clip=clip(0, 7)))                           # no activity yet: never checked
-    out += a.update(step(8, [Event("activity_start", 9)]))
-    out += a.update(step(16, clip=clip(8, 15)))                        # fires
-    out += a.update(step(24, clip=clip(16, 23)))                       # same occurrence: not asked again
-    out += a.update(step(26, [Event("activity_end", 25)]))
-    out += a.update(step(40, clip=clip(32, 39)))                       # after the span: not a candidate
-    out += a.update(step(41, [Event("activity_start", 41)]))
-    out += a.update(step(48, clip=clip(40, 47, cid=7)))                # a new occurrence: fires again
+    out = feed(a, step(0, clip=clip(0, 7)))                           # no activity yet: never checked
+    out += feed(a, step(8, [Event("activity_start", 9)]))
+    out += feed(a, step(16, clip=clip(8, 15)))                        # fires
+    out += feed(a, step(24, clip=clip(16, 23)))                       # same occurrence: not asked again
+    out += feed(a, step(26, [Event("activity_end", 25)]))
+    out += feed(a, step(40, clip=clip(32, 39)))                       # after the span: not a candidate
+    out += feed(a, step(41, [Event("activity_start", 41)]))
+    out += feed(a, step(48, clip=clip(40, 47, cid=7)))                # a new occurrence: fires again
     assert asked == [8, 40]
     rules = [(x.clip[0], x.reason, x.rule) for x in out if x.kind == "rule"]
     assert rules == [(1, "someone is there", "a person enters"), (7, "someone is there", "a person enters")]
@@ -58,9 +68,9 @@ def test_rule_cooldown_rate_limit_and_a_no():
     fired = []
     for k in range(8):                                             # a new activity every 10 s
         t = 10.0 * k
-        a.update(step(t, [Event("activity_start", t)]))
-        fired += a.update(step(t + 8, clip=clip(t, t + 7, cid=k)))
-        a.update(step(t + 9, [Event("activity_end", t + 8.5)]))
+        feed(a, step(t, [Event("activity_start", t)]))
+        fired += feed(a, step(t + 8, clip=clip(t, t + 7, cid=k)))
+        feed(a, step(t + 9, [Event("activity_end", t + 8.5)]))
     # k=0 said no; k=1 fires (clip ends at 17 s); k=2 ends 10 s later, inside the cooldown; k=3 fires (20 s);
     # then two in the hour: no more
     assert [x.clip[0] for x in fired if x.kind == "rule"] == [1, 3]
@@ -116,3 +126,75 @@ def test_webhook_retries_with_backoff_and_never_blocks():
     assert [g["time"] for g in got] == [12.5] and got[0]["rule"] == "a person enters"
     assert hook.delivered == 1 and fails["left"] == 0
     assert dead.failed == 1 and dead.delivered == 0
+
+
+def test_verifier_holds_an_alert_for_its_description_and_sends_it_once():
+    """Described in time: one send, with the description. Not in time: plain first, then an update (same id)."""
+    import threading
+    from stream.service.verifier import Description, Verifier
+
+    gate = threading.Event()
+    sent, lock = [], threading.Lock()
+
+    def deliver(alert):
+        with lock:
+            sent.append(alert)
+
+    def describer(kind, c):
+        gate.wait(10)
+        return Description("Person at the door", "Someone walks in.", "notice")
+    a = Alerter("s", AlertConfig(describe_wait=0.3))
+    v = Verifier(a, lambda r, c: (False, ""), describer, deliver, AlertConfig(describe_wait=0.3), noise=True)
+    first = a.update(step(1, [Event("activity_start", 1)]))[0]
+    v.raised(first)
+    v.clip_closed(clip(0, 7))
+    gate.set()                                                  # the model answers at once
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(sent) == 1 and sent[0].id == first.id and sent[0].title == "Person at the door"
+    assert sent[0].severity == "notice" and sent[0].noise and not sent[0].update
+    gate.clear()                                                # now the model is slow
+    second = a.update(step(20, [Event("activity_start", 20)]))[0]
+    v.raised(second)
+    v.clip_closed(clip(16, 23, cid=2))
+    time.sleep(0.6)
+    assert [x.id for x in sent] == [first.id, second.id] and sent[1].description is None    # plain, in time
+    gate.set()
+    v.close(timeout=5)
+    assert [x.id for x in sent] == [first.id, second.id, second.id]
+    assert sent[2].update and sent[2].description == "Someone walks in."
+
+
+def test_verifier_checks_rules_off_the_caller_thread_and_its_queue_is_bounded():
+    import threading
+    from stream.service.verifier import Verifier
+
+    release, threads = threading.Event(), set()
+
+    def checker(rule, c):
+        threads.add(threading.current_thread().name)
+        release.wait(10)
+        return True, "yes"
+    cfg = AlertConfig(describe=False, verify_queue=2, rule_cooldown=0.0)
+    a = Alerter("s", cfg, ["a person"])
+    sent = []
+    v = Verifier(a, checker, None, sent.append, cfg)
+    a.update(step(0, [Event("activity_start", 0)]))
+    for k in range(6):                       # the first is being checked; two wait; the rest push the oldest out
+        v.clip_closed(clip(k * 8, k * 8 + 7, cid=k))
+    time.sleep(0.2)
+    assert v.stats()["dropped"] == 3 and v.stats()["queued"] == 2
+    release.set()
+    v.close(timeout=5)
+    assert threads == {"vigil-verify-s"}
+    assert [x.clip[0] for x in sent if x.kind == "rule"] == [0]      # once per occurrence, though all said yes
+    assert a.view()[0].checks >= 1 and a.view()[0].last.holds
+
+
+def test_rules_replaced_while_running_keep_their_history():
+    a = Alerter("s", AlertConfig(rule_cooldown=0.0), ["x"], lambda r, c: (True, "ok"))
+    feed(a, step(0, [Event("activity_start", 0)]))
+    assert len(feed(a, step(8, clip=clip(0, 7)))) == 1
+    a.set_rules(["x", "y"])
+    assert [r.text for r in a.view()] == ["x", "y"] and a.view()[0].checks == 1 and a.view()[1].checks == 0

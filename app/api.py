@@ -1,0 +1,226 @@
+"""The REST API, mounted on the page's server (Gradio runs on FastAPI): cameras, questions (answers streamed as
+server-sent events), clips with text search and time range, alerts (recent, and streamed). Documented at /docs.
+Same credentials as the page (HTTP Basic) when the page has them."""
+import json
+import queue
+import secrets
+import time
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
+
+from app.service import Service, SourceRefused, redact
+from memory.store import StoreError
+from stream.clock import clip_label
+from stream.config import AlertConfig
+from stream.service.registry import RegistryError
+from stream.sources import SourceError
+
+PREFIX = "/api/v1"
+
+
+class CameraIn(BaseModel):
+    name: str = Field(description="unique name: letters, digits, '_', '.', '-'")
+    source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
+    rules: list[str] = Field(default_factory=list, description="watch rules in words")
+    scene_alerts: bool = True
+    activity_alerts: bool = True
+    describe: bool = True
+    webhook: str | None = None
+
+
+class Question(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    at: float | None = Field(default=None, ge=0, description="answer as of this stream second (default: now)")
+
+
+class Rules(BaseModel):
+    rules: list[str]
+
+
+def sse(event: str, data) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def clip_json(c, name: str) -> dict:
+    wall = getattr(c, "wall_start", None)
+    return {"id": c.id, "start": round(c.start, 3), "end": round(c.end, 3), "label": clip_label(c),
+            "wall_start": wall, "wall_end": getattr(c, "wall_end", None), "caption": c.caption,
+            "tokens": c.n_tokens if c.tokens is not None else None,
+            "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg"}
+
+
+def camera_json(w) -> dict:
+    st = w.stats()
+    return {"name": w.spec.name, "source": redact(w.spec.source) if isinstance(w.spec.source, str) else "webcam",
+            "status": w.status(), "shared": w.spec.owner is None,
+            "figures": {k: getattr(st, k) for k in ("frames", "steps", "clips", "alerts", "drop_ratio", "sampled_fps",
+                                                   "lag", "frames_skipped", "encodes_skipped", "tau")},
+            "rules": [{"rule": r.text, "checks": r.checks, "fired_last_hour": r.fired,
+                       "last": None if r.last is None else {"holds": r.last.holds, "reason": r.last.reason,
+                                                            "clip": r.last.clip[0], "at": r.last.wall}}
+                      for r in w.rules()]}
+
+
+def router(service: Service) -> APIRouter:
+    basic = HTTPBasic(auto_error=False)
+
+    def auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
+        need = service.config.auth
+        if need is None:
+            return
+        ok = credentials is not None and secrets.compare_digest(credentials.username, need[0]) and \
+            secrets.compare_digest(credentials.password, need[1])
+        if not ok:
+            raise HTTPException(401, "give the page's user and password (HTTP Basic)",
+                                headers={"WWW-Authenticate": "Basic"})
+
+    r = APIRouter(dependencies=[Depends(auth)])
+
+    def registry():
+        if service.registry is None:
+            raise HTTPException(503, f"no model is loaded: {service.engine_error or 'see the server log'}")
+        return service.registry
+
+    def camera(name: str):
+        w = registry().get(name)
+        if w is None:
+            raise HTTPException(404, f"no camera named {name!r}")
+        return w
+
+    @r.get("/health", tags=["service"])
+    def health() -> dict:
+        e = service.engine
+        return {"status": "ok" if e is not None else "no model", "cameras": len(registry()) if e else 0,
+                "model": None if e is None else e.llm.name.rsplit("/", 1)[-1],
+                "random_weights": None if e is None else e.llm.random_weights}
+
+    @r.get(PREFIX + "/cameras", tags=["cameras"])
+    def cameras() -> list[dict]:
+        return [camera_json(w) for w in registry().cameras()]
+
+    @r.post(PREFIX + "/cameras", status_code=201, tags=["cameras"])
+    def add(body: CameraIn) -> dict:
+        registry()
+        try:
+            w = service.add(body.name, body.source, body.rules,
+                            AlertConfig(scene_changes=body.scene_alerts, activity=body.activity_alerts,
+                                        describe=body.describe), webhook=body.webhook)
+        except RegistryError as e:
+            raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, str(e))
+        except (SourceRefused, SourceError, StoreError, ValueError, OSError) as e:
+            raise HTTPException(400, str(e))
+        return camera_json(w)
+
+    @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"])
+    def remove(name: str) -> dict:
+        camera(name)
+        registry().remove(name)
+        return {"removed": name}
+
+    @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"])
+    def set_rules(name: str, body: Rules) -> dict:
+        w = camera(name)
+        w.set_rules(body.rules)
+        return camera_json(w)
+
+    @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "events: `answer` ({text}) pieces as they come, then `clips` (the clips "
+                                            "used and skipped, prompt tokens, warning), then `done`"}})
+    def ask(name: str, body: Question):
+        w = camera(name)
+        answer = w.session.ask(body.question, until=body.at)
+
+        def events():
+            if answer.warning:
+                yield sse("warning", {"text": answer.warning})
+            if not answer.clips:
+                yield sse("answer", {"text": "No clip is stored yet; ask again in a few seconds."})
+            else:
+                for piece in answer.pieces:
+                    yield sse("answer", {"text": piece})
+            yield sse("clips", {"clips": [clip_json(c, name) for c in answer.clips],
+                                "skipped": [clip_json(c, name) for c in answer.skipped],
+                                "prompt_tokens": answer.prompt_tokens, "warning": answer.warning})
+            yield sse("done", {})
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
+    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)"),
+              until: float | None = Query(None), q: str | None = Query(None, description="text to search for"),
+              limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
+        w = camera(name)
+        store = w.session.store
+        ids = store.latest(name, service.config.api_scan)        # newest first; rows only, no tokens
+        found = [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500])]
+
+        # A bound past 1e9 is a Unix time (a live camera's clips, by wall clock); smaller ones are stream seconds.
+        unix = any(b is not None and b > 1e9 for b in (since, until))
+
+        def span(c) -> tuple[float, float] | None:
+            if not unix:
+                return c.start, c.end
+            start = getattr(c, "wall_start", None)
+            return None if start is None else (start, getattr(c, "wall_end", None) or start)
+        found = [c for c in found if (s := span(c)) is not None and (since is None or s[1] >= since)
+                 and (until is None or s[0] <= until)]
+        if q:
+            words = q.lower().split()
+            text_hit = [c for c in found if c.caption and all(x in c.caption.lower() for x in words)]
+            query = service.engine.embed_texts([q])[0]
+            keyed = [c for c in found if c.key is not None and c not in text_hit]
+            keyed.sort(key=lambda c: -float(np.dot(c.key, query)))
+            found = text_hit + keyed
+        return [clip_json(c, name) for c in found[:limit]]
+
+    @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
+           response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def thumbnail(name: str, clip_id: int):
+        w = camera(name)
+        got = [c for c in w.session.store.get([clip_id]) if c.stream == name]
+        if not got:
+            raise HTTPException(404, f"camera {name!r} has no clip {clip_id}")
+        return Response(got[0].thumbnail, media_type="image/jpeg")
+
+    @r.get(PREFIX + "/alerts", tags=["alerts"])
+    def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None) -> list[dict]:
+        return [a.to_json() for a in service.feed.recent(limit, camera)]
+
+    @r.get(PREFIX + "/alerts/stream", tags=["alerts"],
+           responses={200: {"content": {"text/event-stream": {}},
+                            "description": "`alert` events as they are raised (an update of an alert, its "
+                                           "description, has the same id and update: true); a comment every 15 s"}})
+    def alert_stream(request: Request):
+        q = service.feed.subscribe()
+        keepalive = service.config.sse_keepalive
+
+        def events():
+            try:
+                yield ": connected\n\n"
+                while True:
+                    try:
+                        alert = q.get(timeout=keepalive)
+                    except queue.Empty:
+                        yield f": keepalive {time.time():.0f}\n\n"
+                        continue
+                    if alert is None:
+                        return
+                    yield sse("alert", alert.to_json())
+            finally:
+                service.feed.unsubscribe(q)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    return r
+
+
+def app_with_api(service: Service) -> FastAPI:
+    app = FastAPI(title="Vigil", version="1", description="Cameras, questions, clips and alerts of a Vigil server. "
+                  "The live page is at /.")
+    app.include_router(router(service))
+    return app

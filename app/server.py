@@ -1,0 +1,59 @@
+"""One HTTP server for the page and the API: FastAPI with the API routes, the Gradio page mounted at `/`, run by
+uvicorn. `serve` runs it in the foreground; tests start it on a thread (`Server.start`) and stop it."""
+import threading
+
+import gradio as gr
+import uvicorn
+
+from app.api import app_with_api
+from app.handlers import Handlers
+from app.service import Service
+from app.ui import CSS, build
+
+
+def build_app(service: Service, handlers: Handlers):
+    page = build(handlers)
+    app = app_with_api(service)
+    c = service.config
+    return gr.mount_gradio_app(app, page, path="/", auth=c.auth, css=CSS, footer_links=["api"],
+                               max_file_size=f"{c.max_upload_mb}mb", server_name=c.host, server_port=c.port)
+
+
+class Server:
+    def __init__(self, service: Service, handlers: Handlers, port: int | None = None):
+        self.service = service
+        c = service.config
+        self.app = build_app(service, handlers)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host=c.host, port=port or c.port, log_level="warning",
+                                                     timeout_graceful_shutdown=2))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        c = self._server.config
+        return f"http://{c.host}:{c.port}"
+
+    def run(self) -> None:
+        """In the foreground until Ctrl-C (uvicorn handles the signal), then every camera stops and keeps its memory."""
+        try:
+            self._server.run()
+        finally:
+            self.service.close()
+
+    def start(self, timeout: float = 30.0) -> "Server":
+        self._thread = threading.Thread(target=self._server.run, name="vigil-http", daemon=True)
+        self._thread.start()
+        ready = threading.Event()
+        # uvicorn sets `started` once it listens; poll it on a short wait (no callback exists for it)
+        for _ in range(int(timeout / 0.05)):
+            if self._server.started or ready.wait(0.05) or not self._thread.is_alive():
+                break
+        if not self._server.started:
+            raise RuntimeError(f"the server did not start on {self.url}")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self.service.close()

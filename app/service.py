@@ -1,0 +1,85 @@
+"""What the page, the API and `serve` share: the engine, the registry of cameras, the alert feed, the shared sinks,
+and the rules for adding a camera from user input (which sources are allowed, which names)."""
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from app.config import UIConfig
+from stream.config import AlertConfig
+from stream.engine import Engine
+from stream.service.alerts import Checker
+from stream.service.feed import AlertFeed
+from stream.service.registry import Registry, RegistryError, clean_name
+from stream.service.watch import Watcher, WatchSpec
+
+URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp")
+
+
+class SourceRefused(ValueError):
+    """A source the server will not open; the message is one line and names no server path."""
+
+
+def redact(source: str) -> str:
+    """A source as shown to users: a URL without its password; a file by its name only."""
+    if "://" in source:
+        u = urlparse(source)
+        if u.password:
+            netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
+            return urlunparse(u._replace(netloc=netloc))
+        return source
+    return source if source.isdigit() else Path(source).name
+
+
+class Service:
+    def __init__(self, engine: Engine | None, config: UIConfig, checker: Checker | None = None,
+                 sinks: list | None = None, engine_error: str | None = None):
+        self.engine, self.config, self.engine_error = engine, config, engine_error
+        self.feed = AlertFeed()
+        self.sinks = [self.feed] + list(sinks or [])        # every camera sends to these
+        self.registry = Registry(engine, config.memory_root, config.max_cameras, checker) if engine else None
+        if self.registry is not None:
+            for sink in self.sinks:
+                self.registry.on_status(sink.status)
+
+    def allowed_file(self, path: str) -> str:
+        """A server path under the media folders, resolved; refused otherwise (the message names no server path)."""
+        p = Path(path).expanduser().resolve()
+        if not any(p.is_relative_to(Path(r).resolve()) for r in self.config.media_roots):
+            raise SourceRefused(f"{Path(path).name} is outside the folders this server may open; start it with "
+                                f"--media FOLDER to allow another")
+        if not p.is_file():
+            raise SourceRefused(f"no such video file: {Path(path).name}")
+        return str(p)
+
+    def check_source(self, source: str) -> str:
+        source = (source or "").strip()
+        if not source:
+            raise SourceRefused("give a source: an rtsp:// or http(s):// URL, a camera index, or a file")
+        if source.isdigit() or urlparse(source).scheme in URL_SCHEMES:
+            return source
+        if "://" in source:
+            raise SourceRefused(f"unsupported URL scheme {urlparse(source).scheme!r}: use rtsp, http(s) or rtmp")
+        return self.allowed_file(source)
+
+    def add(self, name: str, source, rules: list[str] = (), alerts: AlertConfig | None = None,
+            webhook: str | None = None, owner: str | None = None, fresh: bool = False, fail_fast: bool = False,
+            sinks: list | None = None, max_clips: int | None = None, checked: bool = False,
+            delete_after: bool = False, loop: bool = False) -> Watcher:
+        """Start a camera. `fresh`: a new memory folder (the demo, the webcam) rather than continuing one.
+        `source` is checked (allowed schemes and folders) unless `checked` or it is a pushed source."""
+        if self.registry is None:
+            raise RegistryError("no model is loaded")
+        if isinstance(source, str) and not checked:
+            source = self.check_source(source)
+        name = self.registry.free_name(name, fresh_memory=True) if fresh else clean_name(name)
+        spec = WatchSpec(name=name, source=source, memory=self.registry.memory_of(name),
+                         rules=[r.strip() for r in rules if r and r.strip()], alerts=alerts or AlertConfig(),
+                         webhook=webhook or None, realtime=self.config.realtime_files,
+                         sinks=self.sinks + list(sinks or []), fail_fast=fail_fast, owner=owner, max_clips=max_clips,
+                         delete_after=delete_after, loop=loop)
+        return self.registry.start(spec)
+
+    def close(self) -> None:
+        if self.registry is not None:
+            self.registry.close_all()
+        for sink in self.sinks:
+            sink.close(timeout=2.0)

@@ -1,0 +1,119 @@
+"""The cameras and settings `vigil serve --config FILE` runs, read from TOML (stdlib tomllib). An example with every
+key is `vigil.example.toml`. Unknown keys and wrong types are one-line errors naming the file and the key."""
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from stream.service.registry import NAME
+
+
+@dataclass
+class CameraConfig:
+    # Unique name: the memory folder under the root, the MQTT topic level, the API path.
+    name: str
+    # An rtsp:// or http(s):// URL, a webcam index on this machine, or a video file played as if live.
+    source: str
+    # Watch rules in words, checked by the video LLM on clips that activity touched.
+    rules: list[str] = field(default_factory=list)
+    # Automatic alerts; each can be switched off per camera (a busy street needs no activity alerts).
+    scene_alerts: bool = True
+    activity_alerts: bool = True
+    # The video LLM describes each automatic alert's clip (title, sentence, severity).
+    describe: bool = True
+    # Sinks besides the camera's own alerts.jsonl: "mqtt" (the [mqtt] broker). A webhook is its own key.
+    sinks: list[str] = field(default_factory=list)
+    webhook: str | None = None
+    # A video file source starts again at its end (a test camera); live sources ignore it.
+    loop: bool = False
+    # Retention: clips kept for this camera, oldest deleted first (None: the store's default).
+    max_clips: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ValueError("source must be a URL, a webcam index or a file path")
+        unknown = set(self.sinks) - {"mqtt"}
+        if unknown:
+            raise ValueError(f"unknown sink {sorted(unknown)[0]!r}: the sinks are 'mqtt' (and the webhook key)")
+        if self.max_clips is not None and self.max_clips < 1:
+            raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
+
+
+@dataclass
+class ServerSection:
+    # None: the page's own default (app/config.py UIConfig), so a default is written once.
+    host: str | None = None
+    port: int | None = None
+    auth: str | None = None            # "user:password"; required when host is not loopback
+    memory: str | None = None          # the root: each camera's memory is a folder in it
+    media: list[str] = field(default_factory=list)   # more folders the page and the API may open files from
+
+
+@dataclass
+class ModelSection:
+    # A hub id, a local folder, or "tiny" (random weights: every answer and description is noise).
+    name: str | None = None
+    device: str | None = None
+
+
+@dataclass
+class ServiceConfig:
+    server: ServerSection = field(default_factory=ServerSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    mqtt: dict | None = None           # the [mqtt] table, as stream.config.MqttConfig takes it
+    cameras: list[CameraConfig] = field(default_factory=list)
+
+    def __post_init__(self):
+        names = [c.name for c in self.cameras]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            raise ValueError(f"two cameras are named {dup!r}")
+        if any("mqtt" in c.sinks for c in self.cameras) and self.mqtt is None:
+            raise ValueError("a camera sends to 'mqtt' but there is no [mqtt] table")
+
+
+def _build(cls, table, where: str):
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    for k, v in table.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{where}: {k} must be a finite number")
+    try:
+        return cls(**table)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def load(path: str | Path) -> ServiceConfig:
+    """Read and check a config file. Raises ValueError with a one-line message naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"no such config file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read config file {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML ({e})") from None
+    try:
+        unknown = sorted(set(data) - {"server", "model", "mqtt", "camera"})
+        if unknown:
+            raise ValueError(f"unknown table [{unknown[0]}] (known: server, model, mqtt, camera)")
+        cams = data.get("camera", [])
+        if not isinstance(cams, list):
+            raise ValueError("cameras are [[camera]] tables")
+        cameras = [_build(CameraConfig, c, f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
+        if data.get("mqtt") is not None:
+            from stream.config import MqttConfig
+            _build(MqttConfig, data["mqtt"], "[mqtt]")          # checked now, built again where it is used
+        return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
+                             model=_build(ModelSection, data.get("model", {}), "[model]"),
+                             mqtt=data.get("mqtt"), cameras=cameras)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
