@@ -1,0 +1,199 @@
+"""The service soak: `python -m bench.soak --minutes 30` (not part of `python -m bench`: it runs for as long as it
+is told). Four cameras on one server with `--model tiny`: two files played live (looped), two HTTP MPEG-TS streams
+served by FFmpeg on 127.0.0.1, one of which is killed and restarted three times; a question every 30 s over the API;
+one MQTT subscriber on a mosquitto started here. Prints a markdown table: lag behind live per camera, seconds to the
+first answer event, reconnect times, alerts raised against alerts delivered over MQTT, RSS, threads, open files.
+
+RTSP: FFmpeg can only be an RTSP client, and Debian 12 main has no RTSP server package, so both network cameras are
+HTTP streams; the reconnect path (OpenCV's FFmpeg demuxer, the backoff) is the same code."""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT.parent / "shared" / "videos"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def counts() -> tuple[int, int]:
+    return len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd"))
+
+
+class Feed:
+    """An FFmpeg HTTP MPEG-TS server looping a clip; `-listen 1` serves one client, so it is restarted when the
+    client goes (a reconnect) until stopped."""
+
+    def __init__(self, clip: Path, port: int):
+        import imageio_ffmpeg
+        self.cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "quiet", "-re",
+                    "-stream_loop", "-1", "-i", str(clip), "-an", "-c:v", "mpeg4", "-g", "10", "-q:v", "5",
+                    "-f", "mpegts", "-listen", "1", f"http://127.0.0.1:{port}/live.ts"]
+        self.url = f"http://127.0.0.1:{port}/live.ts"
+        self.proc, self.down = None, threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, daemon=True)
+        self._thread.start()
+
+    def _keep(self):
+        while not self._stop.is_set():
+            if self.down.is_set():
+                self._stop.wait(0.2)
+                continue
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while self.proc.poll() is None and not self._stop.is_set():
+                self._stop.wait(0.2)
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+    def kill(self):
+        self.down.set()
+        if self.proc is not None:
+            self.proc.kill()
+
+    def restart(self):
+        self.down.clear()
+
+    def stop(self):
+        self._stop.set()
+        self.kill()
+        self._thread.join(5)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.soak")
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--ask-every", type=float, default=30.0)
+    p.add_argument("--outages", type=int, default=3, help="times the killed camera's server goes down")
+    p.add_argument("--outage-seconds", type=float, default=10.0)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import httpx
+    import paho.mqtt.client as mqtt
+
+    from app.config import UIConfig
+    from app.handlers import Handlers
+    from app.server import Server
+    from app.service import Service
+    from models.config import ModelConfig
+    from stream.config import MqttConfig
+    from stream.engine import Engine, EngineConfig
+    from stream.service.sinks import MqttSink
+
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-soak-"))
+    broker_port = free_port()
+    (tmp / "mosquitto.conf").write_text(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\n")
+    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(tmp / "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    feeds = [Feed(VIDEOS / "vtest.avi", free_port()), Feed(VIDEOS / "one-by-one-person-detection.mp4", free_port())]
+    time.sleep(1.5)
+    received: dict[str, set] = {}
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda c, u, m: received.setdefault(m.topic.split("/")[1], set()).add(
+        (json.loads(m.payload)["id"], json.loads(m.payload)["update"]))
+    sub.on_connect = lambda c, u, f, rc, pr: c.subscribe("vigil/+/alert", qos=1)
+    sub.connect("127.0.0.1", broker_port)
+    sub.loop_start()
+
+    engine = Engine(EngineConfig(model=ModelConfig(llm="tiny", embedder="tiny", device="cpu")))
+    config = UIConfig(port=free_port(), memory_root=str(tmp / "memory"),
+                      media_roots=UIConfig().media_roots + [str(VIDEOS)])
+    sink = MqttSink(MqttConfig(port=broker_port))
+    service = Service(engine, config, sinks=[sink])
+    server = Server(service, Handlers(service)).start()
+    api = httpx.Client(base_url=server.url, timeout=120)
+    cams = {"file-room": str(ROOT / "assets" / "demo-room.mp4"), "file-bikes": str(VIDEOS / "bikes.mp4"),
+            "http-vtest": feeds[0].url, "http-people": feeds[1].url}
+    for name, src in cams.items():
+        service.add(name, src, ["a person walks in"], checked=True, fail_fast=False, loop="://" not in src)
+
+    lags = {n: [] for n in cams}
+    ttft, reconnects, rss, snap = [], [], {}, {}
+    t_start = time.monotonic()
+    total = args.minutes * 60
+    outages = [total * (k + 1) / (args.outages + 1) for k in range(args.outages)]
+    next_ask, k_ask, down_at = t_start + 20, 0, None
+    while (now := time.monotonic()) - t_start < total:
+        el = now - t_start
+        for c in api.get("/api/v1/cameras").json():
+            if c["status"]["state"] in ("live", "playing") and c["figures"]["steps"] > 0:
+                lags[c["name"]].append(c["figures"]["lag"])
+        if el > 60 and "start" not in snap:
+            snap["start"] = counts()
+        if el > min(300, total * 0.17) and "early" not in rss:
+            rss["early"] = (el, rss_mb())
+        if outages and el >= outages[0] and down_at is None:
+            feeds[0].kill()
+            down_at = now
+        if down_at is not None and now - down_at >= args.outage_seconds and feeds[0].down.is_set():
+            feeds[0].restart()
+            back_from = now
+            outages.pop(0)
+            w = service.registry.get("http-vtest")
+            got = w.source.wait_for("live", timeout=120) if hasattr(w.source, "wait_for") else None
+            reconnects.append(time.monotonic() - back_from if got is not False else float("nan"))
+            down_at = None
+        if now >= next_ask:
+            name = list(cams)[k_ask % len(cams)]
+            k_ask += 1
+            t0 = time.monotonic()
+            with api.stream("POST", f"/api/v1/cameras/{name}/ask", json={"question": "What happened?"}) as s:
+                for line in s.iter_lines():
+                    if line == "event: answer" and len(ttft) < k_ask:
+                        ttft.append(time.monotonic() - t0)
+            next_ask += args.ask_every
+        time.sleep(1.0)
+    rss["end"] = (time.monotonic() - t_start, rss_mb())
+    snap["end"] = counts()
+    raised = {}
+    for w in service.registry.cameras():
+        raised[w.spec.name] = {(a.id, a.update) for a in service.feed.recent(100000, w.spec.name)}
+    server.stop()
+    sink.close(timeout=5)
+    time.sleep(1)
+    sub.loop_stop()
+    for f in feeds:
+        f.stop()
+    broker.terminate()
+
+    print(f"\nSoak: {args.minutes:g} min, 4 cameras, --model tiny, a question every {args.ask_every:g} s\n")
+    print("| camera | lag mean s | lag p95 s | lag max s | alerts raised | delivered over MQTT |")
+    print("|---|---|---|---|---|---|")
+    for n in cams:
+        a = np.array(lags[n] or [np.nan])
+        ids = {i for i, _ in raised.get(n, set())}
+        got = len(ids & {i for i, _ in received.get(n, set())})        # raised alerts that reached the subscriber
+        print(f"| {n} | {np.nanmean(a):.2f} | {np.nanpercentile(a, 95):.2f} | {np.nanmax(a):.2f} | "
+              f"{len({i for i, _ in raised.get(n, set())})} | {got} |")
+    t = np.array(ttft or [np.nan])
+    print(f"\nanswers: {len(ttft)}, seconds to first answer event: mean {np.nanmean(t):.2f}, p95 "
+          f"{np.nanpercentile(t, 95):.2f}, max {np.nanmax(t):.2f}")
+    print(f"reconnects after restart (s): {', '.join(f'{x:.1f}' for x in reconnects) or 'none'}")
+    print(f"RSS: {rss['early'][1]:.0f} MB at {rss['early'][0] / 60:.1f} min, {rss['end'][1]:.0f} MB at "
+          f"{rss['end'][0] / 60:.1f} min ({(rss['end'][1] / rss['early'][1] - 1):+.1%})")
+    print(f"threads, open files: {snap['start']} at 1 min -> {snap['end']} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
