@@ -2,20 +2,10 @@
 streamed as server-sent events, clip search, alerts and their stream, auth."""
 import json
 import threading
-import time
 
 import httpx
-import pytest
 
-
-def wait_for(fn, timeout=120.0, every=0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out")
+from tests.app.test_ui_api import wait_for
 
 
 def events(lines):
