@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+DEFAULT_STREAM = "default"     # the stream of a memory folder when none is named
+
 
 def _engine_config(args):
     from compression.config import DropConfig
@@ -102,7 +104,9 @@ def cmd_ask(args) -> int:
     from stream.clock import clip_label
     from stream.engine import Engine
 
-    folder, stream = find_memory(Path(args.memory), args.stream)   # a memory root and a camera's name work too
+    # --stream left at its default: the folder's only stream, or in a memory root the only camera's memory.
+    stream = None if args.stream == DEFAULT_STREAM else args.stream
+    folder, stream = find_memory(Path(args.memory), stream)        # a memory root and a camera's name work too
     inspect(folder, write=False)                       # not a memory: one line, before the models load
     args.memory = str(folder)
     engine = Engine(_engine_config(args))
@@ -442,14 +446,13 @@ def parser() -> argparse.ArgumentParser:
                         help="fixed drop threshold (cosine similarity); default: calibrated per stream and model")
     common = _Parser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
-    common.add_argument("--stream", default="default", help="stream name inside the memory folder")
+    common.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
     common.add_argument("--max-clips", type=_positive_int, default=StoreConfig.max_clips,
                         help="keep at most this many clips per stream")
     i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
     a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory (reads, never writes)")
     a.add_argument("question")
-    a.set_defaults(stream=None)       # ask: the folder's only stream, or the camera's memory in a memory root
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
     w = sub.add_parser("watch", parents=[common], help="watch a stream or file and print each alert as a JSON line")
     w.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")

@@ -78,8 +78,12 @@ def test_ask_errors_exit_2_with_one_line(videos, tmp_path, cache_dir):
     mem = tmp_path / "mem"
     assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--stream", "demo",
                  cache=cache_dir).returncode == 0
-    err = one_error_line(vigil("ask", "--memory", str(mem), "--model", "tiny", "q", cache=cache_dir))
-    assert "no clips for stream 'default'; it holds demo (" in err and "--stream NAME" in err
+    # No --stream: the folder's only stream answers; a stream it lacks is one line, naming what it holds.
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "q", cache=cache_dir)
+    assert r.returncode == 0 and "clips used (" in r.stdout, r.stderr
+    err = one_error_line(vigil("ask", "--memory", str(mem), "--model", "tiny", "--stream", "door", "q",
+                               cache=cache_dir))
+    assert "no clips for stream 'door'; it holds demo (" in err and "--stream NAME" in err
     err = one_error_line(vigil("ask", "--memory", str(mem), "--model", str(tmp_path / "no" / "model"), "q",
                                cache=cache_dir))
     assert f"no such folder: {tmp_path / 'no' / 'model'}. Give a local folder" in err and ".." not in err

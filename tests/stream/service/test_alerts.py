@@ -184,11 +184,12 @@ def test_verifier_checks_rules_off_the_caller_thread_and_its_queue_is_bounded():
     for k in range(6):                       # the first is being checked; two wait; the rest push the oldest out
         v.clip_closed(clip(k * 8, k * 8 + 7, cid=k))
     time.sleep(0.2)
-    assert v.stats()["dropped"] == 3 and v.stats()["queued"] == 2
+    st = v.stats()
+    assert st["queued"] == 2 and st["dropped"] in (3, 4)     # 1 being checked (if the worker took it yet)
     release.set()
     v.close(timeout=5)
     assert threads == {"vigil-verify-s"}
-    assert [x.clip[0] for x in sent if x.kind == "rule"] == [0]      # once per occurrence, though all said yes
+    assert len([x for x in sent if x.kind == "rule"]) == 1        # once per occurrence, though all said yes
     assert a.view()[0].checks >= 1 and a.view()[0].last.holds
 
 
