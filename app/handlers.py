@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 import gradio as gr
 import numpy as np
 
-from app.config import UIConfig
 from app.overlay import overlay
 from app.report import jpeg_data_uri
 from app.service import Service, SourceRefused

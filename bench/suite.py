@@ -125,7 +125,7 @@ def _settings(lo: dict, name: str | None = None) -> str:
 
 def _events_md(ev: dict) -> list[str]:
     c, a = ev["cuts"], ev["activity"]
-    lines = [f"### 6. Event accuracy against annotations.json, leave one clip out", "",
+    lines = ["### 6. Event accuracy against annotations.json, leave one clip out", "",
              f"Cuts, frame-accurate (within {c['tolerance']} s): Vigil with the ContentDetector threshold fit on the "
              f"other clips (when several tie there, the mean over them), Vigil with its default (PySceneDetect's own "
              f"27), and PySceneDetect's pipeline on full frames.",

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from compression.config import DropConfig, GateConfig
+from compression.config import DropConfig
 from models.preprocess import patchify, resize_frames, smart_resize
 from stream.analyzer import FrameAnalyzer
 from stream.config import EventConfig, IngestConfig, SamplingConfig

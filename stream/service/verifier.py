@@ -9,7 +9,6 @@ when it is full the oldest is dropped and counted (its alert, if any, still goes
 import dataclasses
 import re
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -132,7 +131,7 @@ class Verifier:
         """Under the lock. A full queue drops its oldest job (a dropped description leaves its alert plain: its
         timer sends it)."""
         if len(self._jobs) >= self.config.verify_queue:
-            old = self._jobs.popleft()
+            self._jobs.popleft()
             self.dropped += 1
         self._jobs.append(job)
 
