@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+from models.registry import BACKENDS
+from models.tiny import TINY_LLMS
 
 DEFAULT_STREAM = "default"     # the stream of a memory folder when none is named
 
@@ -249,7 +251,7 @@ def cmd_watch(args) -> int:
 
     watcher = Watcher(engine, spec, on_alert=show)
     if engine.llm.random_weights and spec.rules:
-        print("vigil: warning: RANDOM WEIGHTS (--model tiny): watch rules are checked by noise", file=sys.stderr)
+        print("vigil: warning: RANDOM WEIGHTS (a tiny test model): watch rules are checked by noise", file=sys.stderr)
     signal.signal(signal.SIGINT, lambda *_: watcher.stop(timeout=0))   # Ctrl-C: stop reading, keep what is stored
     watcher.start()
     try:
@@ -339,9 +341,9 @@ def cmd_serve(args) -> int:
                       media_roots=d.media_roots + list(s.media) + list(args.media))
     if cfg.model.name:
         args.model = cfg.model.name
-        if args.embedder in (None, "tiny") or cfg.model.name == "tiny":
+        if args.embedder in (None, "tiny") or cfg.model.name in TINY_LLMS:
             from models.config import ModelConfig
-            args.embedder = "tiny" if cfg.model.name == "tiny" else ModelConfig.embedder
+            args.embedder = "tiny" if cfg.model.name in TINY_LLMS else ModelConfig.embedder
     if cfg.model.device:
         args.device = cfg.model.device
     mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
@@ -433,8 +435,9 @@ def parser() -> argparse.ArgumentParser:
                       help="more output: every step and event (ingest), and what native libraries print (FFmpeg)")
     models = _Parser(add_help=False, parents=[base])
     models.add_argument("--model", default=ModelConfig.llm,
-                        help="video LLM: hub id, local folder, or 'tiny' (random weights, smoke runs)")
-    models.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with --model tiny)")
+                        help="video LLM: hub id or local folder of a supported family (" + ", ".join(sorted(BACKENDS))
+                        + "), or a random-weight model for smoke runs: " + ", ".join(TINY_LLMS))
+    models.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with a tiny --model)")
     models.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda, cuda:1, mps")
     models.add_argument("--fps", type=_number(float, 0, high=SamplingConfig.max_fps), default=SamplingConfig.fps,
                         help="frames sampled per second")
@@ -530,7 +533,7 @@ def main(argv=None) -> int:
         _native_stderr_off()
     if getattr(args, "embedder", "") is None:
         from models.config import ModelConfig
-        args.embedder = "tiny" if args.model == "tiny" else ModelConfig.embedder
+        args.embedder = "tiny" if args.model in TINY_LLMS else ModelConfig.embedder
     from memory.store import StoreError
     from models.loader import ModelLoadError
     from stream.analysis import AnalysisError

@@ -43,18 +43,24 @@ def cache_dir(config: ModelConfig) -> Path:
     return Path(base)
 
 
-def resolve(name: str, kind: str, config: ModelConfig) -> str:
-    """A hub id or folder as given; "tiny" becomes a locally built random-weight folder."""
+def resolve_llm(name: str, config: ModelConfig) -> str:
+    """A hub id or folder as given; a tiny name ("tiny", "tiny-qwen3-vl", ...) becomes a locally built random-weight
+    folder."""
+    if name not in tiny.TINY_LLMS:
+        return name
+    kind = "qwen2_5_vl" if name == "tiny" else name.removeprefix("tiny-")
+    return str(tiny.TINY_LLMS[name](cache_dir(config) / f"tiny-{kind}-v{tiny.TINY_VERSION}"))
+
+
+def resolve_embedder(name: str, config: ModelConfig) -> str:
     if name != "tiny":
         return name
-    folder = cache_dir(config) / f"tiny-{kind}-v{tiny.TINY_VERSION}"
-    build = tiny.build_tiny_qwen if kind == "qwen2_5_vl" else tiny.build_tiny_siglip
-    return str(build(folder))
+    return str(tiny.build_tiny_siglip(cache_dir(config) / f"tiny-siglip-v{tiny.TINY_VERSION}"))
 
 
 def spec_name(name: str) -> str:
     """The name a store records: what the user asked for (a tiny build is named with its version, not its path)."""
-    return f"tiny-v{tiny.TINY_VERSION}" if name == "tiny" else name
+    return f"{name}-v{tiny.TINY_VERSION}" if name in tiny.TINY_LLMS else name
 
 
 def _quiet_transformers():
@@ -86,12 +92,15 @@ def _load_error(what: str, name: str, flag: str, e: Exception) -> "ModelLoadErro
 
 
 def load_llm(config: ModelConfig):
-    from models.qwen import QwenVideoLLM
+    from models.registry import backend_for
     _quiet_transformers()
     device = pick_device(config.device)
-    path = resolve(config.llm, "qwen2_5_vl", config)
+    path = resolve_llm(config.llm, config)
     try:
-        llm = QwenVideoLLM(path, config, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
+        backend = backend_for(path)
+        llm = backend(path, config, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
+    except ModelLoadError:
+        raise
     except Exception as e:  # transformers raises many types for a bad path, a bad config or no network
         raise _load_error("video LLM", config.llm, "--model", e) from e
     llm.name = spec_name(config.llm)
@@ -102,7 +111,7 @@ def load_embedder(config: ModelConfig):
     from models.embedder import SiglipEmbedder
     _quiet_transformers()
     device = pick_device(config.device)
-    path = resolve(config.embedder, "siglip", config)
+    path = resolve_embedder(config.embedder, config)
     try:
         emb = SiglipEmbedder(path, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
     except Exception as e:

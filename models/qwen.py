@@ -13,7 +13,7 @@ import torch
 
 from models.backend import PromptClip
 from models.config import ModelConfig
-from models.preprocess import patchify, resize_frames, smart_resize
+from models.preprocess import CLIP_MEAN, CLIP_STD, patchify, resize_frames, smart_resize
 
 SYSTEM_PROMPT = ("You are Vigil, an assistant that watches a video stream. You are shown clips from your memory "
                  "of the stream, each after its time span. Answer the question about what you saw.")
@@ -22,11 +22,19 @@ _SPECIAL = re.compile(r"<\|[a-z_]+\|>")
 
 
 class QwenVideoLLM:
+    # Pixel statistics the vision tower was trained with (Qwen2.5-VL: CLIP's).
+    mean, std = CLIP_MEAN, CLIP_STD
+
+    @staticmethod
+    def model_class():
+        from transformers import Qwen2_5_VLForConditionalGeneration
+        return Qwen2_5_VLForConditionalGeneration
+
     def __init__(self, path: str, config: ModelConfig, device: torch.device, dtype: torch.dtype,
                  random_weights: bool = False):
-        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+        from transformers import AutoTokenizer
 
-        self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.model = self.model_class().from_pretrained(path, dtype=dtype).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.config = config
         self.device, self.dtype = device, dtype
@@ -48,13 +56,18 @@ class QwenVideoLLM:
         """[B, 2, H, W, 3] uint8 (already resized) -> [B, (H/28)*(W/28), D] float32 on the CPU. The caller holds the
         model (the Ingestor encodes inside the engine's gate)."""
         b = steps.shape[0]
-        pixel_values, thw = patchify(steps.reshape(-1, *steps.shape[2:]), self.patch, self.merge, self.frames_per_step)
+        pixel_values, thw = patchify(steps.reshape(-1, *steps.shape[2:]), self.patch, self.merge, self.frames_per_step,
+                                     mean=self.mean, std=self.std)
         # Each step is its own "video" ([1, gh, gw]) so full-attention blocks never look across steps.
         grid_thw = torch.tensor([[1, thw[1], thw[2]]] * b, device=self.device)
         pixels = torch.from_numpy(pixel_values).to(self.device, self.dtype)
         with torch.inference_mode():
             out = self.model.model.get_video_features(pixels, grid_thw, return_dict=True)
-        return torch.stack(out.pooler_output).float().cpu()
+        return self.stored(out).float().cpu()
+
+    def stored(self, out) -> torch.Tensor:
+        """The vision tower's output for B steps -> what is stored per token: [B, N, token_dim]."""
+        return torch.stack(out.pooler_output)
 
     def preprocess(self, frames: np.ndarray) -> np.ndarray:
         """Raw uint8 frames [T, H, W, 3] -> frames resized to this model's grid."""
@@ -115,6 +128,12 @@ class QwenVideoLLM:
         return {"input_ids": input_ids, "inputs_embeds": embeds, "position_ids": position_ids,
                 "attention_mask": torch.ones_like(input_ids)}
 
+    prompt_as_ids = False
+
+    def generate_inputs(self, inputs: dict) -> dict:
+        """What `generate` is given of `build_inputs`' tensors: the prompt as embeddings with explicit positions."""
+        return {k: inputs[k] for k in ("inputs_embeds", "position_ids", "attention_mask")}
+
     def prompt_size(self, question: str, clips: list[PromptClip], context: str = "") -> int:
         text = len(self._text_ids(question, [c.label for c in clips], context)) - len(clips)
         return text + sum(int(c.tokens.shape[0]) for c in clips)
@@ -139,7 +158,8 @@ class QwenVideoLLM:
                     turn.between_steps()
                 return stop.is_set()
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=False, skip_special_tokens=True)
+        # A prompt given as embeddings is not in generate's output; one given as ids is, and must not be read back.
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=self.prompt_as_ids, skip_special_tokens=True)
         errors: list[BaseException] = []
 
         def run():
@@ -151,9 +171,8 @@ class QwenVideoLLM:
                 if stop.is_set():       # the reader gave up while this waited for the model
                     return
                 with torch.inference_mode():
-                    inputs = self.build_inputs(question, clips, context)
-                    self.model.generate(inputs_embeds=inputs["inputs_embeds"], position_ids=inputs["position_ids"],
-                                        attention_mask=inputs["attention_mask"], do_sample=False,
+                    inputs = self.generate_inputs(self.build_inputs(question, clips, context))
+                    self.model.generate(**inputs, do_sample=False,
                                         max_new_tokens=max_new_tokens or self.config.max_new_tokens,
                                         streamer=streamer, stopping_criteria=StoppingCriteriaList([_Step()]))
             except BaseException as e:  # surfaced in the caller's thread below

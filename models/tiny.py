@@ -92,13 +92,54 @@ def build_tiny_qwen(folder: str | Path, seed: int = 0, size: str = "tiny") -> Pa
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    return _save(folder, model, tokenizer, ids, "qwen2_5_vl" if size == "tiny" else f"qwen2_5_vl-vision-{size}")
+
+
+def _save(folder: Path, model, tokenizer, ids: dict, kind: str) -> Path:
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    _mark(folder, "qwen2_5_vl" if size == "tiny" else f"qwen2_5_vl-vision-{size}")
+    _mark(folder, kind)
     return folder
+
+
+# Qwen3-VL-shaped tiny towers: 16-pixel patches, a learned 8x8 position grid, DeepStack from both blocks (so two
+# feature levels travel with every token, as the real model's three do).
+_QWEN3_VISION = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=16,
+                     spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64)
+_QWEN3_TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, head_dim=16, max_position_embeddings=32768)
+
+
+def build_tiny_qwen3(folder: str | Path, family: str = "qwen3_vl", seed: int = 0) -> Path:
+    """Save a random tiny Qwen3-VL ("qwen3_vl": DeepStack, interleaved M-RoPE) or Qwen3.5 ("qwen3_5": the same
+    vision path without DeepStack, a hybrid linear/full-attention text model) with its tokenizer."""
+    import torch
+    from transformers import AutoModelForImageTextToText, Qwen3_5Config, Qwen3VLConfig
+
+    folder = Path(folder)
+    if _is_built(folder):
+        return folder
+    tokenizer = _byte_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    rope = {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [2, 3, 3], "mrope_interleaved": True}
+    text = dict(_QWEN3_TEXT, vocab_size=len(tokenizer), rope_parameters=rope, bos_token_id=ids["<|endoftext|>"],
+                eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    tokens = dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                  vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    if family == "qwen3_vl":
+        config = Qwen3VLConfig(text_config=text, vision_config=dict(_QWEN3_VISION, deepstack_visual_indexes=[0, 1]),
+                               **tokens)
+    elif family == "qwen3_5":
+        text.update(layer_types=["linear_attention", "full_attention"], linear_key_head_dim=8,
+                    linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4)
+        config = Qwen3_5Config(text_config=text, vision_config=dict(_QWEN3_VISION), **tokens)
+    else:
+        raise ValueError(f"no tiny build for {family!r}")
+    torch.manual_seed(seed)
+    return _save(folder, AutoModelForImageTextToText.from_config(config).eval(), tokenizer, ids, family)
 
 
 def build_tiny_siglip(folder: str | Path, seed: int = 0) -> Path:
@@ -127,6 +168,15 @@ def build_tiny_siglip(folder: str | Path, seed: int = 0) -> Path:
     SiglipImageProcessorPil(size={"height": 64, "width": 64}).save_pretrained(folder)
     _mark(folder, "siglip")
     return folder
+
+
+# The tiny video LLMs `--model` accepts, each a builder of a folder. "tiny" stays Qwen2.5-VL: memories recorded
+# with it keep their model name.
+TINY_LLMS = {
+    "tiny": build_tiny_qwen,
+    "tiny-qwen3-vl": lambda folder: build_tiny_qwen3(folder, "qwen3_vl"),
+    "tiny-qwen3.5": lambda folder: build_tiny_qwen3(folder, "qwen3_5"),
+}
 
 
 def is_random(folder: str | Path) -> bool:

@@ -205,7 +205,7 @@ class Analysis:
         store, state, src = self.session.store, self.session.state, self.source
         warning = noise = None
         if self.engine.llm.random_weights:
-            warning = "RANDOM WEIGHTS (--model tiny): every caption, summary and answer in this report is noise"
+            warning = "RANDOM WEIGHTS (a tiny test model): every caption, summary and answer in this report is noise"
             noise = "random weights: noise"
         steps = store.steps(STREAM)
         stored = [Event(k, t, d) for k, t, d in store.events(STREAM)]

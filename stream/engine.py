@@ -26,7 +26,7 @@ from stream.config import IngestConfig
 from stream.ingest import Ingestor, Step, StreamState, decode_jpeg
 from stream.scheduler import GateConfig, ModelGate
 
-RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (--model tiny): the text below is noise, "
+RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
                           "not an answer")
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
 
@@ -45,7 +45,8 @@ def prompt_clip(clip: ClipMemory) -> PromptClip:
     """A stored clip (with tokens) as the video LLM sees it, labelled with its time span: local date and time for a
     live clip (so "this morning" or "at 14:00" can be answered), stream time for a file."""
     return PromptClip(label=f"[{clip_label(clip, ' - ')}]", tokens=clip.tokens,
-                      positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step)
+                      positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step,
+                      start=clip.start)
 
 
 def time_now(now: float, clips: list[ClipMemory]) -> str:
