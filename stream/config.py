@@ -181,14 +181,39 @@ class IngestConfig:
     encode_batch: int = 4
     # Longest side of the stored JPEG thumbnail.
     thumb_side: int = 320
+    # Steps kept whole (every token, not compacted) in RAM as the stream's live window, newest last: a question about
+    # now sees them at full resolution. 2 steps are the last 4 sampled frames, SimpleStream's setting (arXiv
+    # 2604.02317: Qwen3-VL shown the last 4 frames beats every published streaming memory on real-time questions).
+    window_steps: int = 2
 
     def __post_init__(self):
+        if self.window_steps < 0:
+            raise ValueError(f"window_steps must be 0 or more, got {self.window_steps}")
         if not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
             raise ValueError(f"clip_seconds must be a positive number, got {self.clip_seconds}")
         if self.encode_batch < 1:
             raise ValueError(f"encode_batch must be at least 1, got {self.encode_batch}")
         if self.thumb_side < 16:
             raise ValueError(f"thumb_side must be at least 16, got {self.thumb_side}")
+
+
+# What a question is shown (`--answer-policy`).
+ANSWER_POLICIES = {
+    "hybrid": "the live window at full resolution, then memory clips by relevance in the rest of the token budget",
+    "window": "the live window alone: the newest frames, as SimpleStream's baseline does",
+    "memory": "memory clips alone, the newest compacted like every other",
+}
+
+
+@dataclass
+class AnswerConfig:
+    # Recent frames whole carry most questions about now; memory carries questions about earlier (SimpleStream,
+    # arXiv 2604.02317). A question asked of a stored memory (`ask`) has no live window: it gets memory alone.
+    policy: str = "hybrid"
+
+    def __post_init__(self):
+        if self.policy not in ANSWER_POLICIES:
+            raise ValueError(f"unknown answer policy {self.policy!r}: use {', '.join(ANSWER_POLICIES)}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ Events (cuts, activity, lighting) come with the frames, found by the stream's `F
 the step and the clip before it, and the first step after it is kept whole as the new drop reference.
 """
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -53,6 +54,18 @@ class Step:
     @property
     def drop_ratio(self) -> float:
         return 1.0 - self.kept / self.total if self.total else 1.0
+
+
+@dataclass
+class WindowStep:
+    """One step of the live window: every token of it, as encoded (or, where the gate skipped the encode because
+    nothing changed, the last encoded step's)."""
+    time: float                     # its first frame's stream time
+    end: float                      # its last frame's
+    tokens: torch.Tensor            # [h*w, D] float16, raster order
+    grid: tuple[int, int]           # (h, w) tokens
+    wall_start: float | None = None # wall-clock times of its first and last frames (live sources)
+    wall_end: float | None = None
 
 
 @dataclass
@@ -116,6 +129,7 @@ class StreamState:
     analysis: object = None                           # the analyzer's state at the last step boundary
     tau: float | None = None                          # the drop threshold in use at the last step
     draft: _Draft | None = None
+    window: deque = field(default_factory=deque)      # WindowStep: the newest steps whole (RAM only, bounded)
     steps: int = 0                                    # steps taken by this run (or since its resumed start)
     samples_done: int = 0                             # sampled frames those steps consumed (a file resumes after)
     # Where the stream's stored record ended when this run started: its steps are numbered from index_base and its
@@ -167,7 +181,8 @@ class Ingestor:
         c = self.config.calibration
         return StreamState(stream=stream, analyzer=FrameAnalyzer(self.config.events),
                            tau_cal=RunningQuantile(-1.0, 1.0, c.bins, c.horizon, c.min_samples),
-                           noise_cal=RunningQuantile(0.0, 1.0, c.bins, c.horizon, c.min_samples))
+                           noise_cal=RunningQuantile(0.0, 1.0, c.bins, c.horizon, c.min_samples),
+                           window=deque(maxlen=self.config.window_steps))
 
     def threshold(self, state: StreamState) -> float:
         """The pixel change above which a cell has changed: the floor, or the stream's own noise if higher."""
@@ -325,6 +340,11 @@ class Ingestor:
             keep, novelty = torch.zeros(n, dtype=torch.bool), None
         if tokens is not None:
             state.prev_tokens = tokens
+        if state.window.maxlen and state.prev_tokens is not None:
+            if state.window and state.window[-1].grid != (h, w):
+                state.window.clear()         # a new frame size: older steps are another layout
+            state.window.append(WindowStep(start, end, state.prev_tokens.half(), (h, w), p.frames[0].wall,
+                                           p.frames[-1].wall))
         state.tau = tau
         kept = int(keep.sum())
 
