@@ -1,5 +1,5 @@
 """Configuration of the clip store and of selection for a question."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -30,6 +30,31 @@ class StoreConfig:
 
 
 @dataclass
+class WhenConfig:
+    """How a time in a question ("at 3 pm", "10 minutes ago", "this morning") becomes a span of stream."""
+    # "at 3 pm": a clock time is said rounded to 5 or 15 minutes, so it gets a window this wide (seconds) around it.
+    clock_window: float = 600.0
+    # A moment read to the second ("at 2:30" into a file, "at 90 seconds", "10 seconds ago") still gets a window this
+    # wide: about a clip's length, so the clip that holds the moment overlaps it.
+    second_window: float = 10.0
+    # "N ago" is as rough as N is round: it gets a window of this fraction of N around it (10 minutes ago: from 12.5
+    # to 7.5 minutes ago), never narrower than `second_window`.
+    ago_fraction: float = 0.5
+    # The parts of the day, by the local hour each begins at: morning until the afternoon, and so on; the night runs
+    # to the next morning, and "tonight" is the evening and the night.
+    morning_from: int = 5
+    afternoon_from: int = 12
+    evening_from: int = 17
+    night_from: int = 21
+
+    def __post_init__(self):
+        if self.clock_window <= 0 or self.second_window <= 0 or self.ago_fraction <= 0:
+            raise ValueError("clock_window, second_window and ago_fraction must be positive")
+        if not 0 <= self.morning_from < self.afternoon_from < self.evening_from < self.night_from <= 24:
+            raise ValueError("need 0 <= morning_from < afternoon_from < evening_from < night_from <= 24")
+
+
+@dataclass
 class SelectConfig:
     # Visual tokens in one question's prompt, whatever the stream's length: this is what keeps a question's cost
     # flat. 2048 tokens at 256 per clip is 8 clips.
@@ -45,6 +70,8 @@ class SelectConfig:
     # this many times: a few lost files cost nothing, and a wiped folder (thousands lost, until `vigil check
     # --repair` marks them) cannot make a question loop for minutes.
     reselect_rounds: int = 8
+    # How times in a question ("since this morning", "in the first 30 seconds") are read (memory.when).
+    when: WhenConfig = field(default_factory=WhenConfig)
 
     def __post_init__(self):
         if self.token_budget < 1 or self.latest_clips < 0 or self.candidates < 1:

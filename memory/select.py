@@ -1,4 +1,5 @@
 """Selection of clip memories for a question under a fixed visual-token budget."""
+from memory.when import TimeSpan
 
 
 def fuse_rankings(rankings: list[list[int]], k: float) -> list[int]:
@@ -29,14 +30,15 @@ def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int],
 
 
 def select_for_query(store, query, stream: str | None, until: float | None, config,
-                     exclude: frozenset[int] = frozenset()) -> list[int]:
+                     exclude: frozenset[int] = frozenset(), span: TimeSpan | None = None) -> list[int]:
     """The clips a question with embedding `query` [dim] gets: candidates from the clip keys and, where clips have
     captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order.
-    Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others."""
-    rankings = [[cid for cid, _ in store.search(query, config.candidates + len(exclude), stream, until, kind)
+    Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others. With a `span`
+    (the time the question asks about), only clips overlapping it, the newest of them first: none when it has none."""
+    rankings = [[cid for cid, _ in store.search(query, config.candidates + len(exclude), stream, until, kind, span)
                  if cid not in exclude] for kind in ("visual", "caption")]
     ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
-    latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until)
+    latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until, span)
               if c not in exclude][:config.latest_clips]
     meta = store.meta(ranked + latest)
     # A writer may delete a clip (retention) between these reads: what has no row any more is not a candidate.

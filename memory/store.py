@@ -33,6 +33,7 @@ from memory.config import StoreConfig
 from memory.files import write_atomic, write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StoreError, WriterLock, inspect,
                            new_marker, write_marker)
+from memory.when import TimeSpan
 
 SCHEMA_VERSION = 4
 INDEXES = {"visual": ("index.faiss", "key"), "caption": ("captions.faiss", "caption_key")}
@@ -653,10 +654,10 @@ class ClipStore:
             return [r[0] for r in self.db.execute("SELECT id FROM clips WHERE missing = 1 AND (?1 IS NULL OR stream"
                                                   " = ?1) ORDER BY id", (stream,))]
 
-    def latest(self, stream: str | None, n: int, until: float | None = None) -> list[int]:
-        """Ids of the newest n clips not marked missing (that ended by `until`), newest first. The WHERE clause
-        holds only the filters given, so SQLite walks the (stream, start) index backwards instead of sorting the
-        table (9 ms -> 0.1 ms at 10^4 clips)."""
+    def _where(self, stream: str | None, until: float | None, span: TimeSpan | None) -> tuple[str, list]:
+        """The WHERE clause (and its arguments) of clips not marked missing, of `stream`, that ended by `until` and
+        overlap `span` (on the stream times, or on the wall times for a wall span: clips without one are not in it).
+        It holds only the filters given, so SQLite can walk the (stream, start) index."""
         where, args = [self._present], []
         if stream is not None:
             where.append("stream = ?")
@@ -664,18 +665,38 @@ class ClipStore:
         if until is not None:
             where.append("end <= ?")
             args.append(until)
-        sql = "SELECT id FROM clips WHERE " + " AND ".join(where)
+        if span is not None and span.wall and not self._has_wall:
+            where.append("0")                          # an older memory, read as it is, recorded no wall times
+        elif span is not None:
+            first, last = ("wall_start", "wall_end") if span.wall else ("start", "end")
+            if span.end is not None:
+                where.append(f"{first} <= ?")
+                args.append(span.end)
+            if span.start is not None:
+                where.append(f"{last} >= ?")
+                args.append(span.start)
+        return " AND ".join(where), args
+
+    def latest(self, stream: str | None, n: int, until: float | None = None,
+               span: TimeSpan | None = None) -> list[int]:
+        """Ids of the newest n clips not marked missing (that ended by `until`, that overlap `span`), newest first.
+        SQLite walks the (stream, start) index backwards instead of sorting the table (9 ms -> 0.1 ms at 10^4
+        clips)."""
+        where, args = self._where(stream, until, span)
         with self._lock:
-            return [r[0] for r in self.db.execute(sql + " ORDER BY start DESC, id DESC LIMIT ?", (*args, n))]
+            return [r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where} ORDER BY start DESC, id DESC"
+                                                  " LIMIT ?", (*args, n))]
 
     def search(self, query: np.ndarray, k: int, stream: str | None = None, until: float | None = None,
-               kind: str = "visual") -> list[tuple[int, float]]:
-        """Up to k (id, score) by inner product with the normalised query, best first, filtered by stream/time.
-        kind: "visual" searches clip keys, "caption" the caption keys."""
+               kind: str = "visual", span: TimeSpan | None = None) -> list[tuple[int, float]]:
+        """Up to k (id, score) by inner product with the normalised query, best first, filtered by stream/time and
+        to the clips overlapping `span`. kind: "visual" searches clip keys, "caption" the caption keys."""
         with self._lock:
             index = self.indexes[kind]
             if index.ntotal == 0:
                 return []
+            if span is not None:
+                return self._search_within(index, query, k, *self._where(stream, until, span))
             filtered = stream is not None or until is not None
             kk = min(index.ntotal, k * 8 if filtered else k)
             scores, ids = index.search(np.ascontiguousarray(query, dtype=np.float32)[None], kk)
@@ -687,6 +708,20 @@ class ClipStore:
                     [h[0] for h in hits] + [stream, stream, until, until])}
                 hits = [h for h in hits if h[0] in ok]
             return hits[:k]
+
+    def _search_within(self, index, query: np.ndarray, k: int, where: str, args: list) -> list[tuple[int, float]]:
+        """Search among the clips matching `where` only: a span may hold few of many clips ("at 3 pm" of a month),
+        which searching all and filtering after would miss. FAISS skips the others by id."""
+        ids = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)], dtype=np.int64)
+        if not len(ids):
+            return []
+        faiss = self.faiss
+        selector = faiss.IDSelectorBatch(ids)
+        params = (faiss.SearchParametersIVF(sel=selector, nprobe=self.config.ivf_probe)
+                  if isinstance(index, faiss.IndexIVF) else faiss.SearchParameters(sel=selector))
+        scores, found = index.search(np.ascontiguousarray(query, dtype=np.float32)[None], min(k, len(ids)),
+                                     params=params)
+        return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""

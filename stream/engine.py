@@ -7,23 +7,26 @@
     answer = session.ask("When did someone come in?")
     for piece in answer.pieces: print(piece, end="")
 """
+import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
+import torch
 
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.select import select_for_query
 from memory.store import ClipStore, StepRecord, StoreIdentity, StreamLog
+from memory.when import TimeSpan, parse_when
 from models.backend import PromptClip
 from models.config import ModelConfig
 from stream.checkpoint import Checkpoint, restore
-from stream.clock import clip_label, when_label
-from stream.config import IngestConfig
-from stream.ingest import Ingestor, Step, StreamState, decode_jpeg
+from stream.clock import clip_label, span_label, when_label
+from stream.config import AnswerConfig, IngestConfig
+from stream.ingest import Ingestor, Step, StreamState, WindowStep, decode_jpeg
 from stream.scheduler import GateConfig, ModelGate
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
@@ -39,6 +42,8 @@ class EngineConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     # How the one video LLM is shared between ingestion and answers (encoding first, answers yield between steps).
     gate: GateConfig = field(default_factory=GateConfig)
+    # What a question is shown: the live window, memory clips, or both.
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
 
 
 def prompt_clip(clip: ClipMemory) -> PromptClip:
@@ -60,6 +65,53 @@ def time_now(now: float, clips: list[ClipMemory]) -> str:
 
 
 @dataclass
+class LiveWindow:
+    """The newest steps of a running stream, whole, as a question is shown them."""
+    start: float                  # stream time of its first frame
+    end: float                    # and of its last
+    wall_start: float | None      # wall-clock times (live sources)
+    wall_end: float | None
+    prompt: PromptClip            # every token of every step, positions (t, h, w) in the window's own grid
+
+    @property
+    def tokens(self) -> int:
+        return int(self.prompt.tokens.shape[0])
+
+
+def live_window(steps: list[WindowStep], step_seconds: float) -> LiveWindow | None:
+    """The window's steps (oldest first, one frame size) as one prompt clip at full resolution."""
+    if not steps:
+        return None
+    h, w = steps[0].grid
+    idx = torch.arange(h * w)
+    positions = torch.cat([torch.stack([torch.full_like(idx, t), idx // w, idx % w], 1) for t in range(len(steps))])
+    first, last = steps[0], steps[-1]
+    label = f"[{span_label(first.time, last.end, first.wall_start, last.wall_end, ' - ')}, live, every token]"
+    prompt = PromptClip(label=label, tokens=torch.cat([s.tokens for s in steps]), positions=positions,
+                        grid=(len(steps), h, w), seconds_per_step=step_seconds, start=first.time)
+    return LiveWindow(first.time, last.end, first.wall_start, last.wall_end, prompt)
+
+
+def _within(window: LiveWindow, span: TimeSpan) -> bool:
+    """Whether the live window overlaps a question's time span (on the wall clock for a wall span)."""
+    a, b = (window.wall_start, window.wall_end) if span.wall else (window.start, window.end)
+    if a is None or b is None:
+        return False
+    return (span.start is None or b >= span.start) and (span.end is None or a <= span.end)
+
+
+def _span_note(span: TimeSpan, shown: bool) -> str:
+    """What the model is told of the time a question asks about: the span it is shown, or that nothing was stored."""
+    # A file's clock starts at 0: a span before its start ("an hour ago", a minute in) reads from 0.
+    ends = [t if t is None or span.wall else max(t, 0.0) for t in (span.start, span.end)]
+    walls = ends if span.wall else [None, None]
+    label = (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
+             else f"the start to {when_label(ends[1], walls[1])}")
+    asks = f'the question asks "{span.phrase}"'
+    return f"Shown: clips from {label} ({asks})." if shown else f"No clips were stored in that time ({label}; {asks})."
+
+
+@dataclass
 class Answer:
     question: str
     clips: list[ClipMemory]        # the clips the prompt used, in time order (tokens included)
@@ -67,6 +119,8 @@ class Answer:
     pieces: Iterator[str]          # the answer text, streamed
     warning: str | None = None     # set when the answer cannot be trusted (random weights)
     skipped: list[ClipMemory] = field(default_factory=list)   # selected, but their token files are unreadable
+    span: TimeSpan | None = None   # the time the question asks about ("since this morning"), None: all of it
+    window: LiveWindow | None = None   # the live window shown whole (hybrid and window policies, a running stream)
 
     def text(self) -> str:
         return "".join(self.pieces)
@@ -182,36 +236,72 @@ class Session:
                                               max_new_tokens=self.engine.config.model.caption_tokens,
                                               turn=self.engine.gate.generation()))
 
-    def _gather(self, question: str, until: float | None) -> tuple[list[ClipMemory], list[ClipMemory]]:
-        """(clips with tokens, clips passed over): selection is repeated without the clips whose token files cannot
-        be read, so a lost file costs its own clip and the budget goes to others."""
+    def window(self, until: float | None = None) -> LiveWindow | None:
+        """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, or
+        None when the stream is not running here (a stored memory asked from `ask`) or asked about an earlier time."""
+        steps = list(self.state.window)                # a snapshot: the ingest thread appends meanwhile
+        if until is not None:                          # those the question's time had seen (none: it moved past)
+            steps = [s for s in steps if s.end <= until + 1e-6]
+        return live_window(steps, self.engine.ingestor.step_seconds)
+
+    def _gather(self, question: str, until: float | None, span: TimeSpan | None = None,
+                budget: int | None = None) -> tuple[list[ClipMemory], list[ClipMemory]]:
+        """(clips with tokens, clips passed over), of `span` only where given, within `budget` tokens (None: the
+        whole budget): selection is repeated without the clips whose token files cannot be read, so a lost file costs
+        its own clip and the budget goes to others."""
         query = self.engine.embed_texts([question])[0]
         config = self.engine.config.select
+        if budget is not None:
+            config = replace(config, token_budget=budget)
         bad: dict[int, ClipMemory] = {}
         for _ in range(config.reselect_rounds + 1):
-            ids = select_for_query(self.store, query, self.stream, until, config, frozenset(bad))
+            ids = select_for_query(self.store, query, self.stream, until, config, frozenset(bad), span)
             loaded = self.store.load(ids)
             bad.update((c.id, c) for c in loaded.unreadable)
             if not loaded.unreadable:
                 break
         return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
 
-    def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None) -> Answer:
-        """Answer from the selected memories; `until` limits them to clips that ended by then (stream seconds).
+    def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None,
+            policy: str | None = None) -> Answer:
+        """Answer from the live window and the selected memories, as the answer policy says (`policy`, else the
+        engine's: hybrid, window or memory); `until` answers as of that stream time (clips that ended by then).
         `clip_ids` asks about those clips instead (a clip picked in the memory browser). Clips whose token files
-        cannot be read are left out and listed in `Answer.skipped`."""
+        cannot be read are left out and listed in `Answer.skipped`. A time in the question ("10 minutes ago", "since
+        this morning", "in the first 30 seconds": memory.when) limits the clips to that span, and the live window is
+        shown only if it lies in it; the model is told the span it is shown (or that it has no clips), and
+        `Answer.span` holds it."""
+        policy = policy or self.engine.config.answer.policy
+        newest = self.store.get(self.store.latest(self.stream, 1, until))
+        now = until if until is not None else max([self.now] + [c.end for c in newest])
+        span = window = None
         if clip_ids:
             loaded = self.store.load(sorted(clip_ids))
             clips, skipped = loaded.clips, loaded.unreadable
         else:
-            clips, skipped = self._gather(question, until)
-        prompt = [prompt_clip(c) for c in clips]
-        now = until if until is not None else max([self.now] + [c.end for c in clips])
-        context = f"Time now: {time_now(now, clips)}."
+            # "Now" on the wall clock by the newest clip's offset, as `time_now` reads it; a file has no wall clock.
+            wall_now = newest[0].wall_end + (now - newest[0].end) if newest and newest[0].wall_end is not None else None
+            span = parse_when(question, now, wall_now, config=self.engine.config.select.when)
+            if policy != "memory":
+                window = self.window(until)
+                if window is not None and span is not None and not _within(window, span):
+                    window = None
+            clips, skipped = [], []
+            budget = self.engine.config.select.token_budget - (window.tokens if window else 0)
+            if policy != "window" and budget > 0:
+                # Memory covers what the window does not: clips that ended before it, in the budget it leaves.
+                before = until if window is None else min(window.start, until if until is not None else math.inf)
+                clips, skipped = self._gather(question, before, span, budget)
+        prompt = [prompt_clip(c) for c in clips] + ([window.prompt] if window else [])
+        now = until if until is not None else max([now] + [c.end for c in clips] + ([window.end] if window else []))
+        context = f"Time now: {time_now(now, clips + newest)}."
+        if span is not None:
+            context += " " + _span_note(span, bool(prompt))
         llm = self.engine.llm
         return Answer(question=question, clips=clips, prompt_tokens=llm.prompt_size(question, prompt, context),
                       pieces=llm.answer(question, prompt, context, turn=self.engine.gate.generation()),
-                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None, skipped=skipped)
+                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None, skipped=skipped, span=span,
+                      window=window)
 
     def close(self) -> None:
         self.store.close()

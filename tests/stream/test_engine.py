@@ -141,3 +141,61 @@ def test_live_clips_are_stored_and_asked_about_by_their_wall_clock_file_clips_by
         (["[2026-11-22 14:03:10 - 14:03:17]", "[2026-11-22 14:03:18 - 14:03:21]"], "Time now: 2026-11-22 14:03:21."),
         (["[2026-11-22 14:03:10 - 14:03:17]"], "Time now: 2026-11-22 14:03:17."),
         (["[00:00:00 - 00:00:07]", "[00:00:08 - 00:00:11]"], "Time now: 00:00:11.")]
+
+
+def _spy_on_contexts(engine, monkeypatch) -> list[str]:
+    """The contexts the model is given, its answers replaced by "ok"."""
+    contexts = []
+
+    def spy(question, clips, context="", **options):          # options: whatever else the engine passes
+        contexts.append(context)
+        return iter(["ok"])
+    monkeypatch.setattr(engine.llm, "answer", spy)
+    return contexts
+
+
+def test_a_time_in_the_question_limits_its_clips_and_the_model_is_told(engine, videos, tmp_path, monkeypatch):
+    from memory.when import TimeSpan
+    session = engine.open(str(tmp_path), stream="room")
+    deque(session.run(FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames()), maxlen=0)
+    session.close()
+    contexts = _spy_on_contexts(engine, monkeypatch)
+    session = engine.open(str(tmp_path), stream="room", readonly=True)
+    stored = session.store.clips("room")
+    anytime = session.ask("What did the person do?")
+    assert anytime.span is None and max(c.start for c in anytime.clips) > 20.0
+    assert contexts[-1].startswith("Time now: ") and "Shown" not in contexts[-1]
+    early = session.ask("What did the person do in the first 20 seconds?")
+    assert early.span == TimeSpan(0.0, 20.0, "in the first 20 seconds", False)
+    overlapping = [c.id for c in stored if c.start <= 20.0]
+    assert sum(c.n_tokens for c in stored if c.id in overlapping) <= engine.config.select.token_budget
+    assert [c.id for c in early.clips] == overlapping and len(overlapping) < len(stored)   # all of them, no other
+    assert contexts[-1].endswith(' Shown: clips from 00:00:00 to 00:00:20 (the question asks "in the first 20'
+                                 ' seconds").')
+    beyond = session.ask("What happened between 20:00 and 21:00?")        # past the file's end
+    assert beyond.clips == [] and beyond.span.start == 1200.0
+    assert contexts[-1].endswith(' No clips were stored in that time (00:20:00 to 00:21:00; the question asks'
+                                 ' "between 20:00 and 21:00").')
+    session.close()
+
+
+@pytest.mark.usefixtures("zone")
+def test_a_live_question_about_a_time_selects_by_the_wall_clock(engine, tmp_path, monkeypatch):
+    from tests.stream.test_ingest import frames
+    w0 = wall(2026, 11, 22, 14, 3, 10)
+    session = engine.open(str(tmp_path), stream="cam")
+    deque(session.run(Frame(f.image, f.time, wall=w0 + f.time + 0.25) for f in frames(12, moving=True)), maxlen=0)
+    session.close()
+    contexts = _spy_on_contexts(engine, monkeypatch)
+    session = engine.open(str(tmp_path), stream="cam", readonly=True)
+    assert [(c.wall_start, c.wall_end) for c in session.store.clips("cam")] == [(w0 + 0.25, w0 + 7.25),
+                                                                                (w0 + 8.25, w0 + 11.25)]
+    recent = session.ask("what happened in the last 3 seconds?")
+    assert recent.span.wall and [c.wall_start for c in recent.clips] == [w0 + 8.25]
+    assert contexts[-1] == ('Time now: 2026-11-22 14:03:21. Shown: clips from 2026-11-22 14:03:18 to 14:03:21 (the'
+                            ' question asks "in the last 3 seconds").')
+    before = session.ask("what happened 10 minutes ago?")                # before the camera was on
+    assert before.clips == [] and before.span.end < w0
+    assert contexts[-1] == ('Time now: 2026-11-22 14:03:21. No clips were stored in that time (2026-11-22 13:50:51 to'
+                            ' 13:55:51; the question asks "10 minutes ago").')
+    session.close()

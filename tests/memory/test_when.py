@@ -1,0 +1,163 @@
+"""Times in questions: live ones on the local wall clock (Unix seconds), a file's on its own clock (stream seconds)."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from memory.config import WhenConfig
+from memory.when import TimeSpan, parse_when
+from tests.stream import test_clock
+from tests.stream.test_clock import wall
+
+BERLIN = ZoneInfo("Europe/Berlin")      # DST: 2026-03-29 02:00 -> 03:00, 2026-10-25 03:00 -> 02:00
+zone = test_clock.zone                  # a fixture: the machine's time zone set to a fixed one
+PLAIN = ["what is the man holding?", "is the door open?", "what happened?", "what may I see now?", "did a car park?",
+         "who came in first?", "what did the last person carry?", "how many minutes ago did it start?",
+         "did anyone come in after the delivery?", "what is on the second floor?", "what happened in the past?"]
+
+
+def at(*when) -> float:
+    """Unix seconds of a local time in Berlin."""
+    return datetime(*when, tzinfo=BERLIN).timestamp()
+
+
+def live(question: str, *now, config: WhenConfig | None = None) -> TimeSpan | None:
+    """The span of a question asked of a camera at local time `now` in Berlin (the stream 500 s into its run)."""
+    return parse_when(question, 500.0, at(*now), BERLIN, config)
+
+
+def ends(span: TimeSpan) -> tuple:
+    return (span.start, span.end)
+
+
+def test_a_question_without_a_time_has_no_span():
+    for q in PLAIN:
+        assert live(q, 2026, 6, 10, 11, 0) is None, q
+        assert parse_when(q, 300.0, None) is None, q
+
+
+@pytest.mark.parametrize("question, phrase, start, end", [
+    ("what happened 10 minutes ago?", "10 minutes ago", (10, 47, 30), (10, 52, 30)),    # a window of half of 10 min
+    ("what happened half an hour ago?", "half an hour ago", (10, 22, 30), (10, 37, 30)),
+    ("was anyone here at 9 am?", "at 9 am", (8, 55), (9, 5)),
+    ("was anyone here at 3 pm?", "at 3 pm", (-1, 14, 55), (-1, 15, 5)),     # not yet today: yesterday's
+    ("yesterday at 3 pm?", "yesterday at 3 pm", (-1, 14, 55), (-1, 15, 5)),
+    ("anything since this morning?", "since this morning", (5, 0), (11, 0)),
+    ("what happened in the last hour?", "in the last hour", (10, 0), (11, 0)),
+    ("anyone over the past 2 hours?", "over the past 2 hours", (9, 0), (11, 0)),
+    ("what happened in the last 10 seconds", "in the last 10 seconds", (10, 59, 50), (11, 0)),
+    ("who was here between 2 and 3 pm?", "between 2 and 3 pm", (-1, 14, 0), (-1, 15, 0)),
+    ("who was here between 10 am and 3 pm?", "between 10 am and 3 pm", (10, 0), (11, 0)),   # today's, up to now
+    ("between 11 pm and 1 am?", "between 11 pm and 1 am", (-1, 23, 0), (1, 0)),             # across midnight
+    ("what happened yesterday?", "yesterday", (-1, 0, 0), (0, 0)),
+    ("what happened today?", "today", (0, 0), (11, 0)),
+    ("did a car come last night?", "last night", (-1, 21, 0), (5, 0)),
+    ("what happened before 9 am?", "before 9 am", None, (9, 0)),
+    ("what happened after 9 am?", "after 9 am", (9, 0), (11, 0)),
+    ("what happened before noon?", "before noon", None, (11, 0)),       # today's noon, so up to now
+    ("since 10 minutes ago?", "since 10 minutes ago", (10, 50), (11, 0)),
+])
+def test_live_phrases_on_the_local_wall_clock(question, phrase, start, end):
+    """Asked on Wednesday 2026-06-10 at 11:00 in Berlin; (-1, h, m) is the day before."""
+    def local(hm):
+        if hm is None:
+            return None
+        day, hm = (9, hm[1:]) if hm[0] == -1 else (10, hm)
+        return at(2026, 6, day, *hm)
+    span = live(question, 2026, 6, 10, 11, 0)
+    assert span == TimeSpan(local(start), local(end), phrase, True)
+
+
+def test_a_part_of_the_day_not_yet_begun_has_a_span_after_now():
+    span = live("what happened this afternoon?", 2026, 6, 10, 11, 0)
+    assert ends(span) == (at(2026, 6, 10, 12), at(2026, 6, 10, 17)) and span.start > at(2026, 6, 10, 11)
+
+
+def test_since_this_morning_early_and_late_is_todays_morning():
+    """dateparser puts "this morning" at 09:00, so at 07:00 it is in the future (and "past" makes it yesterday's):
+    the part of the day is ours, from 05:00."""
+    assert ends(live("since this morning?", 2026, 6, 10, 7, 0)) == (at(2026, 6, 10, 5), at(2026, 6, 10, 7))
+    assert ends(live("since this morning?", 2026, 6, 10, 11, 0)) == (at(2026, 6, 10, 5), at(2026, 6, 10, 11))
+    early = live("since this morning?", 2026, 6, 10, 4, 0)            # not begun: a span with no clips
+    assert early.start == at(2026, 6, 10, 5) and early.start > early.end
+
+
+def test_tonight_just_after_midnight_is_the_night_that_began_yesterday():
+    assert ends(live("anyone tonight?", 2026, 6, 10, 1, 0)) == (at(2026, 6, 9, 17), at(2026, 6, 10, 1))
+    assert ends(live("anyone tonight?", 2026, 6, 10, 22, 0)) == (at(2026, 6, 10, 17), at(2026, 6, 10, 22))
+
+
+def test_days_and_parts_of_the_day_follow_dst_changes():
+    spring = at(2026, 3, 29, 7, 0)                        # 07:00 CEST, six real hours after midnight CET
+    assert live("what happened today?", 2026, 3, 29, 7, 0).start == spring - 6 * 3600
+    assert live("since this morning?", 2026, 3, 29, 7, 0).start == spring - 2 * 3600
+    day = live("what happened yesterday?", 2026, 3, 30, 7, 0)
+    assert ends(day) == (at(2026, 3, 29), at(2026, 3, 30)) and day.end - day.start == 23 * 3600
+    day = live("what happened yesterday?", 2026, 10, 26, 7, 0)
+    assert day.end - day.start == 25 * 3600
+    # the day before a change keeps its own offset: yesterday 15:00 CET, not CEST
+    assert live("yesterday at 3 pm", 2026, 3, 29, 7, 0).start == at(2026, 3, 28, 14, 55)
+    night = live("did a car come last night?", 2026, 3, 29, 7, 0)
+    assert ends(night) == (at(2026, 3, 28, 21), at(2026, 3, 29, 5)) and night.end - night.start == 7 * 3600
+
+
+def test_ago_is_counted_in_real_seconds_across_a_dst_change():
+    now = at(2026, 3, 29, 3, 5)                           # five minutes after the clocks jumped 02:00 -> 03:00
+    span = live("what happened 10 minutes ago?", 2026, 3, 29, 3, 5)
+    assert (span.start + span.end) / 2 == now - 600
+    now = datetime(2026, 10, 25, 2, 5, fold=1, tzinfo=BERLIN).timestamp()   # the second 02:05 (CET)
+    span = parse_when("what happened 10 minutes ago?", 500.0, now, BERLIN)
+    assert (span.start + span.end) / 2 == now - 600        # 02:55 CEST; clock arithmetic says 01:55, 70 min before
+
+
+@pytest.mark.parametrize("question, phrase, start, end", [
+    ("what happened in the first 30 seconds?", "in the first 30 seconds", 0.0, 30.0),
+    ("what happened after 1 minute?", "after 1 minute", 60.0, 300.0),
+    ("what was there at 2:30?", "at 2:30", 145.0, 155.0),                 # mm:ss into the file
+    ("what was there at 0:01:30?", "at 0:01:30", 85.0, 95.0),             # hh:mm:ss
+    ("what was there at 90 seconds?", "at 90 seconds", 85.0, 95.0),
+    ("what happened in the last 10 seconds?", "in the last 10 seconds", 290.0, 300.0),
+    ("what happened 10 seconds ago?", "10 seconds ago", 285.0, 295.0),
+    ("what happened 2 minutes ago?", "2 minutes ago", 150.0, 210.0),
+    ("between 1:00 and 2:00?", "between 1:00 and 2:00", 60.0, 120.0),
+    ("between 1 and 2 minutes?", "between 1 and 2 minutes", 60.0, 120.0),
+    ("before 30 seconds?", "before 30 seconds", None, 30.0),
+    ("since 10 minutes ago?", "since 10 minutes ago", 0.0, 300.0),        # before the start: from 0
+])
+def test_file_phrases_on_stream_time(question, phrase, start, end):
+    assert parse_when(question, 300.0, None) == TimeSpan(start, end, phrase, False)
+
+
+def test_wall_clock_phrases_on_a_file_give_no_span():
+    for q in ["was anyone here at 3 pm?", "since this morning?", "what happened yesterday?", "between 2 and 3 pm?",
+              "what happened today?", "did a car come last night?", "at 2:30 pm?"]:
+        assert parse_when(q, 300.0, None) is None, q
+
+
+def test_a_moment_before_a_files_start_has_a_span_no_clip_overlaps():
+    span = parse_when("what happened an hour ago?", 300.0, None)
+    assert span.end < 0
+
+
+def test_the_first_seconds_of_a_camera_are_its_stream_time():
+    assert live("in the first 30 seconds?", 2026, 6, 10, 11, 0) == TimeSpan(0.0, 30.0, "in the first 30 seconds",
+                                                                           False)
+
+
+def test_the_windows_are_the_configs():
+    config = WhenConfig(clock_window=120.0, ago_fraction=0.1, morning_from=6)
+    assert ends(live("at 9 am?", 2026, 6, 10, 11, 0, config=config)) == (at(2026, 6, 10, 8, 59), at(2026, 6, 10, 9, 1))
+    assert ends(live("an hour ago?", 2026, 6, 10, 11, 0, config=config)) == (at(2026, 6, 10, 9, 57),
+                                                                              at(2026, 6, 10, 10, 3))
+    assert live("since this morning?", 2026, 6, 10, 11, 0, config=config).start == at(2026, 6, 10, 6)
+    with pytest.raises(ValueError, match="positive"):
+        WhenConfig(clock_window=0.0)
+    with pytest.raises(ValueError, match="morning_from"):
+        WhenConfig(morning_from=13)
+
+
+@pytest.mark.usefixtures("zone")
+def test_without_a_time_zone_the_machines_local_time_is_used():
+    """The clip labels are in the machine's local time (here a POSIX TZ, which tzlocal cannot name): so is a span."""
+    span = parse_when("was anyone here at 9 am?", 500.0, wall(2026, 11, 22, 14, 3, 10))
+    assert ends(span) == (wall(2026, 11, 22, 8, 55), wall(2026, 11, 22, 9, 5))
