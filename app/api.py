@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from app.service import Service, SourceRefused, redact
 from memory.store import StoreError
 from stream.clock import clip_label
+from stream.engine import span_text
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError
 from stream.sources import SourceError
@@ -130,7 +131,8 @@ def router(service: Service) -> APIRouter:
     @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "events: `answer` ({text}) pieces as they come, then `clips` (the clips "
-                                            "used and skipped, prompt tokens, warning), then `done`"}})
+                                            "used and skipped, the live window shown whole, the time span the "
+                                            "question asks about, prompt tokens, warning), then `done`"}})
     def ask(name: str, body: Question):
         w = camera(name)
         answer = w.session.ask(body.question, until=body.at)
@@ -138,13 +140,21 @@ def router(service: Service) -> APIRouter:
         def events():
             if answer.warning:
                 yield sse("warning", {"text": answer.warning})
-            if not answer.clips:
-                yield sse("answer", {"text": "No clip is stored yet; ask again in a few seconds."})
+            if answer.nothing_shown():
+                answer.pieces.close()
+                yield sse("answer", {"text": answer.nothing_shown()})
             else:
                 for piece in answer.pieces:
                     yield sse("answer", {"text": piece})
+            w, span = answer.window, answer.span
             yield sse("clips", {"clips": [clip_json(c, name) for c in answer.clips],
                                 "skipped": [clip_json(c, name) for c in answer.skipped],
+                                "window": None if w is None else {"start": w.start, "end": w.end,
+                                                                  "wall_start": w.wall_start, "wall_end": w.wall_end,
+                                                                  "tokens": w.tokens},
+                                "span": None if span is None else {"phrase": span.phrase, "start": span.start,
+                                                                   "end": span.end, "wall": span.wall,
+                                                                   "text": span_text(span)},
                                 "prompt_tokens": answer.prompt_tokens, "warning": answer.warning})
             yield sse("done", {})
 

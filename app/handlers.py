@@ -19,7 +19,7 @@ from app.timeline import timeline_svg
 from memory.store import StoreError
 from stream.clock import clip_label, when_label
 from stream.config import AlertConfig
-from stream.engine import RANDOM_WEIGHTS_WARNING
+from stream.engine import RANDOM_WEIGHTS_WARNING, span_text
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
 from stream.service.registry import RegistryError
@@ -187,9 +187,10 @@ class Handlers:
             return
         focus, p.focus = p.focus, None
         answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
-        if not answer.clips:
+        if answer.nothing_shown():
+            answer.pieces.close()
             history += [{"role": "user", "content": question},
-                        {"role": "assistant", "content": "No clip is stored yet; ask again in a few seconds."}]
+                        {"role": "assistant", "content": answer.nothing_shown()}]
             p.chats[w.spec.name] = history
             yield history, [], ""
             return
@@ -201,11 +202,11 @@ class Handlers:
             text += piece
             history[-1] = {"role": "assistant", "content": head + text}
             yield history, gr.skip(), ""
-        used = ", ".join(clip_label(c) for c in answer.clips)
         lost = ", ".join(clip_label(c) for c in answer.skipped)
         lost = f"; skipped, token file unreadable: {lost}" if lost else ""
-        history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Clips used: {used} "
-                                                       f"({answer.prompt_tokens} prompt tokens){lost}*"}
+        asked = f'; the question asks "{answer.span.phrase}": {span_text(answer.span)}' if answer.span else ""
+        history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown: {answer.shown()} "
+                                                       f"({answer.prompt_tokens} prompt tokens){asked}{lost}*"}
         p.chats[w.spec.name] = history
         gallery = [(decode_jpeg(c.thumbnail), clip_label(c)) for c in answer.clips]
         yield history, gallery, ""

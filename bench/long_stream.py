@@ -88,3 +88,36 @@ def long_stream(engine: Engine, path: str, minutes: tuple[int, ...], cap: int) -
                 break
         session.close()
     return rows
+
+
+def question_cost(engine: Engine, path: str, minutes: tuple[int, ...], rounds: int) -> list[dict]:
+    """Question cost under the engine's answer policy (hybrid by default: the live window whole plus memory) at each
+    stream length, measured interleaved: one memory per length is built first and kept open (its live window in RAM),
+    then each round asks every length once, in an order that rotates, so one busy moment of the machine lands on one
+    measure of one length, never on a whole length. Seconds to first token are medians over the rounds."""
+    src = FileSource(path, engine.config.ingest.sampling.fps)
+    frames = list(src.frames())
+    period = frames[-1].time + 1.0 / engine.config.ingest.sampling.fps
+    _first_token(engine.llm.answer("warm up", []), time.perf_counter())
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = {}
+        for m in minutes:
+            sessions[m] = engine.open(str(Path(tmp) / f"m{m}"), "loop")
+            for _ in sessions[m].run(_looped(frames, period, m * 60.0)):
+                pass
+        times = {m: [] for m in minutes}
+        tokens, window = {}, {}
+        for r in range(rounds):
+            order = list(minutes[r % len(minutes):]) + list(minutes[:r % len(minutes)])
+            for m in order:
+                t0 = time.perf_counter()
+                answer = sessions[m].ask(QUESTION)
+                times[m].append(_first_token(answer.pieces, t0))
+                tokens[m], window[m] = answer.prompt_tokens, answer.window.tokens if answer.window else 0
+        rows = [{"minutes": m, "policy": engine.config.answer.policy, "prompt_tokens": tokens[m],
+                 "window_tokens": window[m], "ttft_s": round(statistics.median(times[m]), 4),
+                 "ttft_spread_s": [round(min(times[m]), 4), round(max(times[m]), 4)], "rounds": rounds}
+                for m in minutes]
+        for s in sessions.values():
+            s.close()
+    return rows

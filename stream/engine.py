@@ -100,14 +100,18 @@ def _within(window: LiveWindow, span: TimeSpan) -> bool:
     return (span.start is None or b >= span.start) and (span.end is None or a <= span.end)
 
 
-def _span_note(span: TimeSpan, shown: bool) -> str:
-    """What the model is told of the time a question asks about: the span it is shown, or that nothing was stored."""
+def span_text(span: TimeSpan) -> str:
+    """A question's time span as people read it: "14:00 to 15:00" of a day, or stream time for a file."""
     # A file's clock starts at 0: a span before its start ("an hour ago", a minute in) reads from 0.
     ends = [t if t is None or span.wall else max(t, 0.0) for t in (span.start, span.end)]
     walls = ends if span.wall else [None, None]
-    label = (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
-             else f"the start to {when_label(ends[1], walls[1])}")
-    asks = f'the question asks "{span.phrase}"'
+    return (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
+            else f"the start to {when_label(ends[1], walls[1])}")
+
+
+def _span_note(span: TimeSpan, shown: bool) -> str:
+    """What the model is told of the time a question asks about: the span it is shown, or that nothing was stored."""
+    label, asks = span_text(span), f'the question asks "{span.phrase}"'
     return f"Shown: clips from {label} ({asks})." if shown else f"No clips were stored in that time ({label}; {asks})."
 
 
@@ -124,6 +128,23 @@ class Answer:
 
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def nothing_shown(self) -> str | None:
+        """Why the model was shown nothing (then its text would be about nothing, and is not worth asking for), or
+        None when it was shown clips or the live window."""
+        if self.clips or self.window is not None:
+            return None
+        if self.span is not None:
+            return f"Nothing was stored in that time ({span_text(self.span)})."
+        return "No clip is stored yet; ask again in a few seconds."
+
+    def shown(self) -> str:
+        """What the model was shown, as people read it: the clips' spans, then the live window."""
+        parts = [clip_label(c) for c in self.clips]
+        if self.window is not None:
+            w = self.window
+            parts.append(f"live window {span_label(w.start, w.end, w.wall_start, w.wall_end)} (every token)")
+        return ", ".join(parts)
 
 
 class Engine:
