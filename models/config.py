@@ -6,10 +6,20 @@ from dataclasses import dataclass
 DEVICE = re.compile(r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 
+# The video LLM "auto" loads, by where it runs. Qwen3-VL is the family people run now (Frigate's GenAI docs recommend
+# it) and beats Qwen2.5-VL at each size. 2B on a CPU or a small GPU: about 4.3 GB of bf16 weights (8.5 GB as float32
+# on a CPU), the largest that answers in seconds there. 8B on a GPU with room for it (about 17 GB of bf16 weights
+# plus the KV cache): SimpleStream's strong real-time result is Qwen3-VL-8B's.
+DEFAULT_LLMS = {"small": "Qwen/Qwen3-VL-2B-Instruct", "large": "Qwen/Qwen3-VL-8B-Instruct"}
+LARGE_GPU_GIB = 24        # GPU memory from which "auto" takes the large default
+
+
 @dataclass
 class ModelConfig:
-    # Video LLM: a hub id, a local folder, or "tiny" (random weights, built locally, for smoke runs and tests).
-    llm: str = "Qwen/Qwen2.5-VL-3B-Instruct"
+    # Video LLM: a hub id or local folder of a supported family (models/registry.py), "auto" (DEFAULT_LLMS by the
+    # device), or a tiny random-weight model built locally for smoke runs and tests ("tiny", "tiny-qwen3-vl", ...).
+    # TimeChat-Online's checkpoint (a Qwen2.5-VL fine-tune, trained for the drop) is a folder or hub id like any other.
+    llm: str = "auto"
     # Embedder for clip keys and questions: a SigLIP hub id, a local folder, or "tiny".
     embedder: str = "google/siglip-base-patch16-224"
     # "auto" picks cuda, then mps, then cpu; any torch device string is accepted.

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from models.config import ModelConfig
+from models.config import DEFAULT_LLMS, LARGE_GPU_GIB, ModelConfig
 from models import tiny
 
 
@@ -41,6 +41,15 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
 def cache_dir(config: ModelConfig) -> Path:
     base = config.cache_dir or os.environ.get("VIGIL_CACHE") or Path.home() / ".cache" / "vigil"
     return Path(base)
+
+
+def default_llm(device: torch.device) -> str:
+    """What `--model auto` loads on this device: the large default on a GPU with room for it, else the small one."""
+    if device.type == "cuda":
+        gib = torch.cuda.get_device_properties(device).total_memory / 2**30
+        if gib >= LARGE_GPU_GIB:
+            return DEFAULT_LLMS["large"]
+    return DEFAULT_LLMS["small"]
 
 
 def resolve_llm(name: str, config: ModelConfig) -> str:
@@ -95,15 +104,16 @@ def load_llm(config: ModelConfig):
     from models.registry import backend_for
     _quiet_transformers()
     device = pick_device(config.device)
-    path = resolve_llm(config.llm, config)
+    name = default_llm(device) if config.llm == "auto" else config.llm
+    path = resolve_llm(name, config)
     try:
         backend = backend_for(path)
         llm = backend(path, config, device, pick_dtype(config.dtype, device), random_weights=tiny.is_random(path))
     except ModelLoadError:
         raise
     except Exception as e:  # transformers raises many types for a bad path, a bad config or no network
-        raise _load_error("video LLM", config.llm, "--model", e) from e
-    llm.name = spec_name(config.llm)
+        raise _load_error("video LLM", name, "--model", e) from e
+    llm.name = spec_name(name)
     return llm
 
 
