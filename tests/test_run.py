@@ -26,6 +26,25 @@ def test_ingest_then_ask(videos, tmp_path, cache_dir):
     assert r.stdout.count("RANDOM WEIGHTS") == 2 and "clips used (" in r.stdout and "answer: " in r.stdout
 
 
+@pytest.mark.parametrize("model", ["tiny-qwen3-vl", "tiny-qwen3.5"])
+def test_the_qwen3_families_ingest_ask_and_analyze(model, videos, tmp_path, cache_dir):
+    mem = tmp_path / "mem"
+    r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", model, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    r = vigil("ask", "--memory", str(mem), "--model", model, "What happened in the first 4 seconds?", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("RANDOM WEIGHTS") == 2 and 'time asked about: "in the first 4 seconds"' in r.stdout
+    used = r.stdout.split("clips used (")[1].split("\n")[0]
+    assert "00:00:10" not in used                            # only clips of the first 4 seconds
+    # a memory is read only by the model that wrote it
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "What changed?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    out = tmp_path / "report"
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--out", str(out), "--model", model, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert (out / "report.html").exists() and "RANDOM WEIGHTS" in (out / "report.json").read_text()
+
+
 def test_bad_input_gets_one_line_and_keeps_memory(videos, tmp_path, cache_dir):
     mem = tmp_path / "mem"
     assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny",
