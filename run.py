@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from models.registry import BACKENDS
+from models.config import DEFAULT_LLMS, LARGE_GPU_GIB
 from models.tiny import TINY_LLMS
 
 DEFAULT_STREAM = "default"     # the stream of a memory folder when none is named
@@ -21,7 +22,7 @@ def _engine_config(args):
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig
-    from stream.config import IngestConfig, SamplingConfig
+    from stream.config import AnswerConfig, IngestConfig, SamplingConfig
     from stream.engine import EngineConfig
     return EngineConfig(
         model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device),
@@ -29,6 +30,7 @@ def _engine_config(args):
                             drop=DropConfig(tau=args.tau)),
         store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
         select=SelectConfig(token_budget=args.budget),
+        answer=AnswerConfig(policy=args.answer_policy),
     )
 
 
@@ -104,8 +106,11 @@ def cmd_ask(args) -> int:
     from memory.folder import find_memory, inspect
     from memory.store import StoreError
     from stream.clock import clip_label
-    from stream.engine import Engine
+    from stream.engine import Engine, span_text
 
+    if args.answer_policy == "window":
+        raise ValueError("ask reads a stored memory, which has no live window: use --answer-policy hybrid or memory "
+                         "(the window is for running streams: ui, serve, eval)")
     # --stream left at its default: the folder's only stream, or in a memory root the only camera's memory.
     stream = None if args.stream == DEFAULT_STREAM else args.stream
     folder, stream = find_memory(Path(args.memory), stream)        # a memory root and a camera's name work too
@@ -131,6 +136,8 @@ def cmd_ask(args) -> int:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
                              f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
         print(f"question: {args.question}")
+        if answer.span is not None:
+            print(f"time asked about: \"{answer.span.phrase}\" ({span_text(answer.span)})")
         print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
         if answer.skipped:
             print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}; "
@@ -226,6 +233,37 @@ def cmd_analyze(args) -> int:
         print(f"vigil: warning: {v['name']} breaks at {v['broken_at']:.2f}s; analysed up to there", file=sys.stderr)
         return 3
     return 0
+
+
+def cmd_eval(args) -> int:
+    """A streaming benchmark: each video ingested once, each question asked at its time; resumable."""
+    from tqdm import tqdm
+
+    from app.benchmarks import read_questions
+    from app.config import EvalConfig
+    from app.evaluation import Evaluation, engine_config, table, video_paths
+    from stream.engine import Engine
+
+    config = EvalConfig(format=args.format, limit=args.limit)
+    questions = read_questions(args.annotations, config.format)      # these fail fast, before the models load
+    video_paths(questions[:config.limit] if config.limit else questions, args.videos)
+    engine = Engine(engine_config(_engine_config(args), config))
+    evaluation = Evaluation(engine, questions, args.videos, args.out, config, args.annotations)
+    try:
+        with tqdm(total=evaluation.pending(), unit="probe", desc="evaluating", disable=None, leave=False) as bar:
+            for _ in evaluation.run():
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"vigil: interrupted with {evaluation.pending()} probes left; what was answered and stored is kept; "
+              f"run the same command again to continue", file=sys.stderr)
+        return 130
+    finally:
+        evaluation.close()
+    print(table(evaluation.results))
+    print(f"results: {Path(args.out) / 'results.json'}")
+    for video, at in evaluation.broken.items():
+        print(f"vigil: warning: {video} breaks at {at:.2f}s; its later questions saw it up to there", file=sys.stderr)
+    return 3 if evaluation.broken else 0
 
 
 def cmd_watch(args) -> int:
@@ -367,7 +405,9 @@ def cmd_bench(args) -> int:
         config = replace(config, selection_sizes=(1000, 10_000), stream_minutes=(1, 3), rtf_seconds=6.0, questions=10,
                          towers=("tiny",), activity_grid={"start_margin": (0.01,), "spread_k": (1.5,),
                                                           "min_duration": (0.3,), "hold": (0.5,)},
-                         cut_thresholds=(27.0,), mog2_shares=(0.01,), sharing_seconds=6.0)
+                         cut_thresholds=(27.0,), mog2_shares=(0.01,), sharing_seconds=6.0,
+                         vision_side=224, vision_rounds=1, vision_clips=1, vision_timed_steps=1,
+                         eval_minutes=1.0, eval_questions=4, eval_prefix_measured=2)
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():
@@ -426,7 +466,7 @@ def parser() -> argparse.ArgumentParser:
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig
-    from stream.config import AlertConfig, IngestConfig, SamplingConfig
+    from stream.config import ANSWER_POLICIES, AlertConfig, AnswerConfig, IngestConfig, SamplingConfig
 
     p = _Parser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -436,7 +476,8 @@ def parser() -> argparse.ArgumentParser:
     models = _Parser(add_help=False, parents=[base])
     models.add_argument("--model", default=ModelConfig.llm,
                         help="video LLM: hub id or local folder of a supported family (" + ", ".join(sorted(BACKENDS))
-                        + "), or a random-weight model for smoke runs: " + ", ".join(TINY_LLMS))
+                        + "); auto: " + " on a CPU or small GPU, ".join(DEFAULT_LLMS.values()) + f" on a GPU with "
+                        f"{LARGE_GPU_GIB} GB or more; or a random-weight model for smoke runs: " + ", ".join(TINY_LLMS))
     models.add_argument("--embedder", default=None, help="SigLIP hub id or folder ('tiny' with a tiny --model)")
     models.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda, cuda:1, mps")
     models.add_argument("--fps", type=_number(float, 0, high=SamplingConfig.max_fps), default=SamplingConfig.fps,
@@ -447,6 +488,8 @@ def parser() -> argparse.ArgumentParser:
                         help="visual tokens per question")
     models.add_argument("--tau", type=_number(float, -1.0, inclusive=True, high=1.0), default=DropConfig.tau,
                         help="fixed drop threshold (cosine similarity); default: calibrated per stream and model")
+    models.add_argument("--answer-policy", choices=list(ANSWER_POLICIES), default=AnswerConfig.policy,
+                        help="what a question is shown: " + "; ".join(f"{k}: {v}" for k, v in ANSWER_POLICIES.items()))
     common = _Parser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
     common.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
@@ -506,6 +549,17 @@ def parser() -> argparse.ArgumentParser:
                                                      '{"question": ..., "at": "00:05:00"}')
     z.add_argument("--captions", action="store_true", help="a one-line caption per clip from the video LLM")
     z.add_argument("--summary", action="store_true", help="a timeline summary built from the captions (implies --captions)")
+    from app.benchmarks import FORMATS
+    from app.config import EvalConfig
+    e = sub.add_parser("eval", parents=[models], help="score a streaming benchmark (StreamingBench, OVO-Bench): each "
+                                                      "video ingested once, each question asked at its time "
+                                                      "(resumable: run it again after an interruption)")
+    e.add_argument("--format", choices=FORMATS, default=EvalConfig.format, help="the annotation file's format")
+    e.add_argument("--annotations", required=True, help="questions_real_stream.json (StreamingBench) or "
+                                                        "ovo_bench_new.json (OVO-Bench)")
+    e.add_argument("--videos", required=True, help="folder the annotation file's video paths are relative to")
+    e.add_argument("--out", required=True, help="output folder: results.json and the memory (one stream per video)")
+    e.add_argument("--limit", type=_positive_int, default=EvalConfig.limit, help="only the first N questions")
     return p
 
 
@@ -540,7 +594,7 @@ def main(argv=None) -> int:
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
-                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench}[args.command](args)
+                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

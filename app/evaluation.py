@@ -1,0 +1,385 @@
+"""Streaming evaluation on StreamingBench and OVO-Bench files (`app.benchmarks`): each video is ingested once, in
+order, into its own stream of one memory folder; ingestion stops at each question's time, the question is asked as
+of then (`session.ask(prompt, until=t)`), and ingestion goes on from there. The benchmarks' own scripts cut and
+re-encode the video prefix for every question instead, so their cost grows with questions x video length.
+
+    evaluation = Evaluation(engine, questions, "videos/", "out/", EvalConfig(format="ovobench"), "ovo.json")
+    for row in evaluation.run(): ...          # one per answered probe; a rerun skips what results.json holds
+    print(table(evaluation.results))
+
+A question's time ends a segment of the stream: the clip open then is closed and stored (as at the end of a file), so
+the question sees every sampled frame up to its time, as the prefix protocol does; the frame analyzer's open activity
+span is closed there too. out/results.json is rewritten (atomically) after every answer and out/memory is the
+store, which is also the checkpoint: a rerun skips the answered probes, and each video's stream continues from its
+last stored resume point. There the frame analyzer re-sees at most one sample interval of frames it had seen (cuts
+and activity only shape clip boundaries), and the live window (the newest steps whole, kept in RAM only) starts
+empty, so the first question after a resume may be shown memory clips alone; neither shows it anything past its time.
+"""
+import hashlib
+import json
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+from app.benchmarks import LETTERS, OVO_GROUPS, STREAMINGBENCH_GROUPS, Probe, Question
+from app.config import EvalConfig
+from memory.files import write_atomic
+from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session
+from stream.sources import FileSource, Frame, until_break
+
+RESULTS_VERSION = 1
+RESULTS = "results.json"
+MEMORY = "memory"
+# Frame times come from the container as floats: a frame stamped at the question's time belongs before it.
+TIME_EPS = 1e-6
+NAMES = {"streamingbench": "StreamingBench", "ovobench": "OVO-Bench"}
+
+
+class EvaluationError(ValueError):
+    """The evaluation cannot start or go on; the message is one line for the user. Nothing stored is lost."""
+
+
+def engine_config(base: EngineConfig, config: EvalConfig) -> EngineConfig:
+    """`base` with answers capped at `config.answer_tokens` (the video LLM reads it when it is loaded)."""
+    return replace(base, model=replace(base.model, max_new_tokens=config.answer_tokens))
+
+
+# ---- reading answers -----------------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+_MARKS = r"\s.,;:!?()\[\]\"'*`_-"     # spaces and ASCII punctuation that may surround a letter
+
+
+def parse_letter(text: str, options: tuple[str, ...] | list[str]) -> str | None:
+    """The option letter an answer gives, or None: "B", "(B)", "B.", "B) A map", "**B**", "The answer is B",
+    "Answer: (C)", "I think it is C because ...", or one option's own text ("A map."). Only the letters of the
+    options count; "A" and "I" followed by a word in lower case are English ("A man walks"), not answers; two
+    different letters standing alone is no answer."""
+    letters = LETTERS[:len(options)]
+    s = text.strip().strip("*_`\"' ")
+    one = f"[{letters}]"
+    whole = re.fullmatch(rf"[{_MARKS}]*([A-Za-z])[{_MARKS}]*", s)    # the answer is one letter, in either case
+    if whole and whole.group(1).upper() in letters:
+        return whole.group(1).upper()
+    for pattern in (rf"^[(\[]?({one})[)\]]?(?:[.:,;)]|\s+[-–]|$)",   # leads with it: "B.", "(B)", "B) ..."
+                    rf"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?({one})(?![A-Za-z0-9])",
+                    rf"[(\[]({one})[)\]]"):                          # bracketed anywhere
+        m = re.search(pattern, s)
+        if m:
+            return m.group(1)
+    by_text = [letters[i] for i, o in enumerate(options) if _norm(o) and _norm(o) == _norm(s)]
+    if len(by_text) == 1:
+        return by_text[0]
+    # Standing alone: between spaces or punctuation (noise such as "2o\ufffdC\ufffd" names no letter).
+    alone = {m.group(1) for m in re.finditer(rf"(?:^|(?<=[\s({{\[\"*]))({one})(?=$|[\s.,;:!?)\]\"*])", s)
+             if not (m.group(1) in "AI" and re.match(r"\s+[a-z]", s[m.end():]))}
+    return alone.pop() if len(alone) == 1 else None
+
+
+@dataclass
+class Verdict:
+    parsed: str | None      # what was read from the answer: a letter, a count, "Yes"/"No"; None: nothing readable
+    correct: bool
+
+
+def judge(kind: str, expected: str, text: str, options: tuple[str, ...] = ()) -> Verdict:
+    """Score one answer. Choices by `parse_letter`. Forward probes as OVO-Bench's utils/OVOBenchScore.py does:
+    REC, the digits of the answer joined equal the count; SSR and CRR, the answer is exactly "Y"/"N", or the
+    expected "Yes"/"No" occurs in it (so an answer holding both counts either way, as there)."""
+    text = text.strip()
+    if kind == "choice":
+        letter = parse_letter(text, options)
+        return Verdict(letter, letter == expected)
+    if kind == "count":
+        digits = "".join(re.findall(r"\d+", text))
+        return Verdict(digits or None, digits == expected)
+    if kind == "yesno":
+        short = {"Y": "Yes", "N": "No"}.get(text)
+        found = [w for w in ("Yes", "No") if w in text]
+        parsed = short or ("/".join(found) if found else None)
+        return Verdict(parsed, short == expected if short else expected in text)
+    raise ValueError(f"unknown answer kind {kind!r}")
+
+
+# ---- scores ----------------------------------------------------------------------------------------------------
+@dataclass
+class Tally:
+    asked: int = 0           # probes asked (a choice question is one probe)
+    correct: int = 0
+    unparsed: int = 0        # answers with nothing readable in them (counted wrong)
+    accuracy: float = 0.0    # correct / asked, or the mean of the parts' accuracies (see `averaging`)
+
+
+@dataclass
+class Scores:
+    averaging: str                                           # how groups and the overall score are averaged
+    tasks: dict[str, Tally] = field(default_factory=dict)    # task -> tally, in the benchmark's order
+    task_group: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, Tally] = field(default_factory=dict)
+    overall: Tally = field(default_factory=Tally)
+
+
+def score(rows: list[dict], format: str) -> Scores:
+    """Accuracy per task, per group and overall. OVO-Bench (score.py): a group's score is the mean of its tasks'
+    accuracies and the overall score the mean of the groups'. StreamingBench (src/data/count.py): accuracies are
+    over questions, a group's and the total alike."""
+    groups = OVO_GROUPS if format == "ovobench" else STREAMINGBENCH_GROUPS
+    macro = format == "ovobench"
+    order = {t: i for i, t in enumerate(t for ts in groups.values() for t in ts)}
+    out = Scores(averaging="mean of task accuracies per group, mean of groups overall" if macro
+                 else "over questions, per group and overall")
+    for r in sorted(rows, key=lambda r: order.get(r["task"], len(order))):
+        tally = out.tasks.setdefault(r["task"], Tally())
+        out.task_group[r["task"]] = r["group"]
+        for t in (tally, out.groups.setdefault(r["group"], Tally()), out.overall):
+            t.asked += 1
+            t.correct += r["correct"]
+            t.unparsed += r["parsed"] is None
+    for t in [*out.tasks.values(), *out.groups.values(), out.overall]:
+        t.accuracy = t.correct / t.asked if t.asked else 0.0
+    if macro:
+        for g, tally in out.groups.items():
+            tally.accuracy = statistics.fmean(out.tasks[t].accuracy for t in out.tasks if out.task_group[t] == g)
+        out.groups = {g: out.groups[g] for g in groups if g in out.groups}
+        if out.groups:
+            out.overall.accuracy = statistics.fmean(t.accuracy for t in out.groups.values())
+    else:
+        out.groups = {g: out.groups[g] for g in groups if g in out.groups}
+    return out
+
+
+# ---- the harness -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ask:
+    """One probe of one question, as the harness schedules it."""
+    question: Question
+    index: int               # its place in question.probes
+
+    @property
+    def probe(self) -> Probe:
+        return self.question.probes[self.index]
+
+    @property
+    def key(self) -> str:    # its key in results.json
+        return f"{self.question.id}#{self.index}"
+
+
+def schedule(questions: list[Question]) -> dict[str, list[Ask]]:
+    """Each video's probes in time order (file order among equal times); videos in order of first appearance."""
+    out: dict[str, list[Ask]] = {}
+    for q in questions:
+        out.setdefault(q.video, []).extend(Ask(q, k) for k in range(len(q.probes)))
+    return {v: sorted(asks, key=lambda a: a.probe.time) for v, asks in out.items()}
+
+
+def video_paths(questions: list[Question], videos: str | Path) -> dict[str, Path]:
+    """Where each question's video is: the file's path under `videos`, else its name directly in `videos`
+    (StreamingBench writes "./videos/sample_416_real.mp4"). Raises with the first missing one."""
+    root, out, missing = Path(videos), {}, {}
+    if not root.is_dir():
+        raise EvaluationError(f"videos folder not found: {root}")
+    for q in questions:
+        if q.video in out or q.video in missing:
+            continue
+        found = next((p for p in (root / q.video, root / Path(q.video).name) if p.is_file()), None)
+        if found is None:
+            missing[q.video] = (q, root / q.video)
+        else:
+            out[q.video] = found
+    if missing:
+        q, path = next(iter(missing.values()))
+        more = f" (and {len(missing) - 1} more videos)" if len(missing) > 1 else ""
+        raise EvaluationError(f"video of question {q.id} not found: {path}{more}; --videos is the folder the "
+                              f"annotation file's video paths are relative to")
+    return out
+
+
+class FrameFeed:
+    """A video's sampled frames, handed out up to a time at a time: the first frame past it waits for the next."""
+
+    def __init__(self, frames: Iterator[Frame]):
+        self.frames, self.held = frames, None
+
+    def has(self, t: float) -> bool:
+        """Whether a frame at or before t is still to come."""
+        if self.held is None:
+            self.held = next(self.frames, None)
+        return self.held is not None and self.held.time <= t + TIME_EPS
+
+    def until(self, t: float) -> Iterator[Frame]:
+        while self.has(t):
+            frame, self.held = self.held, None
+            yield frame
+
+
+def ask(session: Session, probe: Probe, options: tuple[str, ...], kind: str) -> dict:
+    """Ask one probe as of its time; the answer, what it used and its timings (a results row without its labels)."""
+    t0 = time.perf_counter()
+    answer = session.ask(probe.prompt, until=probe.time)
+    first, pieces = None, []
+    for piece in answer.pieces:
+        if first is None:
+            first = time.perf_counter() - t0
+        pieces.append(piece)
+    total = time.perf_counter() - t0
+    text = "".join(pieces).strip()
+    verdict = judge(kind, probe.answer, text, options)
+    return {"time": probe.time, "seen_until": session.now, "expected": probe.answer, "response": text,
+            "parsed": verdict.parsed, "correct": verdict.correct, "warning": answer.warning,
+            "clips": [[c.start, c.end] for c in answer.clips],     # memory clips shown: [start, end] stream seconds
+            "window": [answer.window.start, answer.window.end] if answer.window else None,   # the live window shown
+            "prompt_tokens": answer.prompt_tokens,
+            "seconds_to_first_token": round(first if first is not None else total, 4),
+            "seconds_total": round(total, 4)}
+
+
+class Evaluation:
+    """An evaluation in `out`: memory/ (one stream per video; the checkpoint) and results.json (what is answered,
+    and what it was run on, so a rerun with another file or other settings is refused)."""
+
+    def __init__(self, engine: Engine, questions: list[Question], videos: str | Path, out: str | Path,
+                 config: EvalConfig, annotations: str | Path):
+        self.engine, self.config = engine, config
+        self.questions = questions[:config.limit] if config.limit else list(questions)
+        self.paths = video_paths(self.questions, videos)
+        self.out = Path(out)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EvaluationError(f"cannot create the output folder {self.out}: {e.strerror or e}") from e
+        self.results = self._claim(Path(annotations))
+        self.store = engine.open_store(str(self.out / MEMORY))
+        self.broken: dict[str, float] = {}     # video -> where it stops decoding, for this run's videos
+
+    def _identity(self, annotations: Path) -> dict:
+        cfg = self.engine.config
+        ingest = asdict(cfg.ingest)
+        ingest["sampling"].pop("reconnect")    # how a live source reconnects says nothing of a file
+        return {"format": self.config.format,
+                "annotations_sha256": hashlib.sha256(annotations.read_bytes()).hexdigest(),
+                "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
+                          "max_pixels": cfg.model.max_pixels, "max_new_tokens": cfg.model.max_new_tokens},
+                "ingest": ingest, "select": asdict(cfg.select), "answer": asdict(cfg.answer)}
+
+    def _claim(self, annotations: Path) -> dict:
+        want = json.loads(json.dumps(self._identity(annotations)))    # as it reads back from JSON
+        path = self.out / RESULTS
+        fresh = {"vigil_eval": RESULTS_VERSION, "benchmark": NAMES[self.config.format], "annotations": str(annotations),
+                 "identity": want, "warning": None, "answers": {}, "videos": {}}
+        if not path.exists():
+            if any(self.out.iterdir()):
+                raise EvaluationError(f"{self.out} is not empty and holds no {RESULTS}; give an empty or new --out")
+            self.results = fresh
+            self._write()            # before anything is ingested: a rerun after a crash knows the folder as its own
+            return fresh
+        try:
+            have = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise EvaluationError(f"cannot read {path}: {e}; move it away to start again") from None
+        if not isinstance(have, dict) or have.get("vigil_eval") != RESULTS_VERSION:
+            raise EvaluationError(f"{path} is not a Vigil evaluation of this version; use another --out")
+        if have.get("identity") != want:
+            old = have.get("identity") or {}
+            diff = [k for k in want if old.get(k) != want[k]]
+            raise EvaluationError(f"{self.out} holds an evaluation of another annotation file or with other settings "
+                                  f"({', '.join(diff)} differ); use another --out or delete that folder")
+        return have
+
+    def _write(self) -> None:
+        r = self.results
+        r["scores"] = asdict(score(list(r["answers"].values()), self.config.format))
+        r["totals"] = totals(r)
+        try:
+            write_atomic(self.out / RESULTS, json.dumps(r, indent=1).encode())
+        except OSError as e:
+            raise EvaluationError(f"cannot write {self.out / RESULTS}: {e.strerror or e}") from e
+
+    def asks(self) -> list[Ask]:
+        return [a for asks in schedule(self.questions).values() for a in asks]
+
+    def pending(self) -> int:
+        """Probes not answered yet."""
+        return sum(a.key not in self.results["answers"] for a in self.asks())
+
+    def run(self) -> Iterator[dict]:
+        """Answer every probe not answered yet, video by video; yields each results row once it is written."""
+        for video, asks in schedule(self.questions).items():
+            todo = [a for a in asks if a.key not in self.results["answers"]]
+            if todo:
+                yield from self._video(video, todo)
+
+    def _video(self, video: str, asks: list[Ask]) -> Iterator[dict]:
+        session = self.engine.open(str(self.out / MEMORY), stream=video, store=self.store)
+        ckpt = session.resume()
+        source = FileSource(str(self.paths[video]), self.engine.config.ingest.sampling.fps)
+        feed = FrameFeed(until_break(session.frames(source, skip=ckpt.samples if ckpt else 0), session.state.notes))
+        stats = self.results["videos"].setdefault(video, {"ingest_seconds": 0.0})
+        for a in asks:
+            if feed.has(a.probe.time):
+                t0 = time.perf_counter()
+                for _ in session.run(feed.until(a.probe.time)):
+                    pass                     # what each step kept is counted in session.state (and its checkpoints)
+                stats["ingest_seconds"] = round(stats["ingest_seconds"] + time.perf_counter() - t0, 4)
+            q = a.question
+            row = {"id": q.id, "probe": a.index, "video": video, "task": q.task, "group": q.group, "kind": q.kind,
+                   **ask(session, a.probe, q.options, q.kind)}
+            s = session.state
+            stats.update(stream_seconds=session.now, frames=s.frames, steps=s.steps, encoded=s.encoded,
+                         tokens_kept=s.tokens_kept, tokens_total=s.tokens_total,
+                         broken_at=s.notes.get("broken_at"))
+            if stats["broken_at"] is not None:
+                self.broken[video] = stats["broken_at"]
+            self.results["answers"][a.key] = row
+            self.results["warning"] = self.results["warning"] or row["warning"]
+            self._write()
+            yield row
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def totals(results: dict) -> dict:
+    """Tokens kept (kept / total over every step of every video), seconds to first token, and ingest speed
+    (stream seconds ingested per wall second spent ingesting: decode, events, encode, drop, store)."""
+    rows, videos = list(results["answers"].values()), list(results["videos"].values())
+    kept, total = sum(v.get("tokens_kept", 0) for v in videos), sum(v.get("tokens_total", 0) for v in videos)
+    stream, wall = sum(v.get("stream_seconds", 0.0) for v in videos), sum(v["ingest_seconds"] for v in videos)
+    first = [r["seconds_to_first_token"] for r in rows]
+    return {"answered": len(rows), "videos": len(videos), "tokens_kept": kept, "tokens_total": total,
+            "kept_ratio": round(kept / total, 4) if total else None,
+            "first_token_median_s": round(statistics.median(first), 4) if first else None,
+            "first_token_mean_s": round(statistics.fmean(first), 4) if first else None,
+            "stream_seconds": round(stream, 3), "ingest_seconds": round(wall, 3),
+            "ingest_speed": round(stream / wall, 3) if wall else None,
+            "frames": sum(v.get("frames", 0) for v in videos), "steps": sum(v.get("steps", 0) for v in videos),
+            "encoded": sum(v.get("encoded", 0) for v in videos)}
+
+
+def table(results: dict) -> str:
+    """The scores as a markdown table, headed by the random-weights warning where it applies."""
+    s, t = results["scores"], results["totals"]
+    lines = []
+    if results["warning"]:
+        lines += [f"!!! {RANDOM_WEIGHTS_WARNING} !!!", "!!! every answer is noise, and so is every score below !!!", ""]
+    lines += [f"{results['benchmark']}: {t['answered']} probes answered over {t['videos']} videos "
+              f"({results['annotations']}); accuracy {s['averaging']}", "",
+              "| group | task | asked | correct | unparsed | accuracy |", "|---|---|---|---|---|---|"]
+    for task, x in s["tasks"].items():
+        lines.append(f"| {s['task_group'][task]} | {task} | {x['asked']} | {x['correct']} | {x['unparsed']} | "
+                     f"{x['accuracy']:.1%} |")
+    for group, x in s["groups"].items():
+        lines.append(f"| **{group}** | all | {x['asked']} | {x['correct']} | {x['unparsed']} | **{x['accuracy']:.1%}** |")
+    o = s["overall"]
+    lines.append(f"| **overall** | | {o['asked']} | {o['correct']} | {o['unparsed']} | **{o['accuracy']:.1%}** |")
+    kept = f"{t['kept_ratio']:.1%} ({t['tokens_kept']} of {t['tokens_total']})" if t["kept_ratio"] is not None else "-"
+    speed = f"{t['ingest_speed']:.2f}" if t["ingest_speed"] is not None else "-"
+    first = f"{t['first_token_median_s']:.3f} s" if t["first_token_median_s"] is not None else "-"
+    lines += ["", f"tokens kept {kept}; first token median {first}; ingest {speed} stream s per wall s "
+                  f"({t['stream_seconds']:.0f} s of video, each ingested once: {t['frames']} frames, "
+                  f"{t['encoded']} of {t['steps']} steps encoded)"]
+    return "\n".join(lines)

@@ -1,0 +1,351 @@
+"""The streaming evaluation: benchmark readers, reading answers, scores, and the harness over the real clips with the
+tiny random-weight model (answers are noise; what is checked is what was ingested, when, and how it was scored)."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from app.benchmarks import BenchmarkFormatError, read_ovobench, read_questions, read_streamingbench
+from app.evaluation import EvalConfig, Evaluation, EvaluationError, judge, parse_letter, schedule, score, table
+from stream.config import IngestConfig
+from stream.engine import Engine, EngineConfig
+from stream.sources import FileSource
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "eval"
+SB = FIXTURES / "streamingbench_real.json"
+OVO = FIXTURES / "ovo_bench.json"
+BAD = FIXTURES / "ovo_bench_malformed.json"
+
+
+# ---- readers ---------------------------------------------------------------------------------------------------
+def test_streamingbench_reader():
+    qs = read_streamingbench(SB)
+    assert [q.id for q in qs] == ["1.1", "1.2", "1.3", "2.1", "3.1"]
+    assert [q.time for q in qs] == [4.0, 13.0, 30.0, 9.0, 3.0]
+    assert {q.group for q in qs} == {"real-time"} and {q.kind for q in qs} == {"choice"}
+    first, bikes = qs[0], qs[3]
+    assert first.options[2] == "Three bottles of water with blue caps." and first.answer == "C"   # "C. " stripped
+    assert bikes.options[1] == "One still shot of a kitchen."                                      # unlettered kept
+    assert len(first.probes) == 1 and first.probes[0].time == 4.0 and first.probes[0].answer == "C"
+    prompt = bikes.probes[0].prompt
+    assert "B. One still shot of a kitchen." in prompt and prompt.endswith("The best option is:")
+    assert bikes.prompt in prompt
+
+
+def test_streamingbench_groups_by_task(tmp_path):
+    entry = lambda task: {"task_type": task, "question": "q?", "time_stamp": "00:01:05",  # noqa: E731
+                          "options": ["a", "b", "c", "d"], "answer": "D"}
+    path = tmp_path / "omni.json"
+    path.write_text(json.dumps([{"video_path": "v.mp4", "questions": [
+        entry("Emotion Recognition"), entry("Anomaly Context Understanding"), entry("Sequential Question Answering"),
+        entry("Counting")]}]))
+    qs = read_questions(path, "streamingbench")
+    assert [q.group for q in qs] == ["omni-source", "contextual", "contextual", "real-time"]
+    assert qs[0].time == 65.0
+
+
+def test_ovobench_reader():
+    qs = {q.id: q for q in read_ovobench(OVO)}
+    assert {i: q.group for i, q in qs.items()} == {"0": "backward", "1": "backward", "2": "real-time",
+                                                   "3": "real-time", "4": "forward", "5": "forward", "6": "forward"}
+    assert qs["0"].answer == "B" and qs["0"].kind == "choice" and qs["0"].time == 20.0
+    assert qs["2"].time == 3.0 and qs["1"].time == 38.0          # OVO cuts at ceil(realtime): 2.6 -> 3, 37.6 -> 38
+    assert "B. Tossing a pancake in a pan.;" in qs["2"].probes[0].prompt
+    rec, ssr, crr = qs["4"], qs["5"], qs["6"]
+    assert rec.kind == "count" and [(p.time, p.answer) for p in rec.probes] == [(8.0, "1"), (15.0, "2"), (25.0, "4")]
+    assert "How many times did they reach for a bottle?" in rec.probes[0].prompt
+    assert ssr.kind == "yesno" and [(p.time, p.answer) for p in ssr.probes] == [(1.0, "No"), (3.0, "Yes"),
+                                                                               (9.0, "Yes")]
+    assert "toss the pancake" in ssr.probes[0].prompt and "cover the lens" in ssr.probes[2].prompt
+    assert [p.answer for p in crr.probes] == ["No", "No", "Yes"] and crr.prompt in crr.probes[0].prompt
+
+
+def test_malformed_fixture_is_refused_with_one_line():
+    with pytest.raises(BenchmarkFormatError) as e:
+        read_ovobench(BAD)
+    message = str(e.value)
+    assert message.startswith(str(BAD)) and "item 2 (id 1), probe 1: 'count' is missing" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("fmt, content, says", [
+    ("streamingbench", "[{", "not JSON"),
+    ("streamingbench", '{"video_path": "v.mp4"}', "a list of per-video entries"),
+    ("streamingbench", '[{"video_path": "v.mp4", "questions": [{"task_type": "Counting", "question": "q", '
+                       '"time_stamp": "00:00:05", "options": ["a", "b", "c", "d"], "answer": "E"}]}]',
+     "answer 'E' is not one of the letters A, B, C, D"),
+    ("streamingbench", '[{"video_path": "v.mp4", "questions": [{"task_type": "Counting", "question": "q", '
+                       '"time_stamp": "soon", "options": ["a", "b"], "answer": "A"}]}]', "'time_stamp' 'soon' is not a time"),
+    ("streamingbench", '[{"video_path": "v.mp4", "questions": [{"task_type": "Proactive Output", "question": "q", '
+                       '"time_stamp": "00:00:05"}]}]', "Proactive Output asks the model when to speak"),
+    ("streamingbench", '[{"id": 1, "task": "EPM"}]', "an OVO-Bench file? (--format ovobench)"),
+    ("streamingbench", "[]", "no questions in it"),
+    ("ovobench", '[{"id": 7, "task": "EPM", "video": "v.mp4", "realtime": 3, "question": "q", "options": ["a", "b"], '
+                 '"gt": 2}]', "item 1 (id 7): gt 2 is not an index of its 2 options"),
+    ("ovobench", '[{"id": 7, "task": "XYZ", "video": "v.mp4"}]', "unknown task 'XYZ'"),
+    ("ovobench", '[{"id": 7, "task": "SSR", "video": "v.mp4", "tutorial": "t", "test_info": []}]',
+     "'test_info' has no probes"),
+    ("ovobench", '[{"id": 7, "task": "EPM", "video": "v.mp4", "realtime": -1, "question": "q", "options": ["a", "b"],'
+                 ' "gt": 0}]', "'realtime' must be seconds"),
+    ("ovobench", '[{"video_path": "v.mp4", "questions": []}]', "a StreamingBench file? (--format streamingbench)"),
+])
+def test_bad_files_say_which_file_and_what(tmp_path, fmt, content, says):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(BenchmarkFormatError) as e:
+        read_questions(path, fmt)
+    assert str(e.value).startswith(str(path)) and says in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- reading answers and scoring -------------------------------------------------------------------------------
+OPTIONS = ("A compass.", "A map.", "An altitude meter.", "A weather radar.")
+
+
+@pytest.mark.parametrize("text, letter", [
+    ("B", "B"), ("(B)", "B"), ("B.", "B"), ("b", "B"), ("The answer is B", "B"), ("The answer is B.", "B"),
+    ("Answer: (C)", "C"), ("**D**", "D"), ("B) A map", "B"), ("[C]", "C"), ("The best option is: A", "A"),
+    ("I think it is C because the screen shows it", "C"), ("A map.", "B"),
+    ("A man is walking", None), ("E", None), ("The answer is E", None), ("", None), ("xyz", None),
+    ("2o\ufffd\ufffdC\ufffdo", None), ("B or C", None),
+])
+def test_parse_letter(text, letter):
+    assert parse_letter(text, OPTIONS) == letter
+
+
+def test_forward_answers_are_judged_as_ovo_bench_does():
+    assert judge("count", "3", "I count 3 times.").correct and not judge("count", "1", "12").correct
+    assert judge("count", "2", "two").parsed is None
+    assert judge("yesno", "Yes", "Yes.").correct and judge("yesno", "No", "N").correct
+    assert not judge("yesno", "Yes", "No").correct and judge("yesno", "Yes", "maybe").parsed is None
+    assert judge("yesno", "Yes", "No, Yes").correct and judge("yesno", "No", "No, Yes").correct   # as score.py
+
+
+def _row(task, group, correct, parsed="A"):
+    return {"task": task, "group": group, "correct": correct, "parsed": None if not parsed else parsed}
+
+
+def test_score_arithmetic_ovobench_means_of_tasks_then_groups():
+    rows = [_row("EPM", "backward", True), _row("EPM", "backward", False), _row("HLD", "backward", False),
+            _row("OCR", "real-time", True), _row("OCR", "real-time", True), _row("OCR", "real-time", True),
+            _row("OCR", "real-time", False, parsed=None), _row("REC", "forward", True), _row("REC", "forward", True)]
+    s = score(rows, "ovobench")
+    assert list(s.tasks) == ["EPM", "HLD", "OCR", "REC"] and list(s.groups) == ["backward", "real-time", "forward"]
+    assert s.tasks["EPM"].accuracy == 0.5 and s.tasks["OCR"].accuracy == 0.75 and s.tasks["OCR"].unparsed == 1
+    assert s.groups["backward"].accuracy == pytest.approx(0.25)          # (0.5 + 0.0) / 2, not 1 of 3
+    assert s.groups["real-time"].accuracy == 0.75 and s.groups["forward"].accuracy == 1.0
+    assert s.overall.accuracy == pytest.approx((0.25 + 0.75 + 1.0) / 3)
+    assert (s.overall.asked, s.overall.correct, s.overall.unparsed) == (9, 6, 1)
+
+
+def test_score_arithmetic_streamingbench_over_questions():
+    rows = [_row("Counting", "real-time", True), _row("Object Recognition", "real-time", False),
+            _row("Object Recognition", "real-time", False), _row("Emotion Recognition", "omni-source", True)]
+    s = score(rows, "streamingbench")
+    assert s.groups["real-time"].accuracy == pytest.approx(1 / 3) and s.overall.accuracy == 0.5
+    assert list(s.tasks) == ["Object Recognition", "Counting", "Emotion Recognition"]   # the benchmark's order
+
+
+# ---- the harness -----------------------------------------------------------------------------------------------
+class Counting:
+    """The tiny video LLM, counting what the harness asks of it; `kill(self)` true makes the next step raise
+    KeyboardInterrupt, as a Ctrl-C in the middle of ingesting would."""
+
+    def __init__(self, llm, kill=None):
+        self.llm, self.kill = llm, kill
+        self.encoded = self.steps = self.since_ask = 0
+        self.asked: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.llm, name)
+
+    def preprocess(self, frames):
+        self.steps += 1
+        self.since_ask += 1
+        if self.kill is not None and self.kill(self):
+            raise KeyboardInterrupt
+        return self.llm.preprocess(frames)
+
+    def encode(self, pix):
+        self.encoded += len(pix)               # [steps, F, H, W, 3]: one vision-tower pass per step
+        return self.llm.encode(pix)
+
+    def answer(self, question, *args, **kwargs):
+        self.asked.append(question)
+        self.since_ask = 0
+        return self.llm.answer(question, *args, **kwargs)
+
+
+def _engine(llm, embedder, model_config, **ingest):
+    return Engine(EngineConfig(model=model_config, ingest=IngestConfig(**ingest)), llm=llm, embedder=embedder)
+
+
+def _sampled_times(path: Path, fps: float) -> list[float]:
+    return [f.time for f in FileSource(str(path), fps).frames()]
+
+
+@pytest.fixture(scope="module")
+def streamingbench_run(llm, embedder, model_config, videos, tmp_path_factory):
+    counting = Counting(llm)
+    engine = _engine(counting, embedder, model_config)
+    out = tmp_path_factory.mktemp("sb")
+    questions = read_questions(SB, "streamingbench")
+    ev = Evaluation(engine, questions, videos, out, EvalConfig(format="streamingbench"), SB)
+    try:
+        rows = list(ev.run())
+    finally:
+        ev.close()
+    return counting, engine, out, questions, rows, json.loads((out / "results.json").read_text())
+
+
+def test_each_video_is_ingested_once_not_once_per_question(streamingbench_run, videos):
+    counting, engine, out, questions, rows, results = streamingbench_run
+    fps = engine.config.ingest.sampling.fps
+    prefix_frames = 0
+    store = engine.open_store(str(out / "memory"), readonly=True)
+    try:
+        for video, asks in schedule(questions).items():
+            times = _sampled_times(videos / Path(video).name, fps)
+            last = max(a.probe.time for a in asks)
+            one_pass = sum(t <= last + 1e-6 for t in times)
+            v = results["videos"][video]
+            assert v["frames"] == one_pass                       # every sampled frame up to the last question, once
+            cuts = sum(k == "scene_change" for k, _, _ in store.events(video))
+            # A step takes two frames; only a question's time or a cut ends one early (its last frame repeats).
+            assert v["steps"] <= (one_pass + len(asks) + cuts) / 2 + 1e-9
+            prefix_frames += sum(sum(t <= a.probe.time + 1e-6 for t in times) for a in asks)
+            idx = [s.index for s in store.steps(video)]
+            assert idx == list(range(len(idx))) and len(idx) == v["steps"]
+    finally:
+        store.close()
+    frames = sum(v["frames"] for v in results["videos"].values())
+    assert frames < prefix_frames                                # bottle-detection's three questions share one pass
+    assert counting.encoded == sum(v["encoded"] for v in results["videos"].values()) > 0
+    assert counting.steps == sum(v["steps"] for v in results["videos"].values())
+    assert len(counting.asked) == len(rows) == 5
+
+
+def test_each_question_is_asked_as_of_its_time(streamingbench_run, videos):
+    counting, engine, out, questions, rows, results = streamingbench_run
+    by_id = {q.id: q for q in questions}
+    assert counting.asked == [by_id[r["id"]].probes[0].prompt for r in rows]
+    for r in rows:
+        shown = r["clips"] + ([r["window"]] if r["window"] else [])       # memory clips and the live window
+        assert shown and all(end <= r["time"] + 1e-6 for _, end in shown)
+        # The video was ingested up to the question's time and no further: to its last sampled frame before then.
+        times = _sampled_times(videos / Path(r["video"]).name, engine.config.ingest.sampling.fps)
+        assert r["seen_until"] == pytest.approx(max(t for t in times if t <= r["time"] + 1e-6))
+    store = engine.open_store(str(out / "memory"), readonly=True)
+    try:
+        for r in rows:                                            # and a clip closed there, so the question saw it
+            assert any(abs(c.end - r["seen_until"]) < 1e-6 for c in store.clips(r["video"]))
+    finally:
+        store.close()
+
+
+def test_scores_come_from_the_parsed_letters(streamingbench_run):
+    counting, engine, out, questions, rows, results = streamingbench_run
+    by_id = {q.id: q for q in questions}
+    for r in rows:
+        assert r["parsed"] == parse_letter(r["response"], by_id[r["id"]].options)
+        assert r["correct"] == (r["parsed"] == by_id[r["id"]].answer)
+    s = results["scores"]
+    assert s["overall"]["correct"] == sum(r["correct"] for r in rows) and s["overall"]["asked"] == 5
+    assert s["overall"]["unparsed"] == sum(r["parsed"] is None for r in rows)
+    assert results["scores"] == json.loads(json.dumps(asdict(score(rows, "streamingbench"))))
+    t = results["totals"]
+    assert 0 < t["kept_ratio"] <= 1 and t["ingest_speed"] > 0 and t["first_token_median_s"] > 0
+    assert "RANDOM WEIGHTS" in results["warning"] and "RANDOM WEIGHTS" in table(results).splitlines()[0]
+
+
+def test_resumes_after_an_interruption_without_asking_again(llm, embedder, model_config, videos, tmp_path):
+    questions = read_questions(OVO, "ovobench")
+    config = EvalConfig(format="ovobench")
+    total = sum(len(q.probes) for q in questions)
+    # Killed in the middle of ingesting bottle-detection's last segment (25 s -> 38 s), after four answers.
+    first = Counting(llm, kill=lambda c: len(c.asked) == 4 and c.since_ask == 6)
+    ev = Evaluation(_engine(first, embedder, model_config), questions, videos, tmp_path, config, OVO)
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        for row in ev.run():
+            done.append(row)
+    ev.close()
+    assert len(done) == 4
+    saved = json.loads((tmp_path / "results.json").read_text())["answers"]
+    assert len(saved) == 4
+
+    second = Counting(llm)
+    engine = _engine(second, embedder, model_config)
+    ev = Evaluation(engine, questions, videos, tmp_path, config, OVO)
+    assert ev.pending() == total - 4
+    try:
+        rest = list(ev.run())
+    finally:
+        ev.close()
+    assert len(second.asked) == len(rest) == total - 4             # nothing answered is asked again
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {k: results["answers"][k] for k in saved} == saved and len(results["answers"]) == total
+    keys = {f"{r['id']}#{r['probe']}" for r in rest}
+    assert not keys & set(saved)
+    # bottle-detection continued from its last stored resume point: one pass of its frames all told, no step twice.
+    bottle = results["videos"]["bottle-detection.mp4"]
+    times = _sampled_times(videos / "bottle-detection.mp4", engine.config.ingest.sampling.fps)
+    assert bottle["frames"] == sum(t <= 38.0 for t in times)
+    db = sqlite3.connect(tmp_path / "memory" / "memory.sqlite")
+    idx = [i for (i,) in db.execute("SELECT idx FROM steps WHERE stream = ? ORDER BY idx", ("bottle-detection.mp4",))]
+    db.close()
+    assert idx == list(range(bottle["steps"]))
+    assert second.steps < sum(v["steps"] for v in results["videos"].values())   # bottle's start not ingested again
+    # Other settings into the same folder are refused, before anything is asked.
+    other = _engine(Counting(llm), embedder, model_config, clip_seconds=4.0)
+    with pytest.raises(EvaluationError, match="ingest differ"):
+        Evaluation(other, questions, videos, tmp_path, config, OVO)
+
+
+def test_missing_videos_are_named(llm, embedder, model_config, tmp_path):
+    questions = read_questions(SB, "streamingbench")
+    with pytest.raises(EvaluationError, match=r"video of question 1.1 not found: .*bottle-detection.mp4 \(and 2 more"):
+        Evaluation(_engine(llm, embedder, model_config), questions, tmp_path, tmp_path / "out", EvalConfig(), SB)
+
+
+# ---- the command -----------------------------------------------------------------------------------------------
+def vigil(*args, cache):
+    env = dict(os.environ, VIGIL_CACHE=str(cache))
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_vigil_eval_end_to_end(videos, tmp_path, cache_dir):
+    args = ("eval", "--format", "streamingbench", "--annotations", str(SB), "--videos", str(videos), "--out",
+            str(tmp_path / "out"), "--model", "tiny", "--limit", "3")
+    r = vigil(*args, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("!!! WARNING") and "RANDOM WEIGHTS" in r.stdout.splitlines()[0]
+    assert "| **real-time** | all | 3 |" in r.stdout and "| Counting |" in r.stdout and "tokens kept" in r.stdout
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(results["answers"]) == 3 and list(results["videos"]) == ["./videos/bottle-detection.mp4"]
+    again = vigil(*args, cache=cache_dir)                         # all answered: nothing is asked again
+    assert again.returncode == 0 and json.loads((tmp_path / "out" / "results.json").read_text())["answers"] == \
+        results["answers"]
+    bad = vigil("eval", "--format", "ovobench", "--annotations", str(BAD), "--videos", str(videos), "--out",
+                str(tmp_path / "bad"), "--model", "tiny", cache=cache_dir)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert bad.stderr.startswith(f"vigil: error: {BAD}: item 2 (id 1), probe 1: 'count' is missing")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_eval_arguments_default_from_the_config_and_bad_ones_get_one_line(capsys):
+    import run
+    a = run.parser().parse_args(["eval", "--annotations", "a.json", "--videos", "v", "--out", "o"])
+    assert (a.format, a.limit) == (EvalConfig.format, EvalConfig.limit)
+    for args, says in ((["--limit", "0"], "--limit: must be more than 0"),
+                       (["--format", "mvbench"], "argument --format: invalid choice: 'mvbench'")):
+        with pytest.raises(SystemExit) as stop:
+            run.parser().parse_args(["eval", "--annotations", "a.json", "--videos", "v", "--out", "o", *args])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("vigil: error:") and err.count("\n") == 1 and says in err
