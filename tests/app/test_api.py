@@ -88,3 +88,25 @@ def test_api_asks_for_the_page_credentials_when_it_has_them(serve):
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "wrong")).status_code == 401
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "s3cret")).json() == []
     assert httpx.get(url + "health", auth=("admin", "s3cret")).status_code == 200
+
+
+def test_a_qwen3_camera_answers_with_a_time_and_the_live_window(serve, videos, model_config):
+    from dataclasses import replace
+
+    from models.loader import load_llm
+    url, _ = serve(model=load_llm(replace(model_config, llm="tiny-qwen3-vl")), realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=60)
+    assert api.post("/api/v1/cameras", json={"name": "bikes", "source": str(videos / "bikes.mp4")}).status_code == 201
+    wait_for(lambda: [c for c in api.get("/api/v1/cameras").json() if c["status"]["state"] == "ended"])
+
+    def ask(question):
+        with api.stream("POST", "/api/v1/cameras/bikes/ask", json={"question": question}) as s:
+            stream = list(events(s.iter_lines()))
+        assert [k for k, _ in stream][-2:] == ["clips", "done"] and "RANDOM WEIGHTS" in stream[-2][1]["warning"]
+        return stream[-2][1]
+    early = ask("What happened in the first 4 seconds?")
+    assert early["span"]["phrase"] == "in the first 4 seconds" and early["clips"]
+    assert all(c["start"] <= 4.0 for c in early["clips"]) and early["window"] is None    # the window is later
+    now = ask("What is happening?")                  # the stream ran here: its newest steps are shown whole
+    assert now["span"] is None and now["window"]["tokens"] > 0
+    assert all(c["end"] <= now["window"]["start"] for c in now["clips"])
