@@ -65,12 +65,12 @@ class Qwen3VideoLLM(QwenVideoLLM):
         and `video`: the kept tokens' merged features [n, D] and DeepStack features (levels x [n, D])."""
         ids = self._text_ids(question, clips, context)
         slots = [i for i, t in enumerate(ids) if t == self.video_token_id]
-        per_step = [(c, t) for c in clips for t in range(c.grid[0])]
+        per_step = [(k, c, t) for k, c in enumerate(clips) for t in range(c.grid[0])]
         assert len(slots) == len(per_step), "the chat template must keep one video slot per temporal step"
 
         full, keep, grids, prev = [], [], [], 0
         kept = [[] for _ in clips]
-        for slot, (c, t) in zip(slots, per_step):
+        for slot, (k, c, t) in zip(slots, per_step):
             full += ids[prev:slot]
             keep += [True] * (slot - prev)
             _, h, w = c.grid
@@ -81,7 +81,7 @@ class Qwen3VideoLLM(QwenVideoLLM):
             mask[flat] = True
             full += [self.video_token_id] * (h * w)
             keep += mask.tolist()
-            kept[clips.index(c)].append(c.tokens[mine[order]])
+            kept[k].append(c.tokens[mine[order]])
             grids.append([1, h * self.merge, w * self.merge])
             prev = slot + 1
         full += ids[prev:]

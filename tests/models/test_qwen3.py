@@ -115,3 +115,13 @@ def test_generate_equals_a_hand_written_decode_loop(llm3, clip3):
 def test_answer_streams_only_the_new_text(llm3, clip3):
     pieces = list(llm3.answer("describe", [clip3[0]], max_new_tokens=4))
     assert pieces and "Question" not in "".join(pieces) and "seconds>" not in "".join(pieces)
+
+
+def test_two_clips_with_the_same_label_keep_their_own_tokens(llm3, clip3):
+    clip = clip3[0]
+    other = PromptClip(clip.label, clip.tokens.flip(0), clip.positions, clip.grid, 2.0, start=10.0)
+    inputs = llm3.build_inputs("q", [clip, other])
+    merged = inputs["video"][0].float()
+    width = llm3.model.config.vision_config.out_hidden_size
+    torch.testing.assert_close(merged[:18], clip.tokens[:, :width].float())
+    torch.testing.assert_close(merged[18:], clip.tokens.flip(0)[:, :width].float())
