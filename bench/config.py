@@ -1,9 +1,10 @@
 """What the benchmark suite runs, and at which sizes."""
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing")
+ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval")
 
 
 @dataclass
@@ -25,6 +26,9 @@ class BenchConfig:
     # Question cost and memory over a long stream (a real clip looped on a simulated clock): the minutes at which
     # they are measured, and the baseline's token cap (TimeChat-Online's demo feeds all kept tokens up to 8192).
     stream_minutes: tuple[int, ...] = (1, 10, 60)
+    # Rounds of the interleaved question-cost measure (item 4b): each asks every length once, so a busy moment of the
+    # machine can spoil one measure of one length and the median of the rounds ignores it.
+    question_rounds: int = 7
     baseline_cap: int = 8192
     # Event accuracy (item 6), leave one clip out: a cut counts within cut_tolerance seconds (frame-accurate), an
     # activity start within activity_tolerance. The constants under test and the values each may take: the cut
@@ -55,6 +59,25 @@ class BenchConfig:
     sharing_encodes_per_answer: float = 10.0
     sharing_seconds: float = 60.0
     sharing_rounds: int = 3
+    # Vision-tower speed on this machine and the CPU speed-ups (item 3.2): frame side in pixels (448x448 is
+    # TimeChat-Online's budget and tiles both Qwen2.5-VL's 28-pixel and Qwen3-VL's 32-pixel cells), timed rounds (each
+    # runs every variant in turn; medians over rounds), the clips whose first step every variant encodes for the token
+    # error (the 6 real clips), how many of those steps are timed a round, and the variants: (tower, models.quantize
+    # mode, torch threads; 0 = torch's default, one per core).
+    vision_side: int = 448
+    vision_rounds: int = 5
+    vision_clips: int = 6
+    vision_timed_steps: int = 2
+    vision_variants: tuple[tuple[str, str, int], ...] = (
+        ("qwen2.5-vl-3b", "none", 0), ("qwen2.5-vl-3b", "int8", 0), ("qwen3-vl-2b", "none", 0),
+        ("qwen3-vl-2b", "bf16", 0), ("qwen3-vl-2b", "int8", 0), ("qwen3-vl-2b", "none", 1), ("qwen3-vl-2b", "int8", 1))
+    # Streaming evaluation cost (item 10): one-by-one looped to eval_minutes, eval_questions spread evenly over it.
+    # The prefix protocol grows as questions x length (all 20 at 10 minutes is some 20 minutes on a 2-core CPU), so
+    # it runs on eval_prefix_measured of them, spread from the shortest prefix to the longest (at least 2, for the
+    # line the others are estimated by); eval_prefix_measured = eval_questions measures every one.
+    eval_minutes: float = 10.0
+    eval_questions: int = 20
+    eval_prefix_measured: int = 3
     device: str = "auto"
     cache_dir: str | None = None
 
@@ -62,6 +85,8 @@ class BenchConfig:
         unknown = set(self.items) - set(ITEMS)
         if unknown:
             raise ValueError(f"unknown bench items {sorted(unknown)}; choose from {', '.join(ITEMS)}")
+        if self.question_rounds < 1:
+            raise ValueError(f"question_rounds must be at least 1, got {self.question_rounds}")
         if self.rtf_size not in ("3b", "7b"):
             raise ValueError(f"rtf_size must be 3b or 7b, got {self.rtf_size!r}")
         if self.fps <= 0 or self.rtf_seconds <= 0 or self.questions < 1 or self.tower_pixels < 32 * 32:
@@ -70,3 +95,13 @@ class BenchConfig:
                 or not self.sharing_seconds > 0 or self.sharing_rounds < 1):
             raise ValueError("sharing_pixels must be at least 56*56, sharing_tokens at least 2, and the sharing "
                              "schedule, seconds and rounds positive")
+        if (self.vision_side <= 0 or self.vision_side % math.lcm(28, 32) or self.vision_rounds < 1
+                or not 1 <= self.vision_timed_steps <= self.vision_clips):
+            raise ValueError(f"vision_side must be a multiple of 224 (it tiles 28- and 32-pixel cells), vision_rounds "
+                             f"positive and 1 <= vision_timed_steps <= vision_clips, got {self.vision_side}, "
+                             f"{self.vision_rounds}, {self.vision_timed_steps}, {self.vision_clips}")
+        if any(t not in ("qwen2.5-vl-3b", "qwen3-vl-2b") or n < 0 for t, _, n in self.vision_variants):
+            raise ValueError(f"vision_variants are (qwen2.5-vl-3b or qwen3-vl-2b, a models.quantize mode, threads >= "
+                             f"0), got {self.vision_variants}")
+        if not self.eval_minutes > 0 or not 2 <= self.eval_prefix_measured <= self.eval_questions:
+            raise ValueError("eval_minutes must be positive and eval_prefix_measured in [2, eval_questions]")

@@ -44,6 +44,10 @@ def run(config: BenchConfig, log=print) -> dict:
         log(f"4-5. question cost and memory over {max(config.stream_minutes)} minutes of stream ...")
         out["stream"] = long_stream.long_stream(engine, paths["one-by-one-person-detection.mp4"],
                                                 config.stream_minutes, config.baseline_cap)
+        log(f"4b. question cost under the {engine.config.answer.policy} answer policy, the lengths interleaved, "
+            f"{config.question_rounds} rounds ...")
+        out["question_cost"] = long_stream.question_cost(engine, paths["one-by-one-person-detection.mp4"],
+                                                         config.stream_minutes, config.question_rounds)
     if "selection" in config.items:
         log(f"7. selection latency at {', '.join(map(str, config.selection_sizes))} clips ...")
         out["selection"] = selection.selection(config.selection_sizes, config.key_dim, config.questions)
@@ -78,7 +82,42 @@ def run(config: BenchConfig, log=print) -> dict:
                                          config.sharing_pixels, config.sharing_tokens,
                                          config.sharing_encodes_per_answer, config.sharing_seconds,
                                          config.sharing_rounds, steps_per_clip, engine.config.select.token_budget)
+    if "vision_speed" in config.items:
+        log(f"3.2. vision-tower speed on the CPU at {config.vision_side}x{config.vision_side}, with speed-ups ...")
+        out["vision_speed"] = {"side": config.vision_side, **_vision_speed(config, paths, engine)}
+    if "eval" in config.items:
+        log(f"10. streaming evaluation cost: {config.eval_questions} questions over {config.eval_minutes:g} minutes, "
+            f"vigil eval against the prefix protocol ...")
+        from bench import evaluation
+        out["eval"] = evaluation.eval_cost(engine, paths["one-by-one-person-detection.mp4"], config.eval_minutes,
+                                           config.eval_questions, config.eval_prefix_measured, log)
     return out
+
+
+def _vision_speed(config: BenchConfig, paths: dict[str, str], engine) -> dict:
+    """Item 3.2 on the CPU whatever config.device says: it measures CPU speed-ups."""
+    import torch
+
+    from bench import realtime, towers, vision_speed
+    from models.loader import cache_dir
+    from models.preprocess import CLIP_MEAN, CLIP_STD
+    from stream.config import SamplingConfig
+
+    cpu, pixels, built = torch.device("cpu"), config.vision_side ** 2, {}
+    for name in dict.fromkeys(v[0] for v in config.vision_variants):
+        if name == "qwen2.5-vl-3b":
+            llm = realtime.load_real_size("3b", pixels, "cpu", cache_dir(engine.config.model))
+            built[name] = vision_speed.Tower(llm.model.model.visual, llm.patch, llm.merge, llm.frames_per_step,
+                                             CLIP_MEAN, CLIP_STD)
+        else:                                                       # Qwen3-VL normalises with mean = std = 0.5
+            t = towers.Qwen3VisionTower(pixels, cpu)
+            built[name] = vision_speed.Tower(t.model, t.patch, t.merge, t.frames_per_step, 0.5, 0.5)
+    fps = SamplingConfig().fps                                      # the project's default sampling rate
+    clips = list(paths.values())[:config.vision_clips]
+    steps = {n: vision_speed.real_steps(clips, config.vision_side, fps, t.frames_per_step)
+             for n, t in built.items()}
+    return vision_speed.vision_speed(built, config.vision_variants, steps, config.vision_timed_steps,
+                                     config.vision_rounds, fps)
 
 
 # Why a target is missed, where the cause is known; printed under the tables when the target is not met.
@@ -195,6 +234,35 @@ def _sharing_md(s: dict) -> list[str]:
     return lines
 
 
+_MODES = {"none": "float32", "bf16": "bfloat16", "int8": "int8 linears (models.quantize)"}
+
+
+def _cos(x: list | None) -> str:
+    return f"{x[0]:.5f} / {x[1]:.5f}" if x else "-"
+
+
+def _vision_speed_md(v: dict) -> list[str]:
+    first = v["rows"][0]
+    lines = [f"### 3.2. Vision-tower speed on this CPU, and CPU speed-ups (random weights, real frames resized to "
+             f"{v['side']}x{v['side']}, encode only)", "",
+             f"One 2-frame step a call ({v['rows'][0]['tokens']} tokens for {first['tower']}); {v['rounds']} rounds of "
+             f"{v['timed_steps']} real steps, every variant in turn each round; ratios are per round, their median "
+             f"shown. Real-time factor: seconds of stream ({v['fps']:g} fps) per wall second. Cosine: each token to "
+             f"the same tower's float32 token, mean / min over one step of each of {v['error_steps']} clips. Load "
+             f"average {v['load_before']} before the timed rounds, {v['load_after']} after (this run's own threads "
+             f"count {v['default_threads']}; more is other work on the machine).", "",
+             f"| tower | weights | threads | tokens a step | s a step | real-time factor | speed vs {first['tower']} "
+             f"{_MODES[first['mode']]} | speed vs its float32 | token cosine mean / min | "
+             f"DeepStack cosine mean / min |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for x in v["rows"]:
+        vs = f"{x['vs_fp32']:.2f}x" if x["vs_fp32"] is not None else "-"
+        lines.append(f"| {x['tower']} | {_MODES[x['mode']]} | {x['threads']} | {x['tokens']} | {x['s_per_step']} | "
+                     f"{x['rtf']} | {x['vs_first']:.2f}x | {vs} | {_cos(x['cos_tokens'])} | "
+                     f"{_cos(x['cos_deepstack'])} |")
+    return lines + [""]
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB"
@@ -226,6 +294,23 @@ def markdown(r: dict) -> str:
         lines += ["", f"Vigil / encode-all real-time factor: **{rt['speedup']}x**. Frames were decoded beforehand: "
                       "decoding every frame and analysing it for events (about 1 ms a frame at 160 pixels; the one-hour "
                       "`analyze` in the README measures it) are not in these times.", ""]
+    if "vision_speed" in r:
+        lines += _vision_speed_md(r["vision_speed"])
+    if "question_cost" in r:
+        q = r["question_cost"]
+        lines += [f"### 4b. Question cost under the {q[0]['policy']} answer policy (live window whole + memory), "
+                  f"stream lengths interleaved", "",
+                  f"One memory per length, all open at once; each of {q[0]['rounds']} rounds asks every length once, "
+                  "in an order that rotates; seconds to first token are medians (min-max beside them).", "",
+                  "| stream | prompt tokens | of them the live window | s to first token | min-max |",
+                  "|---|---|---|---|---|"]
+        for x in q:
+            lines.append(f"| {x['minutes']} min | {x['prompt_tokens']} | {x['window_tokens']} | {x['ttft_s']} | "
+                         f"{x['ttft_spread_s'][0]}-{x['ttft_spread_s'][1]} |")
+        tok = max(x["prompt_tokens"] for x in q) / min(x["prompt_tokens"] for x in q)
+        ttft = max(x["ttft_s"] for x in q) / min(x["ttft_s"] for x in q)
+        lines += ["", f"Largest / smallest across lengths: prompt tokens {tok:.2f}x, first token {ttft:.2f}x "
+                      f"(target <= 1.2x: {_yes(max(tok, ttft) <= 1.2)}).", ""]
     if "stream" in r:
         s = r["stream"]
         lines += ["### 4-5. Question cost and memory against stream length (a real clip looped, simulated clock, "
@@ -263,6 +348,9 @@ def markdown(r: dict) -> str:
         lines += _towers_md(r["towers"])
     if "sharing" in r:
         lines += _sharing_md(r["sharing"])
+    if "eval" in r:
+        from bench.evaluation import markdown as eval_md
+        lines += eval_md(r["eval"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

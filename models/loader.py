@@ -113,6 +113,9 @@ def load_llm(config: ModelConfig):
         raise
     except Exception as e:  # transformers raises many types for a bad path, a bad config or no network
         raise _load_error("video LLM", name, "--model", e) from e
+    if device.type == "cpu" and config.vision_speedup != "none":
+        from models.quantize import speed_up
+        speed_up(llm.model.model.visual, config.vision_speedup)
     llm.name = spec_name(name)
     return llm
 
