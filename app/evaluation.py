@@ -217,10 +217,13 @@ class FrameFeed:
             yield frame
 
 
-def ask(session: Session, probe: Probe, options: tuple[str, ...], kind: str) -> dict:
-    """Ask one probe as of its time; the answer, what it used and its timings (a results row without its labels)."""
+def ask(session: Session, probe: Probe, question: Question) -> dict:
+    """Ask one probe of a question as of its time; the answer, what it used and its timings (a results row without its
+    labels). A time in the question's own words limits what it sees; the prompt's options ("About 2 minutes") must
+    not."""
+    options, kind = question.options, question.kind
     t0 = time.perf_counter()
-    answer = session.ask(probe.prompt, until=probe.time)
+    answer = session.ask(probe.prompt, until=probe.time, when_text=question.prompt)
     first, pieces = None, []
     for piece in answer.pieces:
         if first is None:
@@ -263,7 +266,8 @@ class Evaluation:
         return {"format": self.config.format,
                 "annotations_sha256": hashlib.sha256(annotations.read_bytes()).hexdigest(),
                 "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
-                          "max_pixels": cfg.model.max_pixels, "max_new_tokens": cfg.model.max_new_tokens},
+                          "max_pixels": cfg.model.max_pixels, "max_new_tokens": cfg.model.max_new_tokens,
+                          "dtype": cfg.model.dtype, "vision_speedup": cfg.model.vision_speedup},
                 "ingest": ingest, "select": asdict(cfg.select), "answer": asdict(cfg.answer)}
 
     def _claim(self, annotations: Path) -> dict:
@@ -327,7 +331,7 @@ class Evaluation:
                 stats["ingest_seconds"] = round(stats["ingest_seconds"] + time.perf_counter() - t0, 4)
             q = a.question
             row = {"id": q.id, "probe": a.index, "video": video, "task": q.task, "group": q.group, "kind": q.kind,
-                   **ask(session, a.probe, q.options, q.kind)}
+                   **ask(session, a.probe, q)}
             s = session.state
             stats.update(stream_seconds=session.now, frames=s.frames, steps=s.steps, encoded=s.encoded,
                          tokens_kept=s.tokens_kept, tokens_total=s.tokens_total,

@@ -59,7 +59,7 @@ def _prefix(engine: Engine, video: Path, q: Question) -> dict:
             feed = FrameFeed(session.frames(FileSource(str(video), engine.config.ingest.sampling.fps)))
             for _ in session.run(feed.until(q.time)):
                 pass
-            return ask(session, q.probes[0], q.options, q.kind)
+            return ask(session, q.probes[0], q)
         finally:
             session.close()
 

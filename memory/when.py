@@ -74,7 +74,7 @@ _NUM = r"(?:\d+(?:\.\d+)?|half\s+an?|(?:a\s+)?quarter\s+of\s+an?|[a-z]+)"
 _UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?)"
 _DUR = rf"{_NUM}\s+{_UNIT}(?:,?\s+(?:and\s+)?{_NUM}\s+{_UNIT})*"
 _AMPM = r"[ap]\.?m\.?"
-_CLOCK = r"\d{1,2}(?::\d{2}){1,2}"
+_CLOCK = r"\d{1,2}(?::[0-5]\d){1,2}"
 _TIME = rf"(?:{_CLOCK}(?:\s*{_AMPM})?|\d{{1,2}}\s*{_AMPM}|noon|midnight)"
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _DAY = rf"(?:today|(?:the\s+day\s+before\s+)?yesterday|(?:on\s+|last\s+)?{_WEEKDAY})"
@@ -102,9 +102,11 @@ _SHAPES = [(name, re.compile(pattern)) for name, pattern in (
     ("between", rf"\b(?:between|from)\s+(?P<a>{_M}|\d{{1,2}}(?::\d{{2}})?)\s+(?:and|to|until|till)\s+(?P<b>{_M})"),
     ("op", rf"\b(?P<op>since|after|before|until|till)\s+(?P<x>{_M})"),
     ("first", rf"\b{_DURING}(?:the\s+)?first\s+(?P<d>{_DUR}|{_UNIT})\b"),
-    ("last", rf"\b{_DURING}(?:the\s+)?(?:last|past)\s+(?P<d>{_DUR}|{_UNIT})\b"),
+    # Not "before the last hour": that is the time before it, which no span here says.
+    ("last", rf"(?<!before )(?<!before the )\b{_DURING}(?:the\s+)?(?:last|past)\s+(?P<d>{_DUR}|{_UNIT})\b"),
     ("bare", rf"(?P<x>{_M_BARE})"),
-    ("at", rf"\b(?:at|around|about)\s+(?P<x>{_embed(_POS)})"),
+    # "at 90 seconds" is a position; "about 10 minutes" is a length ("did they stay for about 10 minutes?").
+    ("at", rf"\bat\s+(?P<x>{_embed(_POS)})"),
 )]
 # Durations dateparser does not read, said the way it does.
 _SPOKEN = [(re.compile(p), s) for p, s in ((r"half\s+an\s+hour", "30 minutes"), (r"half\s+a\s+minute", "30 seconds"),
@@ -129,8 +131,17 @@ def parse_when(question: str, now: float, wall_now: float | None, tz: tzinfo | N
     text = " ".join(question.lower().split())
     for shape, pattern in _SHAPES:
         for m in pattern.finditer(text):
-            span = _span(shape, m, clock)
+            if shape == "bare" and re.fullmatch(_CLOCK, m[0].strip()):
+                continue             # "2:10" alone is a score, a ratio or a version as often as a time: a cue says
+            try:
+                span = _span(shape, m, clock)
+            except (ValueError, OverflowError, OSError):
+                continue             # a moment no clock can hold ("99999 weeks ago" on a camera)
+            if span is not None and span.wall and span.end is not None and span.end < 0:
+                continue             # wholly before 1970: nothing recorded
             if span is not None:
+                if span.wall and span.start is not None:
+                    span.start = max(span.start, 0.0)
                 return _up_to_now(span, clock)
     return None
 

@@ -57,7 +57,9 @@ class Qwen3VideoLLM(QwenVideoLLM):
                        for c in clips)
         user += (f"{context}\n" if context else "") + f"Question: {question}"
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # Qwen3.5's template thinks first by default: an answer of a few tokens would be all thinking.
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                  enable_thinking=False)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     def build_inputs(self, question: str, clips: list[PromptClip], context: str = "") -> dict:

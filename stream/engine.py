@@ -7,7 +7,6 @@
     answer = session.ask("When did someone come in?")
     for piece in answer.pieces: print(piece, end="")
 """
-import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -257,12 +256,15 @@ class Session:
                                               max_new_tokens=self.engine.config.model.caption_tokens,
                                               turn=self.engine.gate.generation()))
 
-    def window(self, until: float | None = None) -> LiveWindow | None:
-        """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, or
-        None when the stream is not running here (a stored memory asked from `ask`) or asked about an earlier time."""
+    def window(self, until: float | None = None, budget: int | None = None) -> LiveWindow | None:
+        """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, as
+        many as fit in `budget` tokens; None when the stream is not running here (a stored memory asked from `ask`)
+        or was asked about an earlier time."""
         steps = list(self.state.window)                # a snapshot: the ingest thread appends meanwhile
         if until is not None:                          # those the question's time had seen (none: it moved past)
             steps = [s for s in steps if s.end <= until + 1e-6]
+        while budget is not None and steps and sum(s.tokens.shape[0] for s in steps) > budget:
+            steps = steps[1:]                          # the oldest goes first
         return live_window(steps, self.engine.ingestor.step_seconds)
 
     def _gather(self, question: str, until: float | None, span: TimeSpan | None = None,
@@ -284,14 +286,15 @@ class Session:
         return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
 
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None,
-            policy: str | None = None) -> Answer:
+            policy: str | None = None, when_text: str | None = None) -> Answer:
         """Answer from the live window and the selected memories, as the answer policy says (`policy`, else the
         engine's: hybrid, window or memory); `until` answers as of that stream time (clips that ended by then).
         `clip_ids` asks about those clips instead (a clip picked in the memory browser). Clips whose token files
         cannot be read are left out and listed in `Answer.skipped`. A time in the question ("10 minutes ago", "since
         this morning", "in the first 30 seconds": memory.when) limits the clips to that span, and the live window is
         shown only if it lies in it; the model is told the span it is shown (or that it has no clips), and
-        `Answer.span` holds it."""
+        `Answer.span` holds it. `when_text`: where to read that time, if not the whole question (a benchmark's prompt
+        lists options such as "About 2 minutes", which are no time the question asks about)."""
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
@@ -300,19 +303,23 @@ class Session:
             loaded = self.store.load(sorted(clip_ids))
             clips, skipped = loaded.clips, loaded.unreadable
         else:
-            # "Now" on the wall clock by the newest clip's offset, as `time_now` reads it; a file has no wall clock.
-            wall_now = newest[0].wall_end + (now - newest[0].end) if newest and newest[0].wall_end is not None else None
-            span = parse_when(question, now, wall_now, config=self.engine.config.select.when)
-            if policy != "memory":
-                window = self.window(until)
-                if window is not None and span is not None and not _within(window, span):
-                    window = None
+            budget = self.engine.config.select.token_budget
+            live = self.window(until, budget) if policy != "memory" else None
+            # "Now" on the wall clock: the live window's own, else by the newest clip's offset as `time_now` reads it
+            # (after a restart only the window knows the wall clock of now); a file has no wall clock.
+            ref = live if live is not None and live.wall_end is not None else (newest[0] if newest else None)
+            wall_now = ref.wall_end + (now - ref.end) if ref is not None and ref.wall_end is not None else None
+            span = parse_when(question if when_text is None else when_text, now, wall_now,
+                              config=self.engine.config.select.when)
+            window = live if live is None or span is None or _within(live, span) else None
             clips, skipped = [], []
-            budget = self.engine.config.select.token_budget - (window.tokens if window else 0)
+            budget -= window.tokens if window else 0
             if policy != "window" and budget > 0:
-                # Memory covers what the window does not: clips that ended before it, in the budget it leaves.
-                before = until if window is None else min(window.start, until if until is not None else math.inf)
-                clips, skipped = self._gather(question, before, span, budget)
+                # Memory covers what the window does not, in the budget it leaves: clips that began before it (the
+                # one it cuts into too, whose earlier frames only it holds).
+                clips, skipped = self._gather(question, until, span, budget)
+                if window is not None:
+                    clips = [c for c in clips if c.start < window.start]
         prompt = [prompt_clip(c) for c in clips] + ([window.prompt] if window else [])
         now = until if until is not None else max([now] + [c.end for c in clips] + ([window.end] if window else []))
         context = f"Time now: {time_now(now, clips + newest)}."

@@ -341,8 +341,8 @@ class Ingestor:
         if tokens is not None:
             state.prev_tokens = tokens
         if state.window.maxlen and state.prev_tokens is not None:
-            if state.window and state.window[-1].grid != (h, w):
-                state.window.clear()         # a new frame size: older steps are another layout
+            if state.window and (state.window[-1].grid != (h, w) or start > state.window[-1].end + self.step_seconds):
+                state.window.clear()         # a new frame size, or a gap (steps lost, a reconnect): not one window
             state.window.append(WindowStep(start, end, state.prev_tokens.half(), (h, w), p.frames[0].wall,
                                            p.frames[-1].wall))
         state.tau = tau

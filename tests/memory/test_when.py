@@ -13,7 +13,10 @@ BERLIN = ZoneInfo("Europe/Berlin")      # DST: 2026-03-29 02:00 -> 03:00, 2026-1
 zone = test_clock.zone                  # a fixture: the machine's time zone set to a fixed one
 PLAIN = ["what is the man holding?", "is the door open?", "what happened?", "what may I see now?", "did a car park?",
          "who came in first?", "what did the last person carry?", "how many minutes ago did it start?",
-         "did anyone come in after the delivery?", "what is on the second floor?", "what happened in the past?"]
+         "did anyone come in after the delivery?", "what is on the second floor?", "what happened in the past?",
+         # lengths, scores and the time before a span are no span either
+         "did the person stay for about 10 minutes?", "was it around an hour long?", "what is the score, 2:10?",
+         "what happened before the last 5 minutes?"]
 
 
 def at(*when) -> float:
@@ -161,3 +164,9 @@ def test_without_a_time_zone_the_machines_local_time_is_used():
     """The clip labels are in the machine's local time (here a POSIX TZ, which tzlocal cannot name): so is a span."""
     span = parse_when("was anyone here at 9 am?", 500.0, wall(2026, 11, 22, 14, 3, 10))
     assert ends(span) == (wall(2026, 11, 22, 8, 55), wall(2026, 11, 22, 9, 5))
+
+
+def test_a_moment_no_clock_holds_is_no_span_and_no_error():
+    assert live("what happened 99999 weeks ago?", 2026, 6, 10, 11, 0) is None
+    assert parse_when("what happened 99999 weeks ago?", 500.0, None) is not None     # a file: before its start
+    assert parse_when("what happened at 12:99?", 5000.0, None) is None               # no such clock time

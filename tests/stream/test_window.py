@@ -16,8 +16,9 @@ def _engine(llm, embedder, policy="hybrid", **select):
 
 @pytest.fixture(scope="module")
 def ran(llm, embedder, videos, tmp_path_factory):
-    """One 30-second run of the fixed-camera clip: the session (still open: its window is in RAM) and its steps."""
-    engine = _engine(llm, embedder)
+    """One 30-second run of the fixed-camera clip: the session (still open: its window is in RAM) and its steps. The
+    budget holds every clip it stores (4 of 256 tokens) but not those and the window (2 steps of 252)."""
+    engine = _engine(llm, embedder, token_budget=1200)
     session = engine.open(str(tmp_path_factory.mktemp("window")), stream="room")
     frames = (f for f in FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames() if f.time < 30)
     steps = [s for s in session.run(frames) if s.total]
@@ -51,7 +52,8 @@ def test_hybrid_shows_the_window_whole_and_memory_before_it_in_the_rest_of_the_b
     answer = session.ask("what is on the table?")
     window, budget = answer.window, engine.config.select.token_budget
     assert window is not None and answer.clips
-    assert all(c.end <= window.start for c in answer.clips)
+    assert all(c.start < window.start for c in answer.clips)         # the one the window cuts into too
+    assert max(c.end for c in answer.clips) >= window.start - engine.config.ingest.clip_seconds
     assert sum(c.n_tokens for c in answer.clips) <= budget - window.tokens
     memory = session.ask("what is on the table?", policy="memory")
     assert memory.window is None and sum(c.n_tokens for c in memory.clips) > sum(c.n_tokens for c in answer.clips)
@@ -97,3 +99,20 @@ def test_qwen3_answers_with_the_window_and_memory(model_config, embedder, videos
     answer = session.ask("what is happening?")
     assert answer.window is not None and answer.window.prompt.tokens.shape[1] == llm3.token_dim
     assert "RANDOM WEIGHTS" in answer.warning and isinstance(answer.text(), str)
+
+
+def test_the_window_fits_the_budget_oldest_steps_first(ran):
+    _, session, steps = ran
+    per_step = steps[-1].total
+    assert session.window(budget=per_step + 1).prompt.grid[0] == 1
+    assert session.window(budget=per_step + 1).end == steps[-1].end
+    assert session.window(budget=per_step - 1) is None
+
+
+def test_options_of_a_benchmark_prompt_are_no_time(ran):
+    _, session, _ = ran
+    prompt = "How long did the person stay?\nA. About 2 minutes ago\nB. 10 seconds ago"
+    assert session.ask(prompt).span is not None                      # read as a time, it would narrow the clips
+    answer = session.ask(prompt, when_text="How long did the person stay?")
+    assert answer.span is None and answer.window is not None
+    answer.pieces.close()
