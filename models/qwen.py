@@ -106,20 +106,12 @@ class QwenVideoLLM:
         full += ids[prev:]
         keep += [True] * (len(ids) - prev)
 
-        full_ids = torch.tensor([full], device=self.device)
-        keep = torch.tensor(keep, device=self.device)
+        rope = {}
         if clips:
-            types = (full_ids == self.video_token_id).int() * 2        # 0 text, 2 video
-            grid_thw = torch.tensor([[c.grid[0], c.grid[1] * self.merge, c.grid[2] * self.merge] for c in clips],
-                                    device=self.device)
-            seconds = torch.tensor([c.seconds_per_step for c in clips], device=self.device)
-            self.model.model.rope_deltas = None
-            positions, _ = self.model.model.get_rope_index(full_ids, mm_token_type_ids=types, video_grid_thw=grid_thw,
-                                                            second_per_grid_ts=seconds)
-        else:
-            positions = torch.arange(full_ids.shape[1], device=self.device).view(1, 1, -1).expand(3, 1, -1)
-        input_ids = full_ids[:, keep]
-        position_ids = positions[:, :, keep]
+            rope = dict(video_grid_thw=torch.tensor([[c.grid[0], c.grid[1] * self.merge, c.grid[2] * self.merge]
+                                                     for c in clips], device=self.device),
+                        second_per_grid_ts=torch.tensor([c.seconds_per_step for c in clips], device=self.device))
+        input_ids, position_ids = self.kept_layout(full, keep, **rope)
         embeds = self.model.get_input_embeddings()(input_ids)
         if clips:
             visual = torch.cat(kept_tokens).to(self.device, embeds.dtype)
@@ -127,6 +119,19 @@ class QwenVideoLLM:
             embeds = embeds.masked_scatter(video_mask, visual)
         return {"input_ids": input_ids, "inputs_embeds": embeds, "position_ids": position_ids,
                 "attention_mask": torch.ones_like(input_ids)}
+
+    def kept_layout(self, full: list[int], keep: list[bool], **rope) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full, undropped layout's ids and keep mask -> (ids of what is kept [1, L], their positions in the full
+        layout [3, 1, L]). `rope`: the video grids (and times) the model's `get_rope_index` takes; none: text only."""
+        full_ids = torch.tensor([full], device=self.device)
+        keep = torch.tensor(keep, device=self.device)
+        if rope:
+            types = (full_ids == self.video_token_id).int() * 2        # 0 text, 2 video
+            self.model.model.rope_deltas = None
+            positions, _ = self.model.model.get_rope_index(full_ids, mm_token_type_ids=types, **rope)
+        else:
+            positions = torch.arange(full_ids.shape[1], device=self.device).view(1, 1, -1).expand(3, 1, -1)
+        return full_ids[:, keep], positions[:, :, keep]
 
     prompt_as_ids = False
 

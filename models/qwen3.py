@@ -89,21 +89,13 @@ class Qwen3VideoLLM(QwenVideoLLM):
         full += ids[prev:]
         keep += [True] * (len(ids) - prev)
 
-        full_ids = torch.tensor([full], device=self.device)
-        keep = torch.tensor(keep, device=self.device)
-        if clips:
-            types = (full_ids == self.video_token_id).int() * 2        # 0 text, 2 video
-            self.model.model.rope_deltas = None
-            positions, _ = self.model.model.get_rope_index(full_ids, mm_token_type_ids=types,
-                                                            video_grid_thw=torch.tensor(grids, device=self.device))
-        else:
-            positions = torch.arange(full_ids.shape[1], device=self.device).view(1, 1, -1).expand(3, 1, -1)
-        input_ids = full_ids[:, keep]
+        rope = dict(video_grid_thw=torch.tensor(grids, device=self.device)) if clips else {}
+        input_ids, position_ids = self.kept_layout(full, keep, **rope)
         dtype = self.model.get_input_embeddings().weight.dtype
         tokens = torch.cat([torch.cat(k) for k in kept if k] or [torch.zeros(0, self.token_dim)])
         tokens = tokens.to(self.device, dtype)
         levels = tokens.split(self.width, dim=-1)                     # merged, then each DeepStack level
-        return {"input_ids": input_ids, "position_ids": positions[:, :, keep],
+        return {"input_ids": input_ids, "position_ids": position_ids,
                 "attention_mask": torch.ones_like(input_ids), "video": levels}
 
     def generate_inputs(self, inputs: dict) -> dict:
