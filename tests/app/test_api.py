@@ -26,12 +26,15 @@ def test_cameras_questions_clips_and_alerts_over_http(serve, videos):
     got, connected = [], threading.Event()
 
     def listen():
-        with httpx.stream("GET", url + "api/v1/alerts/stream", timeout=120) as s:
-            lines = s.iter_lines()
-            if next(lines).startswith(": connected"):
-                connected.set()
-            for kind, data in events(lines):
-                got.append(data)
+        try:
+            with httpx.stream("GET", url + "api/v1/alerts/stream", timeout=120) as s:
+                lines = s.iter_lines()
+                if next(lines).startswith(": connected"):
+                    connected.set()
+                for kind, data in events(lines):
+                    got.append(data)
+        except httpx.HTTPError:         # the server stops at the test's end, mid-stream
+            pass
     threading.Thread(target=listen, daemon=True).start()
     assert connected.wait(10)
     r = api.post("/api/v1/cameras", json={"name": "room", "source": str(videos / "one-by-one-person-detection.mp4"),
