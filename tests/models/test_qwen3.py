@@ -125,3 +125,18 @@ def test_two_clips_with_the_same_label_keep_their_own_tokens(llm3, clip3):
     width = llm3.model.config.vision_config.out_hidden_size
     torch.testing.assert_close(merged[:18], clip.tokens[:, :width].float())
     torch.testing.assert_close(merged[18:], clip.tokens.flip(0)[:, :width].float())
+
+
+def test_the_registry_picks_the_backend_by_model_type(tmp_path, model_config):
+    import json
+    from dataclasses import replace
+
+    from models.loader import ModelLoadError, load_llm, resolve_llm
+    from models.qwen import QwenVideoLLM
+    from models.qwen3 import Qwen3VideoLLM
+    from models.registry import backend_for
+    assert backend_for(resolve_llm("tiny", model_config)) is QwenVideoLLM
+    assert backend_for(resolve_llm("tiny-qwen3-vl", model_config)) is Qwen3VideoLLM
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ModelLoadError, match="family 'gpt2' is not supported; supported: qwen2_5_vl"):
+        load_llm(replace(model_config, llm=str(tmp_path)))
