@@ -224,21 +224,16 @@ def ask(session: Session, probe: Probe, question: Question) -> dict:
     options, kind = question.options, question.kind
     t0 = time.perf_counter()
     answer = session.ask(probe.prompt, until=probe.time, when_text=question.prompt)
-    first, pieces = None, []
-    for piece in answer.pieces:
-        if first is None:
-            first = time.perf_counter() - t0
-        pieces.append(piece)
-    total = time.perf_counter() - t0
-    text = "".join(pieces).strip()
+    reply = answer.read(t0)
+    text = reply.text
     verdict = judge(kind, probe.answer, text, options)
     return {"time": probe.time, "seen_until": session.now, "expected": probe.answer, "response": text,
             "parsed": verdict.parsed, "correct": verdict.correct, "warning": answer.warning,
             "clips": [[c.start, c.end] for c in answer.clips],     # memory clips shown: [start, end] stream seconds
             "window": [answer.window.start, answer.window.end] if answer.window else None,   # the live window shown
             "prompt_tokens": answer.prompt_tokens,
-            "seconds_to_first_token": round(first if first is not None else total, 4),
-            "seconds_total": round(total, 4)}
+            "seconds_to_first_token": reply.first_token_s,
+            "seconds_total": round(reply.total_s, 4)}
 
 
 class Evaluation:

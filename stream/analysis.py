@@ -187,18 +187,13 @@ class Analysis:
             # Memory alone: a report reads the same however many runs made it, and the live window lives only in
             # the run that saw the last frames (a resumed run that had nothing left to ingest has none).
             a = self.session.ask(q.text, until=q.at, policy="memory")
-            first, pieces = None, []
-            for piece in a.pieces:
-                if first is None:
-                    first = time.perf_counter() - t0
-                pieces.append(piece)
-            total = time.perf_counter() - t0
-            out.append({"question": q.text, "at": q.at, "answer": "".join(pieces).strip(), "warning": a.warning,
+            reply = a.read(t0)
+            out.append({"question": q.text, "at": q.at, "answer": reply.text, "warning": a.warning,
                         "clips": [{"id": c.id, "start": c.start, "end": c.end} for c in a.clips],
                         "skipped": [{"id": c.id, "start": c.start, "end": c.end} for c in a.skipped],
                         "prompt_tokens": a.prompt_tokens,
-                        "seconds_to_first_token": round(first if first is not None else total, 4),
-                        "seconds_total": round(total, 4)})
+                        "seconds_to_first_token": reply.first_token_s,
+                        "seconds_total": round(reply.total_s, 4)})
         return out
 
     # ---- the report ---------------------------------------------------------------------------------------

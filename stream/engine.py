@@ -115,6 +115,14 @@ def _span_note(span: TimeSpan, shown: bool) -> str:
 
 
 @dataclass
+class Reply:
+    """An answer read to its end, with its timings."""
+    text: str
+    first_token_s: float          # seconds from the question to its first piece (to its end if it had none)
+    total_s: float                # seconds from the question to its end
+
+
+@dataclass
 class Answer:
     question: str
     clips: list[ClipMemory]        # the clips the prompt used, in time order (tokens included)
@@ -127,6 +135,16 @@ class Answer:
 
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def read(self, started: float) -> "Reply":
+        """Read the whole answer, timing it from `started` (time.perf_counter() when the question was asked)."""
+        first, pieces = None, []
+        for piece in self.pieces:
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
+        total = time.perf_counter() - started
+        return Reply("".join(pieces).strip(), round(first if first is not None else total, 4), total)
 
     def nothing_shown(self) -> str | None:
         """Why the model was shown nothing (then its text would be about nothing, and is not worth asking for), or
