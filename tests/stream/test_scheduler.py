@@ -18,6 +18,15 @@ def _thread(target) -> threading.Thread:
     return t
 
 
+def _encoding_loop(gate, llm, steps, done: threading.Event, encodes: list) -> threading.Thread:
+    """A thread that encodes `steps` through the gate, again and again, until `done`; each result into `encodes`."""
+    def run():
+        while not done.is_set():
+            with gate.encoding():
+                encodes.append(llm.encode(steps))
+    return _thread(run)
+
+
 def _joined(*threads: threading.Thread) -> None:
     for t in threads:
         t.join(JOIN_S)
@@ -173,13 +182,7 @@ def test_answers_are_the_same_with_encodes_between_their_steps(llm, clip_and_ste
     gate = ModelGate()
     assert "".join(llm.answer("describe the clip", [clip], max_new_tokens=n, turn=gate.generation())) == alone
     done, encodes = threading.Event(), []
-
-    def encode_until_done():
-        while not done.is_set():
-            with gate.encoding():
-                encodes.append(llm.encode(steps))
-
-    e = _thread(encode_until_done)
+    e = _encoding_loop(gate, llm, steps, done, encodes)
     turn = gate.generation()
     shared = "".join(llm.answer("describe the clip", [clip], max_new_tokens=n, turn=turn))
     done.set()
@@ -193,13 +196,7 @@ def test_an_abandoned_answer_frees_the_model_while_encoders_wait(llm, clip_and_s
     clip, steps = clip_and_steps
     gate = ModelGate()
     done, encodes = threading.Event(), []
-
-    def encode_until_done():
-        while not done.is_set():
-            with gate.encoding():
-                encodes.append(llm.encode(steps))
-
-    e = _thread(encode_until_done)
+    e = _encoding_loop(gate, llm, steps, done, encodes)
     turn = gate.generation()
     gen = llm.answer("describe", [clip], max_new_tokens=LONG, turn=turn)
     next(gen)
