@@ -1,9 +1,16 @@
 """What the rest of Vigil needs from a video LLM and an embedder, independent of the model family."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
 import numpy as np
 import torch
+
+
+@dataclass
+class PromptFrame:
+    """One frame of a clip as an image-taking answer server is shown it."""
+    label: str                  # its time as people read it: "00:01:04" (stream time) or "2026-11-22 14:03:12"
+    jpeg: bytes                 # JPEG, at most a few hundred pixels a side (IngestConfig.keyframe_side)
 
 
 @dataclass
@@ -15,6 +22,7 @@ class PromptClip:
     grid: tuple[int, int, int]  # (T, H, W) of the clip's full token grid: T temporal steps of H x W tokens
     seconds_per_step: float     # seconds between temporal steps (frames per grid / sampling fps)
     start: float = 0.0          # stream time of its first step (models that write each step's time as text)
+    frames: list[PromptFrame] = field(default_factory=list)   # its keyframes, in time order (answer servers)
 
 
 class VideoLLM(Protocol):

@@ -42,6 +42,11 @@ class ModelConfig:
     caption_tokens: int = 48
     # Where "tiny" models are built and kept; None means ~/.cache/vigil.
     cache_dir: str | None = None
+    # Light ingest mode, for machines without a local video LLM: no video LLM is loaded; the drop runs on the
+    # embedder's patch features (models/patches.py), keys and events are computed as always, and questions, captions
+    # and watch rules go to an answer server (ServerConfig). Its memories hold patch features, not LLM tokens, so a
+    # local video LLM never reads them (the store refuses), while a server reads their keyframes.
+    light: bool = False
 
     def __post_init__(self):
         if not DEVICE.match(self.device):
@@ -57,3 +62,40 @@ class ModelConfig:
             raise ValueError(f"vision_speedup must be none, bf16 or int8, got {self.vision_speedup!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+@dataclass
+class ServerConfig:
+    """An OpenAI-compatible chat-completions server that answers instead of the local video LLM (vLLM, Ollama,
+    llama.cpp's server, `transformers serve`, a cloud API). It is shown each clip's keyframes with their times."""
+    # Base URL of the server's OpenAI API, e.g. http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama).
+    # None: the local video LLM answers.
+    url: str | None = None
+    # The model name the server serves (vLLM: the --served-model-name or checkpoint; Ollama: e.g. "qwen2.5vl:7b").
+    model: str = ""
+    # Environment variable holding the API key; its value is never stored or printed. Local servers need none.
+    api_key_env: str = "VIGIL_ANSWER_API_KEY"
+    # Images per question: each costs the server a few hundred tokens (Qwen2.5-VL: about 250 for a 448x252 frame),
+    # so the budget, like the token budget of local answers, keeps a question's cost flat however long the stream.
+    max_frames: int = 16
+    # Long side in pixels of a live-window frame sent (stored keyframes are already this small: IngestConfig).
+    frame_side: int = 448
+    # Seconds to connect, and seconds without a byte of the answer before the request fails (a first token on a
+    # loaded server can take tens of seconds, so the read timeout is generous; a dead host fails at connect).
+    connect_timeout: float = 5.0
+    timeout: float = 60.0
+    # Retries of a request refused with 429 or 5xx, or whose connection failed, with the client's exponential
+    # backoff (0.5 s doubling, at most 8 s, honouring Retry-After): a busy server gets room instead of a storm.
+    retries: int = 2
+
+    def __post_init__(self):
+        if self.url is not None:
+            if not re.match(r"^https?://[^/\s]+", self.url):
+                raise ValueError(f"answer server URL must start with http:// or https://, got {self.url!r}")
+            if not self.model:
+                raise ValueError("an answer server needs the model name it serves (--answer-model NAME)")
+        if self.max_frames < 1 or self.frame_side < 32:
+            raise ValueError(f"need max_frames >= 1 and frame_side >= 32, got {self.max_frames}, {self.frame_side}")
+        if not (self.connect_timeout > 0 and self.timeout > 0) or self.retries < 0:
+            raise ValueError(f"need positive timeouts and retries >= 0, got {self.connect_timeout}, {self.timeout}, "
+                             f"{self.retries}")
