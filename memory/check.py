@@ -6,8 +6,8 @@ with repair, only the fixes that lose nothing.
 
 A survey is read-only. Repair opens the memory as its writer (which adds the marker to a memory made before markers,
 upgrades its schema and removes leftovers of interrupted writes), marks clips whose token file is lost as missing
-(their rows, times and thumbnails stay), unmarks those whose file is back, removes temporary files, and rewrites the
-index caches; then a second survey says what is left. Files that no row describes are never removed: they are
+(their rows, times and thumbnails stay), unmarks those whose file is back, removes temporary files and keyframe
+rows whose clip row is gone, and rewrites the index caches; then a second survey says what is left. Files that no row describes are never removed: they are
 reported, and a person decides.
 """
 import sqlite3
@@ -117,6 +117,11 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                                      "unmarked (selected again)"))
             elif not ok:
                 found.append(Finding(("marked", c.id), False, f"{where}: marked missing (its token file is lost)"))
+        orphans = store.orphan_keyframes()
+        if orphans:                       # no row to show them with: rows only, so removing them loses nothing
+            found.append(Finding(("keyframes",), True, f"keyframes of {len(orphans)} clip(s) that no row describes "
+                                 f"(ids {', '.join(map(str, orphans[:10]))}{', ...' if len(orphans) > 10 else ''})",
+                                 "removed"))
         tokens = folder / TOKENS
         for p in sorted(tokens.iterdir()) if tokens.is_dir() else []:
             m, t = TOKEN_FILE.match(p.name), TEMP_FILE.match(p.name)
@@ -175,6 +180,8 @@ def _repair(folder: Path, before: CheckReport, config: StoreConfig) -> None:
             store.mark_missing(lost)
         if back:
             store.mark_missing(back, missing=False)
+        if ("keyframes",) in keys:
+            store.remove_orphan_keyframes()
         for k in keys:
             if k[0] == "tmp":
                 (folder / TOKENS / k[1]).unlink(missing_ok=True)

@@ -1,8 +1,17 @@
 """A clip memory: a bounded set of visual tokens for a few seconds of stream, with what finds and shows it."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+
+@dataclass
+class Keyframe:
+    """One frame of a clip as a small JPEG: what an answer server that takes only images (an OpenAI-compatible VLM)
+    is shown of the clip."""
+    time: float                      # stream time of the frame
+    wall: float | None               # wall-clock time it arrived (Unix seconds); None for files
+    jpeg: bytes
 
 
 @dataclass
@@ -26,6 +35,9 @@ class ClipMemory:
     wall_start: float | None = None
     wall_end: float | None = None
     id: int | None = None            # assigned by the store
+    # A few frames in time order (the first step and the steps that kept the most tokens), for image-only answer
+    # servers. Empty when not loaded (`ClipStore.get` leaves them out to stay cheap) or with keyframes off.
+    keyframes: list[Keyframe] = field(default_factory=list)
 
     @property
     def n_tokens(self) -> int:

@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memory.clip import ClipMemory
+from memory.clip import ClipMemory, Keyframe
 from memory.config import StoreConfig
 from memory.files import write_atomic, write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StoreError, WriterLock, inspect,
                            new_marker, write_marker)
 from memory.when import TimeSpan
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 INDEXES = {"visual": ("index.faiss", "key"), "caption": ("captions.faiss", "caption_key")}
 _IDENTITY = ("embedder", "key_dim", "llm", "token_dim")
 
@@ -134,6 +134,8 @@ class ClipStore:
             self._has_tau = "tau" in self._columns("clips")
             # Schema 4's wall-clock times: a schema-3 memory read as it is has none, and reads them as None.
             self._has_wall = {"wall_start", "wall_end"} <= self._columns("clips")
+            # Schema 5's keyframes: an older memory read as it is has none, and shows its thumbnails instead.
+            self._has_keyframes = "keyframes" in self._tables()
             try:
                 self.key_dim = int(self._meta()["key_dim"])
             except (KeyError, ValueError):
@@ -175,6 +177,9 @@ class ClipStore:
 
     def _columns(self, table: str) -> set[str]:
         return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def _open_schema(self, state: FolderState, identity: StoreIdentity | None) -> None:
         """Create, check and (writer only) upgrade the database. Every refusal comes before any change."""
@@ -229,6 +234,8 @@ class ClipStore:
             detail TEXT NOT NULL);
         CREATE TABLE progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL, tensors BLOB NOT NULL);
         CREATE TABLE tombstones (id INTEGER PRIMARY KEY);
+        CREATE TABLE keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, wall REAL,
+            jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx));
     """
 
     def _create(self, identity: StoreIdentity, memory_id: str) -> None:
@@ -242,12 +249,12 @@ class ClipStore:
     def _migrate(self, schema: int) -> None:
         """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing, the
         drop threshold of clips and steps, tombstones, the next id. 3 -> 4: the wall-clock times of live clips
-        (NULL for the clips stored before, whose wall time was never recorded). Adds, never rewrites; adds whatever is
+        (NULL for the clips stored before, whose wall time was never recorded). 4 -> 5: keyframes (none for the clips
+        stored before: they are shown by their thumbnail, see `keyframes`). Adds, never rewrites; adds whatever is
         missing whatever the schema number says (schema 3 grew its `tau` columns before it was released)."""
-        cols, tables = self._columns("clips"), {r[0] for r in self.db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        cols, tables = self._columns("clips"), self._tables()
         whole = {"caption_key", "missing", "tau", "wall_start", "wall_end"} <= cols \
-            and {"steps", "events", "progress", "tombstones"} <= tables \
+            and {"steps", "events", "progress", "tombstones", "keyframes"} <= tables \
             and "tau" in self._columns("steps")
         if schema == SCHEMA_VERSION and whole:
             return
@@ -269,6 +276,8 @@ class ClipStore:
             self.db.execute("CREATE TABLE IF NOT EXISTS progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL,"
                             " tensors BLOB NOT NULL)")
             self.db.execute("CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time"
+                            " REAL NOT NULL, wall REAL, jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx))")
             if "tau" not in self._columns("steps"):
                 self.db.execute("ALTER TABLE steps ADD COLUMN tau REAL")
             # Never hand out an id whose token file is already on disk (an old store's leftovers).
@@ -430,8 +439,9 @@ class ClipStore:
             self._write_log(stream, log)
 
     def add(self, clip: ClipMemory, log: StreamLog | None = None) -> int:
-        """Store a clip (its `key` must be set) and the stream's log leading up to it, atomically; returns the clip's
-        id. Applies retention for its stream."""
+        """Store a clip (its `key` must be set), its keyframes and the stream's log leading up to it, atomically;
+        returns the clip's id. Its `bytes` counts the token file and the keyframes, so retention by bytes bounds
+        both. Applies retention for its stream."""
         import secrets
 
         from safetensors.torch import save
@@ -456,9 +466,12 @@ class ClipStore:
                         "INSERT INTO clips (id, stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept,"
                         " total, caption, key, thumbnail, tau, wall_start, wall_end)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (cid, clip.stream, clip.start, clip.end, clip.n_tokens, len(data), json.dumps(list(clip.grid)),
+                        (cid, clip.stream, clip.start, clip.end, clip.n_tokens,
+                         len(data) + sum(len(k.jpeg) for k in clip.keyframes), json.dumps(list(clip.grid)),
                          clip.seconds_per_step, clip.kept, clip.total, clip.caption, key.tobytes(), clip.thumbnail,
                          clip.tau, clip.wall_start, clip.wall_end))
+                    self.db.executemany("INSERT INTO keyframes (clip, idx, time, wall, jpeg) VALUES (?, ?, ?, ?, ?)",
+                                        [(cid, i, k.time, k.wall, k.jpeg) for i, k in enumerate(clip.keyframes)])
                     try:
                         write_new(path, data, path.with_suffix(".tmp"))
                     except FileExistsError:
@@ -518,6 +531,7 @@ class ClipStore:
             q = ",".join("?" * len(ids))       # only ids with a row: a file no row describes is never tombstoned
             ids = [r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE id IN ({q})", ids)]
             self.db.executemany("DELETE FROM clips WHERE id = ?", [(c,) for c in ids])
+            self.db.executemany("DELETE FROM keyframes WHERE clip = ?", [(c,) for c in ids])
             self.db.executemany("INSERT OR IGNORE INTO tombstones VALUES (?)", [(c,) for c in ids])
             if trim_steps is not None:
                 self.db.execute("DELETE FROM steps WHERE stream = ?1 AND end < (SELECT MIN(start) FROM clips WHERE"
@@ -537,6 +551,21 @@ class ClipStore:
         with self._lock:
             self.indexes = {kind: self._load_index(kind) for kind in INDEXES}
             self.index = self.indexes["visual"]
+
+    def orphan_keyframes(self) -> list[int]:
+        """Ids that keyframe rows belong to but no clip row has (a database edited by hand: `delete` removes both in
+        one transaction). Nothing can show them."""
+        if not self._has_keyframes:
+            return []
+        with self._lock:
+            return [r[0] for r in self.db.execute("SELECT DISTINCT clip FROM keyframes WHERE clip NOT IN (SELECT id"
+                                                  " FROM clips) ORDER BY clip")]
+
+    def remove_orphan_keyframes(self) -> None:
+        """Delete the keyframe rows that no clip row has (`orphan_keyframes`)."""
+        self._check_writer()
+        with self._transaction("remove keyframes of deleted clips"):
+            self.db.execute("DELETE FROM keyframes WHERE clip NOT IN (SELECT id FROM clips)")
 
     def set_caption(self, cid: int, caption: str, key: np.ndarray | None = None) -> None:
         """A clip's caption and, for retrieval by caption, the caption's text embedding [key_dim]."""
@@ -620,7 +649,7 @@ class ClipStore:
         return tokens, positions
 
     def get(self, ids: list[int]) -> list[ClipMemory]:
-        """Clips by id, in the order given, without their tokens (times, thumbnail, key, caption)."""
+        """Clips by id, in the order given, without their tokens or keyframes (times, thumbnail, key, caption)."""
         if not ids:
             return []
         q = ",".join("?" * len(ids))
@@ -628,10 +657,38 @@ class ClipStore:
             rows = {r[0]: r for r in self.db.execute(f"SELECT {self._cols} FROM clips WHERE id IN ({q})", list(ids))}
         return [self._row(rows[i]) for i in ids if i in rows]
 
+    def keyframes(self, ids: list[int]) -> dict[int, list[Keyframe]]:
+        """{id: keyframes in time order} of the clips of `ids` that exist. A clip stored without keyframes (before
+        schema 5, or with keyframes off) gets one made from its thumbnail, timed at the clip's middle (its wall time
+        too, where both wall times are known): older memories still answer through an image-only server."""
+        if not ids:
+            return {}
+        out: dict[int, list[Keyframe]] = {}
+        q = ",".join("?" * len(ids))
+        with self._lock:
+            if self._has_keyframes:
+                for cid, t, wall, data in self.db.execute(
+                        f"SELECT k.clip, k.time, k.wall, k.jpeg FROM keyframes k JOIN clips c ON c.id = k.clip"
+                        f" WHERE k.clip IN ({q}) ORDER BY k.clip, k.idx", list(ids)):
+                    out.setdefault(cid, []).append(Keyframe(t, wall, bytes(data)))
+            rest = [i for i in ids if i not in out]
+            walls = "wall_start, wall_end" if self._has_wall else "NULL, NULL"
+            q = ",".join("?" * len(rest))
+            rows = self.db.execute(f"SELECT id, start, end, {walls}, thumbnail FROM clips WHERE id IN ({q})",
+                                   rest).fetchall() if rest else []
+        for cid, start, end, wall_start, wall_end, thumb in rows:
+            wall = None if wall_start is None or wall_end is None else (wall_start + wall_end) / 2
+            out[cid] = [Keyframe((start + end) / 2, wall, bytes(thumb))]
+        return out
+
     def load(self, ids: list[int]) -> Loaded:
-        """Clips by id with their tokens; a clip whose token file cannot be read is returned apart, not raised."""
+        """Clips by id with their tokens and keyframes; a clip whose token file cannot be read is returned apart (with
+        its keyframes: an image-only server can still be shown it), not raised."""
         out = Loaded([], [])
-        for clip in self.get(ids):
+        clips = self.get(ids)
+        keyframes = self.keyframes([c.id for c in clips])
+        for clip in clips:
+            clip.keyframes = keyframes.get(clip.id, [])
             try:
                 clip.tokens, clip.positions = self.tokens(clip.id, clip.n_tokens)
                 out.clips.append(clip)

@@ -181,6 +181,14 @@ class IngestConfig:
     encode_batch: int = 4
     # Longest side of the stored JPEG thumbnail.
     thumb_side: int = 320
+    # Keyframes stored per clip (its first step and the steps that kept the most tokens), so an answer server that
+    # takes only images can be shown the clip: 4 is every step of an 8 s clip at 1 fps (one frame every 2 s), 15-35 KB
+    # each at 448 px on the test clips, a few percent of the clip's token file. 0 stores none. The loop holds at most
+    # this many full frames per open clip.
+    keyframes: int = 4
+    # Longest side of a keyframe JPEG: 448 px is a size VLM servers take well, a whole number of Qwen2.5-VL's 28-pixel
+    # and Qwen3-VL's 32-pixel token cells (16 and 14), so a server need not resize it.
+    keyframe_side: int = 448
     # Steps kept whole (every token, not compacted) in RAM as the stream's live window, newest last: a question about
     # now sees them at full resolution. 2 steps are the last 4 sampled frames, SimpleStream's setting (arXiv
     # 2604.02317: Qwen3-VL shown the last 4 frames beats every published streaming memory on real-time questions).
@@ -195,6 +203,10 @@ class IngestConfig:
             raise ValueError(f"encode_batch must be at least 1, got {self.encode_batch}")
         if self.thumb_side < 16:
             raise ValueError(f"thumb_side must be at least 16, got {self.thumb_side}")
+        if isinstance(self.keyframes, bool) or not isinstance(self.keyframes, int) or self.keyframes < 0:
+            raise ValueError(f"keyframes must be an integer >= 0 (0: none), got {self.keyframes!r}")
+        if self.keyframe_side < 64:           # smaller shows a VLM too little to answer from
+            raise ValueError(f"keyframe_side must be at least 64, got {self.keyframe_side}")
 
 
 # What a question is shown (`--answer-policy`).

@@ -20,7 +20,7 @@ from compression.calibrate import RunningQuantile
 from compression.compact import compact
 from compression.drop import distinctiveness, drop_mask, similarity, update_reference
 from compression.gate import cell_change, changed_share
-from memory.clip import ClipMemory
+from memory.clip import ClipMemory, Keyframe
 from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
@@ -66,6 +66,28 @@ class WindowStep:
     grid: tuple[int, int]           # (h, w) tokens
     wall_start: float | None = None # wall-clock times of its first and last frames (live sources)
     wall_end: float | None = None
+    # Its last raw frame as sampled ([H, W, 3] uint8, full size), for showing now to an image-only answer server;
+    # bounded, as the window holds window_steps steps.
+    frame: np.ndarray | None = None
+
+
+@dataclass
+class _Candidate:
+    """A step that may become one of its clip's keyframes: its last raw frame, held until the clip closes."""
+    order: int                      # the step's place in its clip (0: the first)
+    kept: int                       # tokens the drop kept in it
+    frame: np.ndarray               # [H, W, 3] uint8, as sampled
+    time: float                     # stream time of that frame
+    wall: float | None              # its wall-clock time (None for files)
+
+
+def offer(held: list[_Candidate], new: _Candidate, k: int) -> list[_Candidate]:
+    """The k candidates that kept the most tokens among `held` and `new` (ties: the earlier step wins), in the order
+    they came. Folded over a clip's steps, it never holds more than k frames, however long the clip."""
+    pool = [*held, new] if k > 0 else []
+    if len(pool) > k:
+        pool.remove(min(pool, key=lambda c: (c.kept, -c.order)))
+    return pool
 
 
 @dataclass
@@ -78,6 +100,9 @@ class _Draft:
     context: torch.Tensor | None = None     # [N, D] the reference when the clip opened
     thumb: np.ndarray | None = None
     thumb_score: int = -1
+    # Keyframe candidates: the first step's, and the best others so far (`offer`), at most `keyframes` in all.
+    first: _Candidate | None = None
+    best: list = field(default_factory=list)
     steps: int = 0
     last_t: int = 0
     kept: int = 0
@@ -344,7 +369,7 @@ class Ingestor:
             if state.window and (state.window[-1].grid != (h, w) or start > state.window[-1].end + self.step_seconds):
                 state.window.clear()         # a new frame size, or a gap (steps lost, a reconnect): not one window
             state.window.append(WindowStep(start, end, state.prev_tokens.half(), (h, w), p.frames[0].wall,
-                                           p.frames[-1].wall))
+                                           p.frames[-1].wall, p.frames[-1].image))
         state.tau = tau
         kept = int(keep.sum())
 
@@ -363,6 +388,12 @@ class Ingestor:
             d.novelty.append(novelty[idx].float())
         if kept > d.thumb_score:
             d.thumb, d.thumb_score = p.frames[-1].image, kept
+        if cfg.keyframes:                    # the first step always (even one the gate skipped), then the best
+            c = _Candidate(d.steps - 1, kept, p.frames[-1].image, end, p.frames[-1].wall)
+            if d.first is None:
+                d.first = c
+            else:
+                d.best = offer(d.best, c, cfg.keyframes - 1)
 
         state.steps += 1
         state.samples_done += p.sampled
@@ -394,7 +425,10 @@ class Ingestor:
             context_pos = torch.stack([torch.zeros_like(idx), idx // w, idx % w], 1)
         tokens, positions = compact(tokens, positions, novelty, self.config.compact.clip_tokens, context, context_pos)
         state.clips += 1
+        keyframes = [Keyframe(c.time, c.wall, jpeg(c.frame, self.config.keyframe_side))
+                     for c in ([d.first] if d.first else []) + sorted(d.best, key=lambda c: c.order)]
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),
                           positions=positions.to(torch.int16), grid=(d.last_t + 1, h, w),
                           seconds_per_step=self.step_seconds, thumbnail=jpeg(d.thumb, self.config.thumb_side),
-                          kept=d.kept, total=d.total, tau=state.tau, wall_start=d.wall_start, wall_end=d.wall_end)
+                          kept=d.kept, total=d.total, tau=state.tau, wall_start=d.wall_start, wall_end=d.wall_end,
+                          keyframes=keyframes)
