@@ -4,7 +4,20 @@ Why LLaVA: the Qwen processors need a video processor (torchvision, which cannot
 processor is an image processor plus a tokenizer, and transformers picks the PIL image processor by itself when
 torchvision is absent. The tokenizer is models/tiny.py's byte-level one; its `<|image_pad|>` is the image token.
 Output is noise: the folder carries the same RANDOM_WEIGHTS marker as every tiny build (`models.tiny.is_random`).
+
+`start_server` runs it: transformers' own CLI as a subprocess with this interpreter, pinned to the folder, on a free
+port of 127.0.0.1, offline (tests and the bench answer through it). Its output goes to a log file, not a pipe: a pipe
+nobody reads fills up and stalls the server; the file's tail is what a failed start reports.
 """
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.tiny import _byte_tokenizer, _is_built, _mark
@@ -61,3 +74,68 @@ def build_tiny_served_vlm(folder: str | Path, seed: int = 0) -> Path:
     processor.save_pretrained(folder)
     _mark(folder, "llava-served")
     return folder
+
+@dataclass
+class RunningServer:
+    base_url: str                 # "http://127.0.0.1:PORT/v1", for openai.OpenAI(base_url=...)
+    model: str                    # the `model` every request must name: the server is pinned to this folder
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        """End the server's whole process group: SIGTERM, then SIGKILL if it has not gone in 10 s."""
+        if self.process.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(self.process.pid, sig)
+                    self.process.wait(wait)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model_folder: str | Path, timeout: float = 120.0, log: Path | None = None) -> RunningServer:
+    """Launch `transformers serve MODEL_FOLDER` and return once `/health` answers (the model is loaded before the
+    server listens, so that means ready; `/v1/models` is no probe: it scans the hub cache, and answers 500 where
+    there is none). Raises RuntimeError with the server's log tail if it dies or is not up in `timeout` seconds."""
+    model = str(Path(model_folder).resolve())
+    if "@" in model:      # the server reads `name@revision`
+        raise ValueError(f"the server cannot load a folder whose path holds '@': {model}")
+    port = _free_port()
+    log = Path(log) if log else Path(tempfile.mkstemp(prefix="answer-server-", suffix=".log")[1])
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1")
+    # The server loads with a device_map whatever --device says, so it needs `accelerate` (transformers[serving]).
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model,
+               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env, start_new_session=True)   # its own process group, for stop()
+    server = RunningServer(f"http://127.0.0.1:{port}/v1", model, process, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"transformers serve exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"transformers serve not up after {timeout:.0f} s:\n{server.log_tail()}")
+        time.sleep(0.25)

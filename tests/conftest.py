@@ -90,9 +90,8 @@ def odd_videos(videos, tmp_path_factory) -> dict[str, Path]:
 def answer_server(cache_dir):
     """A real OpenAI-compatible server (`transformers serve`) on 127.0.0.1, pinned to a tiny random LLaVA that reads
     base64 `image_url` parts; stopped when the session ends."""
-    from models.served import build_tiny_served_vlm
+    from models.served import build_tiny_served_vlm, start_server
     from models.tiny import TINY_VERSION
-    from tests.answer_server import start_server
 
     folder = build_tiny_served_vlm(cache_dir / f"tiny-served-vlm-v{TINY_VERSION}")
     server = start_server(folder, log=cache_dir / "answer-server.log")
