@@ -44,11 +44,11 @@ class StoreIdentity:
     """The models a memory was built with: its keys and tokens mean nothing to others, so others are refused."""
     embedder: str
     key_dim: int
-    llm: str
-    token_dim: int
+    llm: str | None             # None: any (a reader that never reads tokens: an answer server is shown keyframes)
+    token_dim: int | None
 
     def meta(self) -> dict[str, str]:
-        return {k: str(getattr(self, k)) for k in _IDENTITY}
+        return {k: str(getattr(self, k)) for k in _IDENTITY if getattr(self, k) is not None}
 
 
 @dataclass

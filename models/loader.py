@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from models.config import DEFAULT_LLMS, LARGE_GPU_GIB, ModelConfig
+from models.config import DEFAULT_LLMS, LARGE_GPU_GIB, ModelConfig, ServerConfig
 from models import tiny
 
 
@@ -131,3 +131,12 @@ def load_embedder(config: ModelConfig):
         raise _load_error("embedder", config.embedder, "--embedder", e) from e
     emb.name = spec_name(config.embedder)
     return emb
+
+
+def load_answerer(server: ServerConfig, config: ModelConfig, llm):
+    """What answers: the answer server where one is configured, else the local video LLM (`llm`, when it can answer;
+    None for the light mode's patch encoder). A server is not contacted here: it may start after Vigil does."""
+    if server.url is None:
+        return llm if hasattr(llm, "answer") else None
+    from models.remote import ServerAnswerer
+    return ServerAnswerer(server, config.max_new_tokens, random_weights=tiny.is_random(server.model))

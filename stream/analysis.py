@@ -169,14 +169,14 @@ class Analysis:
         """A timeline summary, one entry per chunk of captioned clips: {start, end, text}."""
         if not self.config.summary:
             return None
-        llm, clips = self.engine.llm, [c for c in self.session.store.clips(STREAM) if c.caption]
+        clips = [c for c in self.session.store.clips(STREAM) if c.caption]
         out, n = [], self.config.summary_chunk
         for i in range(0, len(clips), n):
             chunk = clips[i:i + n]
             lines = "\n".join(f"[{clock_label(c.start)} - {clock_label(c.end)}] {c.caption}" for c in chunk)
-            text = "".join(llm.answer(SUMMARY_PROMPT, [], lines, turn=self.engine.gate.generation()))
+            text = "".join(self.engine.generate(SUMMARY_PROMPT, [], lines))
             out.append({"start": chunk[0].start, "end": chunk[-1].end, "text": text.strip(),
-                        "warning": "random weights: noise" if llm.random_weights else None})
+                        "warning": "random weights: noise" if self.engine.noise else None})
         return out
 
     def answer(self, questions: list[Question]) -> list[dict]:
@@ -191,7 +191,7 @@ class Analysis:
             out.append({"question": q.text, "at": q.at, "answer": reply.text, "warning": a.warning,
                         "clips": [{"id": c.id, "start": c.start, "end": c.end} for c in a.clips],
                         "skipped": [{"id": c.id, "start": c.start, "end": c.end} for c in a.skipped],
-                        "prompt_tokens": a.prompt_tokens,
+                        "prompt_tokens": a.prompt_tokens, "cost": a.cost(),
                         "seconds_to_first_token": reply.first_token_s,
                         "seconds_total": round(reply.total_s, 4)})
         return out
@@ -201,7 +201,7 @@ class Analysis:
         """Everything in one JSON-able dict (schema in the README); thumbnails are written to out/thumbs/."""
         store, state, src = self.session.store, self.session.state, self.source
         warning = noise = None
-        if self.engine.llm.random_weights:
+        if self.engine.noise:
             warning = "RANDOM WEIGHTS (a tiny test model): every caption, summary and answer in this report is noise"
             noise = "random weights: noise"
         steps = store.steps(STREAM)

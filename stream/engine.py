@@ -20,17 +20,22 @@ from memory.config import SelectConfig, StoreConfig
 from memory.select import select_for_query
 from memory.store import ClipStore, StepRecord, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when
-from models.backend import PromptClip
-from models.config import ModelConfig
+from models.backend import PromptClip, PromptFrame
+from models.config import ModelConfig, ServerConfig
+from models.remote import RequestSize
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, when_label
 from stream.config import AnswerConfig, IngestConfig
-from stream.ingest import Ingestor, Step, StreamState, WindowStep, decode_jpeg
+from stream.ingest import Ingestor, Step, StreamState, WindowStep, decode_jpeg, jpeg
 from stream.scheduler import GateConfig, ModelGate
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
                           "not an answer")
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
+
+
+class NoAnswerer(RuntimeError):
+    """Nothing can answer: the light mode loads no video LLM and no answer server was given."""
 
 
 @dataclass
@@ -43,6 +48,8 @@ class EngineConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     # What a question is shown: the live window, memory clips, or both.
     answer: AnswerConfig = field(default_factory=AnswerConfig)
+    # An OpenAI-compatible server that answers (and captions, and checks watch rules) instead of the local video LLM.
+    server: ServerConfig = field(default_factory=ServerConfig)
 
 
 def prompt_clip(clip: ClipMemory) -> PromptClip:
@@ -50,7 +57,7 @@ def prompt_clip(clip: ClipMemory) -> PromptClip:
     live clip (so "this morning" or "at 14:00" can be answered), stream time for a file."""
     return PromptClip(label=f"[{clip_label(clip, ' - ')}]", tokens=clip.tokens,
                       positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step,
-                      start=clip.start)
+                      start=clip.start, frames=[PromptFrame(when_label(k.time, k.wall), k.jpeg) for k in clip.keyframes])
 
 
 def time_now(now: float, clips: list[ClipMemory]) -> str:
@@ -77,8 +84,9 @@ class LiveWindow:
         return int(self.prompt.tokens.shape[0])
 
 
-def live_window(steps: list[WindowStep], step_seconds: float) -> LiveWindow | None:
-    """The window's steps (oldest first, one frame size) as one prompt clip at full resolution."""
+def live_window(steps: list[WindowStep], step_seconds: float, frame_side: int | None = None) -> LiveWindow | None:
+    """The window's steps (oldest first, one frame size) as one prompt clip at full resolution; with `frame_side`,
+    each step's last frame too, as a JPEG of that long side (for an answer server, which reads images)."""
     if not steps:
         return None
     h, w = steps[0].grid
@@ -86,8 +94,10 @@ def live_window(steps: list[WindowStep], step_seconds: float) -> LiveWindow | No
     positions = torch.cat([torch.stack([torch.full_like(idx, t), idx // w, idx % w], 1) for t in range(len(steps))])
     first, last = steps[0], steps[-1]
     label = f"[{span_label(first.time, last.end, first.wall_start, last.wall_end, ' - ')}, live, every token]"
+    frames = [PromptFrame(when_label(s.end, s.wall_end), jpeg(s.frame, frame_side)) for s in steps
+              if frame_side is not None and s.frame is not None]
     prompt = PromptClip(label=label, tokens=torch.cat([s.tokens for s in steps]), positions=positions,
-                        grid=(len(steps), h, w), seconds_per_step=step_seconds, start=first.time)
+                        grid=(len(steps), h, w), seconds_per_step=step_seconds, start=first.time, frames=frames)
     return LiveWindow(first.time, last.end, first.wall_start, last.wall_end, prompt)
 
 
@@ -126,12 +136,13 @@ class Reply:
 class Answer:
     question: str
     clips: list[ClipMemory]        # the clips the prompt used, in time order (tokens included)
-    prompt_tokens: int
+    prompt_tokens: int | None      # the local video LLM's prompt length; None from a server (its tokenizer counts)
     pieces: Iterator[str]          # the answer text, streamed
     warning: str | None = None     # set when the answer cannot be trusted (random weights)
     skipped: list[ClipMemory] = field(default_factory=list)   # selected, but their token files are unreadable
     span: TimeSpan | None = None   # the time the question asks about ("since this morning"), None: all of it
     window: LiveWindow | None = None   # the live window shown whole (hybrid and window policies, a running stream)
+    request: RequestSize | None = None  # what was sent to an answer server (None: the local video LLM answered)
 
     def text(self) -> str:
         return "".join(self.pieces)
@@ -155,6 +166,12 @@ class Answer:
             return f"Nothing was stored in that time ({span_text(self.span)})."
         return "No clip is stored yet; ask again in a few seconds."
 
+    def cost(self) -> str:
+        """What the question cost, as people read it: the local prompt's tokens, or what went to the server."""
+        if self.request is None:
+            return f"{self.prompt_tokens} prompt tokens"
+        return f"{self.request.frames} frames, {self.request.bytes / 1024:.0f} KB sent"
+
     def shown(self) -> str:
         """What the model was shown, as people read it: the clips' spans, then the live window."""
         parts = [clip_label(c) for c in self.clips]
@@ -168,14 +185,40 @@ class Engine:
     """Loads the video LLM and the embedder once; they are shared by every session. The engine owns the order of
     work on the LLM: one `ModelGate`, through which every encode and every answer goes."""
 
-    def __init__(self, config: EngineConfig, llm=None, embedder=None):
-        from models.loader import load_embedder, load_llm
+    def __init__(self, config: EngineConfig, llm=None, embedder=None, answerer=None):
+        from models.loader import load_answerer, load_embedder, load_llm
         self.config = config
-        self.llm = llm if llm is not None else load_llm(config.model)
+        self._embed_lock = threading.Lock()
         self.embedder = embedder if embedder is not None else load_embedder(config.model)
+        if llm is None and config.model.light:      # no video LLM: the drop runs on the embedder's patch features
+            from models.patches import PatchEncoder
+            llm = PatchEncoder(self.embedder, lock=self._embed_lock)
+        # `llm` encodes the frames (a video LLM's vision tower, or the light mode's patch encoder); `answerer` answers
+        # (that video LLM, an answer server, or None: a light engine without a server only ingests).
+        self.llm = llm if llm is not None else load_llm(config.model)
+        self.answerer = answerer if answerer is not None else load_answerer(config.server, config.model, self.llm)
         self.gate = ModelGate(config.gate)
         self.ingestor = Ingestor(self.llm, config.ingest, self.gate)
-        self._embed_lock = threading.Lock()
+
+    @property
+    def noise(self) -> bool:
+        """Whether what answers has random weights (a tiny test model): its text must be labelled as noise."""
+        return bool(getattr(self.answerer if self.answerer is not None else self.llm, "random_weights", False))
+
+    @property
+    def remote(self) -> bool:
+        """Whether answers come from a server (they then take no turn on the model gate)."""
+        return getattr(self.answerer, "remote", False)
+
+    def generate(self, question: str, clips: list[PromptClip], context: str = "",
+                 max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer's pieces from whatever answers: the local video LLM in a turn on the gate (encodes go between
+        its steps), or the server with no turn (ingestion never waits on it). NoAnswerer when nothing can answer."""
+        if self.answerer is None:
+            raise NoAnswerer("the light mode loads no video LLM, so nothing can answer: give an answer server "
+                             "(--answer-with URL --answer-model NAME, or [answer] in the service config)")
+        turn = None if self.remote else self.gate.generation()
+        return self.answerer.answer(question, clips, context, max_new_tokens=max_new_tokens, turn=turn)
 
     @property
     def identity(self) -> StoreIdentity:
@@ -183,7 +226,10 @@ class Engine:
                              token_dim=self.llm.token_dim)
 
     def open_store(self, memory_dir: str, readonly: bool = False) -> ClipStore:
-        return ClipStore(memory_dir, self.identity, self.config.store, readonly=readonly)
+        identity = self.identity
+        if readonly and self.remote:   # a server is shown keyframes, never tokens: any video LLM's memory will do
+            identity = replace(identity, llm=None, token_dim=None)
+        return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
 
     def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
              readonly: bool = False) -> "Session":
@@ -270,9 +316,8 @@ class Session:
 
     def about(self, clip: ClipMemory, prompt: str) -> str:
         """The video LLM's short reply (caption_tokens at most) to a prompt about one clip (with tokens)."""
-        return "".join(self.engine.llm.answer(prompt, [prompt_clip(clip)], "",
-                                              max_new_tokens=self.engine.config.model.caption_tokens,
-                                              turn=self.engine.gate.generation()))
+        return "".join(self.engine.generate(prompt, [prompt_clip(clip)], "",
+                                            max_new_tokens=self.engine.config.model.caption_tokens))
 
     def window(self, until: float | None = None, budget: int | None = None) -> LiveWindow | None:
         """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, as
@@ -283,7 +328,8 @@ class Session:
             steps = [s for s in steps if s.end <= until + 1e-6]
         while budget is not None and steps and sum(s.tokens.shape[0] for s in steps) > budget:
             steps = steps[1:]                          # the oldest goes first
-        return live_window(steps, self.engine.ingestor.step_seconds)
+        side = self.engine.config.server.frame_side if self.engine.remote else None
+        return live_window(steps, self.engine.ingestor.step_seconds, side)
 
     def _gather(self, question: str, until: float | None, span: TimeSpan | None = None,
                 budget: int | None = None) -> tuple[list[ClipMemory], list[ClipMemory]]:
@@ -343,11 +389,13 @@ class Session:
         context = f"Time now: {time_now(now, clips + newest)}."
         if span is not None:
             context += " " + _span_note(span, bool(prompt))
-        llm = self.engine.llm
-        return Answer(question=question, clips=clips, prompt_tokens=llm.prompt_size(question, prompt, context),
-                      pieces=llm.answer(question, prompt, context, turn=self.engine.gate.generation()),
-                      warning=RANDOM_WEIGHTS_WARNING if llm.random_weights else None, skipped=skipped, span=span,
-                      window=window)
+        engine = self.engine
+        pieces = engine.generate(question, prompt, context)
+        answerer = engine.answerer
+        return Answer(question=question, clips=clips, prompt_tokens=answerer.prompt_size(question, prompt, context),
+                      pieces=pieces, warning=RANDOM_WEIGHTS_WARNING if engine.noise else None,
+                      skipped=skipped, span=span, window=window,
+                      request=answerer.request_size(question, prompt, context) if engine.remote else None)
 
     def close(self) -> None:
         self.store.close()

@@ -71,6 +71,9 @@ class Watcher:
                  on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  describer: Describer | None = None):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
+        if spec.rules and checker is None and engine.answerer is None:
+            raise ValueError(f"camera {spec.name!r} has watch rules, but the light mode has no video LLM to check "
+                             "them: give an answer server (--answer-with URL, or [answer] in the service config)")
         fps = engine.config.ingest.sampling.fps
         max_side = engine.config.ingest.sampling.max_side
         src = spec.source
@@ -90,7 +93,7 @@ class Watcher:
         self.alerter = Alerter(spec.name, spec.alerts, spec.rules)
         ask = self.session.about
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
-                                 self._deliver, spec.alerts, noise=engine.llm.random_weights)
+                                 self._deliver, spec.alerts, noise=engine.noise)
         self.log = AlertLog(spec.memory)
         self.webhook = Webhook(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
