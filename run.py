@@ -21,12 +21,16 @@ DEFAULT_STREAM = "default"     # the stream of a memory folder when none is name
 def _engine_config(args):
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
-    from models.config import ModelConfig
+    from models.config import ModelConfig, ServerConfig
     from stream.config import AnswerConfig, IngestConfig, SamplingConfig
     from stream.engine import EngineConfig
+    # `ask` through a server needs no video LLM: the server is shown keyframes and the embedder picks the clips.
+    light = args.light or (args.command == "ask" and args.answer_with is not None)
     return EngineConfig(
         model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device,
-                          vision_speedup=args.vision_speedup),
+                          vision_speedup=args.vision_speedup, light=light),
+        server=getattr(args, "server", None) or ServerConfig(url=args.answer_with, model=args.answer_model or "",
+                                                             max_frames=args.answer_frames),
         ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds,
                             drop=DropConfig(tau=args.tau)),
         store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
@@ -143,7 +147,8 @@ def cmd_ask(args) -> int:
         if answer.skipped:
             print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}; "
                   f"`vigil check --memory {args.memory} --repair` marks them missing")
-        print(f"prompt tokens: {answer.prompt_tokens}")
+        print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.config.url}"
+                                            if answer.request else ""))
         if answer.warning:
             print(answer.warning)
         print("answer: ", end="", flush=True)
@@ -228,7 +233,7 @@ def cmd_analyze(args) -> int:
     print(f"  tokens kept     {t['tokens_kept']} of {t['tokens_total']} ({t['kept_ratio']:.1%})")
     print(f"  clips {t['clips']}, scene changes {len(report['scene_changes'])}, activity spans {len(report['activity'])}")
     for a in answers:
-        print(f"  Q: {a['question']}  ({len(a['clips'])} clips, {a['prompt_tokens']} prompt tokens)")
+        print(f"  Q: {a['question']}  ({len(a['clips'])} clips, {a.get('cost') or a['prompt_tokens']})")
     print(f"  report: {json_path}  page: {html_path}")
     if v["broken_at"] is not None:
         print(f"vigil: warning: {v['name']} breaks at {v['broken_at']:.2f}s; analysed up to there", file=sys.stderr)
@@ -289,7 +294,7 @@ def cmd_watch(args) -> int:
             print(json.dumps(alert.to_json()), flush=True)
 
     watcher = Watcher(engine, spec, on_alert=show)
-    if engine.llm.random_weights and spec.rules:
+    if engine.noise and spec.rules:
         print("vigil: warning: RANDOM WEIGHTS (a tiny test model): watch rules are checked by noise", file=sys.stderr)
     signal.signal(signal.SIGINT, lambda *_: watcher.stop(timeout=0))   # Ctrl-C: stop reading, keep what is stored
     watcher.start()
@@ -385,6 +390,12 @@ def cmd_serve(args) -> int:
             args.embedder = "tiny" if cfg.model.name in TINY_LLMS else ModelConfig.embedder
     if cfg.model.device:
         args.device = cfg.model.device
+    args.light = args.light or cfg.model.light
+    if cfg.answer is not None:        # the [answer] server; --answer-with/--answer-model/--answer-frames win
+        from models.config import ServerConfig
+        given = {"url": args.answer_with, "model": args.answer_model,
+                 "max_frames": args.answer_frames if args.answer_frames != ServerConfig.max_frames else None}
+        args.server = ServerConfig(**(cfg.answer | {k: v for k, v in given.items() if v is not None}))
     mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
     base = Path(args.config).resolve().parent
     cameras = [c if "://" in c.source or c.source.isdigit() or Path(c.source).is_absolute()
@@ -466,7 +477,7 @@ def parser() -> argparse.ArgumentParser:
     from bench.config import ITEMS as BENCH_ITEMS
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
-    from models.config import ModelConfig
+    from models.config import ModelConfig, ServerConfig
     from stream.config import ANSWER_POLICIES, AlertConfig, AnswerConfig, IngestConfig, SamplingConfig
 
     p = _Parser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
@@ -494,6 +505,16 @@ def parser() -> argparse.ArgumentParser:
                         help="fixed drop threshold (cosine similarity); default: calibrated per stream and model")
     models.add_argument("--answer-policy", choices=list(ANSWER_POLICIES), default=AnswerConfig.policy,
                         help="what a question is shown: " + "; ".join(f"{k}: {v}" for k, v in ANSWER_POLICIES.items()))
+    models.add_argument("--answer-with", default=ServerConfig.url, metavar="URL",
+                        help="answer (and caption, and check rules) with an OpenAI-compatible server, e.g. "
+                             "http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama); the API key, if "
+                             f"any, from ${ServerConfig.api_key_env}")
+    models.add_argument("--answer-model", default=None, metavar="NAME", help="the model name the answer server serves")
+    models.add_argument("--answer-frames", type=_positive_int, default=ServerConfig.max_frames,
+                        help="images sent to the answer server per question")
+    models.add_argument("--light", action="store_true", default=ModelConfig.light,
+                        help="no local video LLM: the drop runs on the embedder's patch features; answers need "
+                             "--answer-with")
     common = _Parser(add_help=False, parents=[models])
     common.add_argument("--memory", required=True, help="memory folder (created if missing)")
     common.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
@@ -594,12 +615,14 @@ def main(argv=None) -> int:
         args.embedder = "tiny" if args.model in TINY_LLMS else ModelConfig.embedder
     from memory.store import StoreError
     from models.loader import ModelLoadError
+    from models.remote import ServerError
     from stream.analysis import AnalysisError
+    from stream.engine import NoAnswerer
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
                 "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval}[args.command](args)
-    except (SourceError, StoreError, ModelLoadError, AnalysisError, ValueError) as e:
+    except (SourceError, StoreError, ModelLoadError, AnalysisError, ServerError, NoAnswerer, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:       # the reader of our output went away (`| head`): nothing to say, nothing lost

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from app.service import Service, SourceRefused, redact
 from memory.store import StoreError
 from stream.clock import clip_label
-from stream.engine import span_text
+from models.remote import ServerError
+from stream.engine import NoAnswerer, span_text
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError
 from stream.sources import SourceError
@@ -97,7 +98,7 @@ def router(service: Service) -> APIRouter:
         e = service.engine
         return {"status": "ok" if e is not None else "no model", "cameras": len(registry()) if e else 0,
                 "model": None if e is None else e.llm.name.rsplit("/", 1)[-1],
-                "random_weights": None if e is None else e.llm.random_weights}
+                "random_weights": None if e is None else e.noise}
 
     @r.get(PREFIX + "/cameras", tags=["cameras"])
     def cameras() -> list[dict]:
@@ -130,12 +131,17 @@ def router(service: Service) -> APIRouter:
 
     @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "events: `answer` ({text}) pieces as they come, then `clips` (the clips "
-                                            "used and skipped, the live window shown whole, the time span the "
-                                            "question asks about, prompt tokens, warning), then `done`"}})
+                             "description": "events: `answer` ({text}) pieces as they come (`error` ({text}) if "
+                                            "the answer server fails), then `clips` (the clips used and skipped, "
+                                            "the live window shown whole, the time span the question asks about, "
+                                            "prompt tokens or what went to the answer server, warning), then "
+                                            "`done`"}})
     def ask(name: str, body: Question):
         w = camera(name)
-        answer = w.session.ask(body.question, until=body.at)
+        try:
+            answer = w.session.ask(body.question, until=body.at)
+        except NoAnswerer as e:
+            raise HTTPException(503, str(e)) from None
 
         def events():
             if answer.warning:
@@ -144,8 +150,11 @@ def router(service: Service) -> APIRouter:
                 answer.pieces.close()
                 yield sse("answer", {"text": answer.nothing_shown()})
             else:
-                for piece in answer.pieces:
-                    yield sse("answer", {"text": piece})
+                try:
+                    for piece in answer.pieces:
+                        yield sse("answer", {"text": piece})
+                except ServerError as e:     # the answer server failed: said once, in the stream already open
+                    yield sse("error", {"text": str(e)})
             w, span = answer.window, answer.span
             yield sse("clips", {"clips": [clip_json(c, name) for c in answer.clips],
                                 "skipped": [clip_json(c, name) for c in answer.skipped],
@@ -155,7 +164,9 @@ def router(service: Service) -> APIRouter:
                                 "span": None if span is None else {"phrase": span.phrase, "start": span.start,
                                                                    "end": span.end, "wall": span.wall,
                                                                    "text": span_text(span)},
-                                "prompt_tokens": answer.prompt_tokens, "warning": answer.warning})
+                                "prompt_tokens": answer.prompt_tokens, "warning": answer.warning,
+                                "sent": None if answer.request is None else {"frames": answer.request.frames,
+                                                                             "bytes": answer.request.bytes}})
             yield sse("done", {})
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

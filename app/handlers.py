@@ -19,7 +19,8 @@ from app.timeline import timeline_svg
 from memory.store import StoreError
 from stream.clock import clip_label, when_label
 from stream.config import AlertConfig
-from stream.engine import RANDOM_WEIGHTS_WARNING, span_text
+from models.remote import ServerError
+from stream.engine import RANDOM_WEIGHTS_WARNING, NoAnswerer, span_text
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
 from stream.service.registry import RegistryError
@@ -60,8 +61,10 @@ class Handlers:
         if self.engine is None:
             return f"# Vigil\n\n**The video LLM could not be loaded:** {self.error}\n\n{MODEL_HELP}"
         warn = f"\n\n**{RANDOM_WEIGHTS_WARNING}.** Every answer, description and rule check is noise." \
-            if self.engine.llm.random_weights else ""
-        return f"# Vigil\nWatch a camera, a stream or a file; ask about it; get told when something happens.{warn}"
+            if self.engine.noise else ""
+        a = self.engine.answerer
+        via = f" Answers come from **{a.name}** at {a.config.url}." if self.engine.remote else ""
+        return f"# Vigil\nWatch a camera, a stream or a file; ask about it; get told when something happens.{via}{warn}"
 
     # ---- sources ------------------------------------------------------------------------------------------
     def _start(self, p: PageState, request: gr.Request, source, name: str, rules: str, scene: bool,
@@ -186,7 +189,12 @@ class Handlers:
             yield history, [], ""
             return
         focus, p.focus = p.focus, None
-        answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
+        try:
+            answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
+        except NoAnswerer as e:
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": f"**{e}**"}]
+            yield history, [], ""
+            return
         if answer.nothing_shown():
             answer.pieces.close()
             history += [{"role": "user", "content": question},
@@ -198,15 +206,18 @@ class Handlers:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": head}]
         yield history, gr.skip(), ""
         text = ""
-        for piece in answer.pieces:
-            text += piece
-            history[-1] = {"role": "assistant", "content": head + text}
-            yield history, gr.skip(), ""
+        try:
+            for piece in answer.pieces:
+                text += piece
+                history[-1] = {"role": "assistant", "content": head + text}
+                yield history, gr.skip(), ""
+        except ServerError as e:          # the answer server failed: said in the chat, the page goes on
+            text += f"\n\n**The answer server failed:** {e}"
         lost = ", ".join(clip_label(c) for c in answer.skipped)
         lost = f"; skipped, token file unreadable: {lost}" if lost else ""
         asked = f'; the question asks "{answer.span.phrase}": {span_text(answer.span)}' if answer.span else ""
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown: {answer.shown()} "
-                                                       f"({answer.prompt_tokens} prompt tokens){asked}{lost}*"}
+                                                       f"({answer.cost()}){asked}{lost}*"}
         p.chats[w.spec.name] = history
         gallery = [(decode_jpeg(c.thumbnail), clip_label(c)) for c in answer.clips]
         yield history, gallery, ""

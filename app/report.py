@@ -100,8 +100,9 @@ def render_html(report: dict, out: Path) -> str:
         warn = f'<div class="warn">{e(a["warning"])}</div>' if a["warning"] else ""
         lost = ", ".join(f'{clock_label(c["start"])}-{clock_label(c["end"])}' for c in a.get("skipped", []))
         lost = f' &middot; skipped (token file unreadable): {lost}' if lost else ""
+        cost = a.get("cost") or f"{a['prompt_tokens']} prompt tokens"    # reports written before servers answered
         qa.append(f'<div class="qa"><b>{e(a["question"])}</b>{at}{warn}<div class="a">{e(a["answer"])}</div>'
-                  f'<div class="meta">used: {links or "no clips"}{lost} &middot; {a["prompt_tokens"]} prompt tokens &middot; '
+                  f'<div class="meta">used: {links or "no clips"}{lost} &middot; {e(cost)} &middot; '
                   f'first token {a["seconds_to_first_token"]:.2f} s, total {a["seconds_total"]:.2f} s</div></div>')
     questions = ("<h2>Questions</h2>" + "".join(qa)) if qa else ""
     js = _JS % {"duration": duration, "w": WIDTH, "pad": PAD}

@@ -173,3 +173,91 @@ def test_watch_prints_activity_alerts_near_the_six_visits(videos, annotations, t
     logged = (tmp_path / "m" / "alerts.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in logged] == alerts
     assert f"steps, 18 clips stored, {len(alerts)} alerts" in r.stderr      # a closing line, even with no alert
+
+
+def test_ask_and_analyze_answer_through_a_real_answer_server(videos, tmp_path, cache_dir, answer_server):
+    """A full-mode memory asked through `transformers serve` (a tiny LLaVA; no video LLM loaded for `ask`), and a
+    report whose captions and answers come from it."""
+    mem = tmp_path / "mem"
+    assert vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny",
+                 cache=cache_dir).returncode == 0
+    server = ["--answer-with", answer_server.base_url, "--answer-model", answer_server.model]
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", *server, "What changed?", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("RANDOM WEIGHTS") == 2                   # the served folder is a tiny build: labelled
+    assert "frames, " in r.stdout and f"KB sent to {answer_server.model} at {answer_server.base_url}" in r.stdout
+    assert r.stdout.split("answer: ")[1].split("\n")[0].strip()
+    questions = tmp_path / "q.txt"
+    questions.write_text("What changed?\n")
+    out = tmp_path / "report"
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--out", str(out), "--model", "tiny", "--captions",
+              "--questions", str(questions), *server, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    import json
+    report = json.loads((out / "report.json").read_text())
+    assert report["answers"][0]["answer"] and "frames, " in report["answers"][0]["cost"]
+    assert report["warning"] and all(c["caption"] for c in report["clips"])
+    assert "KB sent" in (out / "report.html").read_text()
+
+
+def test_light_ingest_then_ask_through_the_server_and_a_dead_server(videos, tmp_path, cache_dir, answer_server):
+    mem = tmp_path / "mem"
+    r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", "--light",
+              cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "scene_change" in r.stdout and "clips stored" in r.stdout
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--light", "What changed?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--answer-with URL" in r.stderr, r.stderr
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--answer-with", answer_server.base_url,
+              "--answer-model", answer_server.model, "What changed?", cache=cache_dir)
+    assert r.returncode == 0 and "frames, " in r.stdout, r.stderr
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--answer-with", "http://127.0.0.1:9/v1",
+              "--answer-model", "m", "What changed?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("vigil: error: answer server http://127.0.0.1:9/v1 is unreachable")
+    r = vigil("ask", "--memory", str(mem), "--model", "tiny", "--answer-with", "http://127.0.0.1:9/v1",
+              "What changed?", cache=cache_dir)
+    assert r.returncode == 2 and "needs the model name" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path, cache_dir, answer_server):
+    """`vigil serve --config` with an [answer] table: the camera's questions go to the server named there."""
+    import json
+    import socket
+    import time
+
+    import httpx
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[server]\nport = {port}\nmemory = "{tmp_path / "mem"}"\n[model]\nname = "tiny"\n'
+                      f'[answer]\nurl = "{answer_server.base_url}"\nmodel = "{answer_server.model}"\nmax_frames = 4\n'
+                      f'[[camera]]\nname = "bikes"\nsource = "{videos / "bikes.mp4"}"\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("max_frames = 4", "max_frame = 4"))
+    r = vigil("serve", "--config", str(bad), cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "[answer]: unknown key 'max_frame'" in r.stderr
+    env = dict(os.environ, VIGIL_CACHE=str(cache_dir))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--config", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                cams = api.get("/api/v1/cameras").json()
+                if cams and cams[0]["status"]["state"] == "ended":
+                    break
+            except (httpx.HTTPError, ValueError, KeyError, IndexError):
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the camera did not play to its end")
+        with api.stream("POST", "/api/v1/cameras/bikes/ask", json={"question": "What changed?"}) as s:
+            lines = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: ")]
+        sent = next(x["sent"] for x in lines if "sent" in x)
+        assert 1 <= sent["frames"] <= 4 and "RANDOM WEIGHTS" in lines[0]["text"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

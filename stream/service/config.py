@@ -56,6 +56,8 @@ class ModelSection:
     # A hub id, a local folder, or "tiny" (random weights: every answer and description is noise).
     name: str | None = None
     device: str | None = None
+    # No video LLM on this machine: the drop runs on the embedder's patch features; answers need an [answer] server.
+    light: bool = False
 
 
 @dataclass
@@ -64,6 +66,7 @@ class ServiceConfig:
     model: ModelSection = field(default_factory=ModelSection)
     mqtt: dict | None = None           # the [mqtt] table, as stream.config.MqttConfig takes it
     cameras: list[CameraConfig] = field(default_factory=list)
+    answer: dict | None = None         # the [answer] table, as models.config.ServerConfig takes it (an answer server)
 
     def __post_init__(self):
         names = [c.name for c in self.cameras]
@@ -102,9 +105,9 @@ def load(path: str | Path) -> ServiceConfig:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: not valid TOML ({e})") from None
     try:
-        unknown = sorted(set(data) - {"server", "model", "mqtt", "camera"})
+        unknown = sorted(set(data) - {"server", "model", "mqtt", "camera", "answer"})
         if unknown:
-            raise ValueError(f"unknown table [{unknown[0]}] (known: server, model, mqtt, camera)")
+            raise ValueError(f"unknown table [{unknown[0]}] (known: server, model, mqtt, camera, answer)")
         cams = data.get("camera", [])
         if not isinstance(cams, list):
             raise ValueError("cameras are [[camera]] tables")
@@ -112,8 +115,11 @@ def load(path: str | Path) -> ServiceConfig:
         if data.get("mqtt") is not None:
             from stream.config import MqttConfig
             _build(MqttConfig, data["mqtt"], "[mqtt]")          # checked now, built again where it is used
+        if data.get("answer") is not None:
+            from models.config import ServerConfig
+            _build(ServerConfig, data["answer"], "[answer]")
         return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
                              model=_build(ModelSection, data.get("model", {}), "[model]"),
-                             mqtt=data.get("mqtt"), cameras=cameras)
+                             mqtt=data.get("mqtt"), cameras=cameras, answer=data.get("answer"))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None

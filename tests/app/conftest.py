@@ -18,11 +18,11 @@ def free_port() -> int:
 @pytest.fixture
 def serve(llm, embedder, model_config, videos, tmp_path):
     """Start the page and the API in process; yields a function (checker=None, sinks=None, model=None (another video
-    LLM than the tiny Qwen2.5-VL), **config) -> (url, handlers)."""
+    LLM than the tiny Qwen2.5-VL), answerer=None (an answer server's client), **config) -> (url, handlers)."""
     servers = []
 
-    def start(checker=None, sinks=None, model=None, **overrides):
-        engine = Engine(EngineConfig(model=model_config), llm=model or llm, embedder=embedder)
+    def start(checker=None, sinks=None, model=None, answerer=None, **overrides):
+        engine = Engine(EngineConfig(model=model_config), llm=model or llm, embedder=embedder, answerer=answerer)
         config = UIConfig(port=free_port(), memory_root=str(tmp_path / "memory"),
                           media_roots=UIConfig().media_roots + [str(videos)], **overrides)
         service = Service(engine, config, checker=checker, sinks=sinks)

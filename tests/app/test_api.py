@@ -113,3 +113,43 @@ def test_a_qwen3_camera_answers_with_a_time_and_the_live_window(serve, videos, m
     now = ask("What is happening?")                  # the stream ran here: its newest steps are shown whole
     assert now["span"] is None and now["window"]["tokens"] > 0
     assert all(c["start"] < now["window"]["start"] for c in now["clips"])
+
+
+def _server_answerer(url: str, model: str, **config):
+    from models.config import ServerConfig
+    from models.remote import ServerAnswerer
+    from models.tiny import is_random
+    return ServerAnswerer(ServerConfig(url=url, model=model, **config), 16, random_weights=is_random(model))
+
+
+def test_a_camera_answers_through_a_real_answer_server(serve, videos, answer_server):
+    """`transformers serve` with a tiny LLaVA answers: the keyframes go as images, the answer streams as pieces."""
+    url, _ = serve(answerer=_server_answerer(answer_server.base_url, answer_server.model), realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=60)
+    assert api.post("/api/v1/cameras", json={"name": "bikes", "source": str(videos / "bikes.mp4")}).status_code == 201
+    wait_for(lambda: [c for c in api.get("/api/v1/cameras").json() if c["status"]["state"] == "ended"])
+    with api.stream("POST", "/api/v1/cameras/bikes/ask", json={"question": "What changed?"}) as s:
+        stream = list(events(s.iter_lines()))
+    kinds = [k for k, _ in stream]
+    assert kinds[0] == "warning" and "RANDOM WEIGHTS" in stream[0][1]["text"]    # the served folder is a tiny build
+    assert kinds.count("answer") >= 2 and "".join(d["text"] for k, d in stream if k == "answer").strip()
+    clips = stream[-2][1]
+    assert kinds[-2:] == ["clips", "done"] and clips["prompt_tokens"] is None
+    assert clips["sent"]["frames"] >= len(clips["clips"]) >= 1 and clips["sent"]["bytes"] > 1000
+
+
+def test_a_dead_answer_server_is_one_line_in_the_stream_and_ingestion_goes_on(serve, videos):
+    url, handlers = serve(answerer=_server_answerer("http://127.0.0.1:9/v1", "m", retries=0), realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=60)
+    handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True, loop=True)
+    wait_for(lambda: handlers.registry.get("bikes").stats().clips >= 1)
+    with api.stream("POST", "/api/v1/cameras/bikes/ask", json={"question": "What changed?"}) as s:
+        stream = list(events(s.iter_lines()))
+    errors = [d["text"] for k, d in stream if k == "error"]
+    assert len(errors) == 1 and "http://127.0.0.1:9/v1 is unreachable" in errors[0] and "\n" not in errors[0]
+    assert [k for k, _ in stream][-2:] == ["clips", "done"]
+    clips = handlers.registry.get("bikes").stats().clips
+    try:
+        wait_for(lambda: handlers.registry.get("bikes").stats().clips > clips, timeout=30)   # the camera goes on
+    except AssertionError:
+        raise AssertionError(str(handlers.registry.get("bikes").stats()))

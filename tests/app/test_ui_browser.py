@@ -107,3 +107,27 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         expect(one.locator(".toast-body").first).to_contain_text("outside the folders", timeout=10000)
         assert "/etc" not in one.locator(".toast-body").first.inner_text()
         b.close()
+
+
+def test_the_page_answers_through_a_real_answer_server(serve, videos, answer_server):
+    """The page's question streams from `transformers serve` (a tiny LLaVA), and the chat says what went to it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.app.test_api import _server_answerer
+    url, handlers = serve(answerer=_server_answerer(answer_server.base_url, answer_server.model),
+                          realtime_files=False)
+    handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = browser(p)
+        page = b.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(url)
+        expect(page.locator("#figures")).to_contain_text("bikes", timeout=30000)
+        page.wait_for_function("() => /clips [1-9]/.test(document.querySelector('#figures').innerText)", timeout=60000)
+        page.fill("#question textarea", "What changed?")
+        page.click("#ask")
+        expect(page.locator("#chat")).to_contain_text("KB sent", timeout=60000)
+        chat = page.inner_text("#chat")
+        assert "RANDOM WEIGHTS" in chat and re.search(r"\(\d+ frames, \d+ KB sent\)", chat)
+        page.screenshot(path=str(ARTIFACTS / "ui-answer-server.png"), full_page=True)
+        b.close()
