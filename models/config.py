@@ -1,4 +1,5 @@
 """Configuration of the model backends."""
+import math
 import re
 from dataclasses import dataclass
 
@@ -87,8 +88,21 @@ class ServerConfig:
     # Retries of a request refused with 429 or 5xx, or whose connection failed, with the client's exponential
     # backoff (0.5 s doubling, at most 8 s, honouring Retry-After): a busy server gets room instead of a storm.
     retries: int = 2
+    # The first retry waits about `backoff` seconds, each next one twice as long, none more than `backoff_max` (nor
+    # does a server's Retry-After make it wait longer): a busy server gets room, a question is not held for minutes.
+    backoff: float = 0.5
+    backoff_max: float = 8.0
 
     def __post_init__(self):
+        for name in ("max_frames", "frame_side", "retries"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+        for name in ("connect_timeout", "timeout", "backoff", "backoff_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+        if self.url is None and self.model:
+            raise ValueError("an answer model needs its server: give --answer-with URL too")
         if self.url is not None:
             if not re.match(r"^https?://[^/\s]+", self.url):
                 raise ValueError(f"answer server URL must start with http:// or https://, got {self.url!r}")
@@ -96,6 +110,5 @@ class ServerConfig:
                 raise ValueError("an answer server needs the model name it serves (--answer-model NAME)")
         if self.max_frames < 1 or self.frame_side < 32:
             raise ValueError(f"need max_frames >= 1 and frame_side >= 32, got {self.max_frames}, {self.frame_side}")
-        if not (self.connect_timeout > 0 and self.timeout > 0) or self.retries < 0:
-            raise ValueError(f"need positive timeouts and retries >= 0, got {self.connect_timeout}, {self.timeout}, "
-                             f"{self.retries}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")

@@ -97,3 +97,19 @@ def answer_server(cache_dir):
     server = start_server(folder, log=cache_dir / "answer-server.log")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fault():
+    """A function (plan, **Faults fields) -> a running FaultServer (tests/fault_server.py: fault injection only),
+    closed after the test."""
+    from tests.fault_server import FaultServer, Faults
+    servers = []
+
+    def make(plan, **kw):
+        s = FaultServer(Faults(plan=plan, **kw))
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.close()

@@ -1,5 +1,5 @@
 """A hand-written OpenAI-style server for FAULT INJECTION ONLY (500s, 429s, hangs, a stream dropped mid-answer, a
-refusal of images). Real answers in tests come from a real server (tests/answer_server.py)."""
+refusal of images). Real answers in tests come from a real server (models/served.py)."""
 import json
 import threading
 import time

@@ -9,7 +9,6 @@ import torch
 from models.backend import PromptClip, PromptFrame
 from models.config import ServerConfig
 from models.remote import ServerAnswerer, ServerError, pick_frames
-from tests.fault_server import FaultServer, Faults
 
 
 def _clip(label: str, times: list[int]) -> PromptClip:
@@ -45,19 +44,6 @@ def test_messages_put_each_frame_after_its_time_and_the_question_last():
     assert parts[-1]["text"] == "Time now: 00:00:10.\nQuestion: Who came in?"
     size = answerer.request_size("Who came in?", [_clip("x", [1, 5])])
     assert size.frames == 2 and size.bytes > 0
-
-
-@pytest.fixture
-def fault():
-    servers = []
-
-    def make(plan, **kw):
-        s = FaultServer(Faults(plan=plan, **kw))
-        servers.append(s)
-        return s
-    yield make
-    for s in servers:
-        s.close()
 
 
 def _answerer(url, **kw):
@@ -101,12 +87,29 @@ def test_a_dead_server_is_one_line_and_quick():
     assert time.monotonic() - t0 < 10
 
 
-def test_a_server_that_says_nothing_times_out(fault):
+def test_a_server_that_says_nothing_times_out_once_not_per_retry(fault):
     s = fault(["hang"])
     t0 = time.monotonic()
     with pytest.raises(ServerError, match="did not answer within 0.5 s"):
-        list(_answerer(s.url, timeout=0.5, retries=0).answer("q", []))
-    assert time.monotonic() - t0 < 5
+        list(_answerer(s.url, timeout=0.5, retries=2).answer("q", []))
+    assert time.monotonic() - t0 < 5 and len(s.faults.requests) == 1
+
+
+def test_a_wrong_path_asks_about_the_url_not_the_model(fault):
+    s = fault([404])
+    with pytest.raises(ServerError, match="no chat-completions endpoint there .* It usually ends in /v1"):
+        list(_answerer(s.url).answer("q", []))
+
+
+def test_no_password_in_a_url_reaches_a_message():
+    with pytest.raises(ServerError) as e:
+        list(_answerer("http://user:secret@127.0.0.1:9/v1", retries=0).answer("q", []))
+    assert "secret" not in str(e.value) and "http://127.0.0.1:9/v1" in str(e.value)
+
+
+def test_a_budget_of_one_frame_sends_the_newest():
+    assert [[f.label for f in fs] for fs in pick_frames([_clip("a", [0, 1]), _clip("b", [8, 9])], 1)] == \
+        [[], ["00:00:09"]]
 
 
 def test_a_stream_dropped_mid_answer_says_so(fault):
@@ -128,7 +131,8 @@ def test_a_model_that_takes_no_images_is_named(fault):
 
 @pytest.mark.parametrize("kw, match", [(dict(url="ftp://x"), "must start with http"),
                                       (dict(url="http://x:1/v1", model=""), "needs the model name"),
-                                      (dict(max_frames=0), "max_frames"), (dict(timeout=0), "positive timeouts")])
+                                      (dict(max_frames=0), "max_frames"), (dict(timeout=0), "timeout must be a positive"),
+                                      (dict(retries=1.5), "whole number"), (dict(url=None), "needs its server")])
 def test_config_refuses_what_cannot_work(kw, match):
     with pytest.raises(ValueError, match=match):
         ServerConfig(**({"url": "http://x:1/v1", "model": "m"} | kw))
