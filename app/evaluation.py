@@ -27,7 +27,7 @@ from typing import Iterator
 from app.benchmarks import LETTERS, OVO_GROUPS, STREAMINGBENCH_GROUPS, Probe, Question
 from app.config import EvalConfig
 from memory.files import write_atomic
-from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session
+from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session, answered_by, with_defaults
 from stream.sources import FileSource, Frame, until_break
 
 RESULTS_VERSION = 1
@@ -256,14 +256,19 @@ class Evaluation:
 
     def _identity(self, annotations: Path) -> dict:
         cfg = self.engine.config
-        ingest = asdict(cfg.ingest)
-        ingest["sampling"].pop("reconnect")    # how a live source reconnects says nothing of a file
         return {"format": self.config.format,
                 "annotations_sha256": hashlib.sha256(annotations.read_bytes()).hexdigest(),
-                "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
+                **self._settings(cfg)}
+
+    @staticmethod
+    def _settings(cfg: EngineConfig) -> dict:
+        ingest = asdict(cfg.ingest)
+        ingest["sampling"].pop("reconnect")    # how a live source reconnects says nothing of a file
+        return {"model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
                           "max_pixels": cfg.model.max_pixels, "max_new_tokens": cfg.model.max_new_tokens,
                           "dtype": cfg.model.dtype, "vision_speedup": cfg.model.vision_speedup},
-                "ingest": ingest, "select": asdict(cfg.select), "answer": asdict(cfg.answer)}
+                "ingest": ingest, "select": asdict(cfg.select), "answer": asdict(cfg.answer),
+                "answered_by": answered_by(cfg)}
 
     def _claim(self, annotations: Path) -> dict:
         want = json.loads(json.dumps(self._identity(annotations)))    # as it reads back from JSON
@@ -282,6 +287,8 @@ class Evaluation:
             raise EvaluationError(f"cannot read {path}: {e}; move it away to start again") from None
         if not isinstance(have, dict) or have.get("vigil_eval") != RESULTS_VERSION:
             raise EvaluationError(f"{path} is not a Vigil evaluation of this version; use another --out")
+        # Settings added since an older run are read at their default (as that run could not record them).
+        have["identity"] = with_defaults(have.get("identity"), json.loads(json.dumps(self._settings(EngineConfig()))))
         if have.get("identity") != want:
             old = have.get("identity") or {}
             diff = [k for k in want if old.get(k) != want[k]]

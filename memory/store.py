@@ -681,16 +681,17 @@ class ClipStore:
             out[cid] = [Keyframe((start + end) / 2, wall, bytes(thumb))]
         return out
 
-    def load(self, ids: list[int]) -> Loaded:
-        """Clips by id with their tokens and keyframes; a clip whose token file cannot be read is returned apart (with
-        its keyframes: an image-only server can still be shown it), not raised."""
+    def load(self, ids: list[int], tokens: bool = True, keyframes: bool = True) -> Loaded:
+        """Clips by id with their tokens and keyframes (each only where asked: a local video LLM reads tokens, an
+        answer server keyframes); a clip whose token file cannot be read is returned apart, not raised."""
         out = Loaded([], [])
         clips = self.get(ids)
-        keyframes = self.keyframes([c.id for c in clips])
+        frames = self.keyframes([c.id for c in clips]) if keyframes else {}
         for clip in clips:
-            clip.keyframes = keyframes.get(clip.id, [])
+            clip.keyframes = frames.get(clip.id, [])
             try:
-                clip.tokens, clip.positions = self.tokens(clip.id, clip.n_tokens)
+                if tokens:
+                    clip.tokens, clip.positions = self.tokens(clip.id, clip.n_tokens)
                 out.clips.append(clip)
             except StoreError:
                 out.unreadable.append(clip)

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from memory.files import write_atomic
 from stream.clock import clock_label, parse_clock
-from stream.engine import Engine, Session
+from stream.engine import Engine, EngineConfig, Session, answered_by, with_defaults
 from stream.events import Event, activity_spans
 from stream.sources import FileSource, until_break
 
@@ -24,6 +24,13 @@ REPORT_VERSION = 1
 STREAM = "video"
 SUMMARY_PROMPT = ("These are captions of consecutive clips of a video, each after its time span. Write a short "
                   "timeline of what happens in this part, one line per distinct moment, with its time.")
+
+
+def _ingest_identity(cfg: EngineConfig) -> dict:
+    """The ingest settings an analysis records. How a live source reconnects says nothing of a file's analysis: left
+    out, so changing it (or an analysis made before it existed) is not "other settings"."""
+    return {**asdict(cfg.ingest), "sampling": {k: v for k, v in asdict(cfg.ingest.sampling).items()
+                                               if k != "reconnect"}}
 
 
 class AnalysisError(RuntimeError):
@@ -96,10 +103,7 @@ class Analysis:
                           "duration": round(s.duration, 3)},
                 "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
                           "max_pixels": cfg.model.max_pixels},
-                # How a live source reconnects says nothing of a file's analysis: left out, so changing it (or an
-                # analysis made before it existed) is not "other settings".
-                "ingest": {**asdict(cfg.ingest), "sampling": {k: v for k, v in asdict(cfg.ingest.sampling).items()
-                                                               if k != "reconnect"}}}
+                "ingest": _ingest_identity(cfg), "answer": answered_by(cfg)}
 
     def _claim(self) -> None:
         path, want = self.out / "analysis.json", self._identity()
@@ -108,6 +112,8 @@ class Analysis:
                 have = json.loads(path.read_text())
             except ValueError:
                 have = None
+            defaults = EngineConfig()
+            have = with_defaults(have, {"ingest": _ingest_identity(defaults), "answer": answered_by(defaults)})
             if have != want:
                 diff = [k for k in want if not have or have.get(k) != want[k]]
                 raise AnalysisError(f"{self.out} holds an analysis of another video or with other settings "
@@ -159,7 +165,7 @@ class Analysis:
         done = len(clips) - len(todo)
         t0 = time.perf_counter()
         for cid in todo:
-            for clip in store.load([cid]).clips:
+            for clip in self.session.load([cid]).clips:
                 self.session.caption(clip)
             done += 1
             yield done, len(clips)

@@ -52,6 +52,25 @@ class EngineConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
 
 
+def answered_by(config: EngineConfig) -> dict:
+    """What answers, as an analysis or an evaluation records it: resumed with another, its answers would mix models."""
+    from models.remote import public_url
+    s = config.server
+    return {"server": public_url(s.url) if s.url else None, "server_model": s.model or None,
+            "light": config.model.light}
+
+
+def with_defaults(have, defaults):
+    """Settings recorded by an older Vigil, with each setting added since at its default (`defaults`, nested dicts):
+    a resume is not refused for what the older run could not have recorded."""
+    if not isinstance(have, dict) or not isinstance(defaults, dict):
+        return have
+    out = dict(have)
+    for k, v in defaults.items():
+        out[k] = v if k not in out else with_defaults(out[k], v)
+    return out
+
+
 def prompt_clip(clip: ClipMemory) -> PromptClip:
     """A stored clip (with tokens) as the video LLM sees it, labelled with its time span: local date and time for a
     live clip (so "this morning" or "at 14:00" can be answered), stream time for a file."""
@@ -170,7 +189,7 @@ class Answer:
         """What the question cost, as people read it: the local prompt's tokens, or what went to the server."""
         if self.request is None:
             return f"{self.prompt_tokens} prompt tokens"
-        return f"{self.request.frames} frames, {self.request.bytes / 1024:.0f} KB sent"
+        return f"{self.request.frames} frames, {self.request.bytes / 1024:.1f} KB sent"
 
     def shown(self) -> str:
         """What the model was shown, as people read it: the clips' spans, then the live window."""
@@ -189,13 +208,15 @@ class Engine:
         from models.loader import load_answerer, load_embedder, load_llm
         self.config = config
         self._embed_lock = threading.Lock()
+        if llm is None and not config.model.light:  # the video LLM first: a wrong --model is the likelier mistake
+            llm = load_llm(config.model)
         self.embedder = embedder if embedder is not None else load_embedder(config.model)
-        if llm is None and config.model.light:      # no video LLM: the drop runs on the embedder's patch features
+        if llm is None:                             # light: no video LLM, the drop runs on the embedder's patches
             from models.patches import PatchEncoder
             llm = PatchEncoder(self.embedder, lock=self._embed_lock)
         # `llm` encodes the frames (a video LLM's vision tower, or the light mode's patch encoder); `answerer` answers
         # (that video LLM, an answer server, or None: a light engine without a server only ingests).
-        self.llm = llm if llm is not None else load_llm(config.model)
+        self.llm = llm
         self.answerer = answerer if answerer is not None else load_answerer(config.server, config.model, self.llm)
         self.gate = ModelGate(config.gate)
         self.ingestor = Ingestor(self.llm, config.ingest, self.gate)
@@ -331,6 +352,11 @@ class Session:
         side = self.engine.config.server.frame_side if self.engine.remote else None
         return live_window(steps, self.engine.ingestor.step_seconds, side)
 
+    def load(self, ids: list[int]):
+        """Clips as what answers reads them: tokens for the local video LLM, keyframes for a server."""
+        remote = self.engine.remote
+        return self.store.load(ids, tokens=not remote, keyframes=remote)
+
     def _gather(self, question: str, until: float | None, span: TimeSpan | None = None,
                 budget: int | None = None) -> tuple[list[ClipMemory], list[ClipMemory]]:
         """(clips with tokens, clips passed over), of `span` only where given, within `budget` tokens (None: the
@@ -343,7 +369,7 @@ class Session:
         bad: dict[int, ClipMemory] = {}
         for _ in range(config.reselect_rounds + 1):
             ids = select_for_query(self.store, query, self.stream, until, config, frozenset(bad), span)
-            loaded = self.store.load(ids)
+            loaded = self.load(ids)
             bad.update((c.id, c) for c in loaded.unreadable)
             if not loaded.unreadable:
                 break
@@ -364,7 +390,7 @@ class Session:
         now = until if until is not None else max([self.now] + [c.end for c in newest])
         span = window = None
         if clip_ids:
-            loaded = self.store.load(sorted(clip_ids))
+            loaded = self.load(sorted(clip_ids))
             clips, skipped = loaded.clips, loaded.unreadable
         else:
             budget = self.engine.config.select.token_budget

@@ -143,3 +143,21 @@ def test_refuses_unwritable_or_foreign_output_and_keeps_memory(engine, videos, t
     with pytest.raises(AnalysisError, match="another video"):
         Analysis(engine, FileSource(str(videos / "vtest.avi"), 1.0), out, AnalysisConfig())
     assert (out / "memory" / "memory.sqlite").read_bytes() == before
+
+
+def test_an_older_analysis_resumes_but_another_answerer_is_refused(engine, llm, embedder, videos, tmp_path):
+    """Settings added since (keyframes, what answers) read at their defaults in an older analysis.json; a run that
+    would answer through a server is refused on a folder the local model analysed."""
+    from dataclasses import replace
+
+    from models.config import ServerConfig
+    out = tmp_path / "out"
+    analyse(engine, videos / "bikes.mp4", out)
+    ident = json.loads((out / "analysis.json").read_text())
+    del ident["answer"], ident["ingest"]["keyframes"], ident["ingest"]["keyframe_side"]    # as an older Vigil wrote it
+    (out / "analysis.json").write_text(json.dumps(ident))
+    assert analyse(engine, videos / "bikes.mp4", out)["totals"]["clips"] >= 4
+    served = Engine(replace(engine.config, server=ServerConfig(url="http://127.0.0.1:9/v1", model="m")), llm=llm,
+                    embedder=embedder)
+    with pytest.raises(AnalysisError, match=r"\(answer differ\)"):
+        Analysis(served, FileSource(str(videos / "bikes.mp4"), 1.0), out, AnalysisConfig())

@@ -11,7 +11,6 @@ from models.remote import ServerError
 from stream.engine import Engine, EngineConfig, NoAnswerer
 from stream.ingest import decode_jpeg
 from stream.sources import FileSource
-from tests.fault_server import FaultServer, Faults
 
 CLIP = "one-by-one-person-detection.mp4"
 
@@ -24,19 +23,6 @@ def _engine(llm, embedder, url: str | None, light: bool = False, **server) -> En
     cfg = EngineConfig(model=ModelConfig(llm="tiny", embedder="tiny", light=light),
                        server=ServerConfig(url=url, model="fake" if url else "", **server))
     return Engine(cfg, llm=None if light else llm, embedder=embedder)
-
-
-@pytest.fixture
-def fault():
-    servers = []
-
-    def make(plan, **kw):
-        s = FaultServer(Faults(plan=plan, **kw))
-        servers.append(s)
-        return s
-    yield make
-    for s in servers:
-        s.close()
 
 
 def test_a_question_sends_keyframes_and_the_live_window_with_their_times(llm, embedder, videos, tmp_path, fault):
@@ -145,4 +131,31 @@ def test_a_server_reads_a_memory_of_another_video_llm(llm, embedder, videos, tmp
     with pytest.raises(Exception, match="was built with llm"):
         engine.open(str(tmp_path / "m"), stream="room")           # a writer must match
     session = engine.open(str(tmp_path / "m"), stream="room", readonly=True)
-    assert session.ask("What happened?").text() == "a person walks"
+    for f in (tmp_path / "m" / "tokens").iterdir():      # a server is shown keyframes: lost tokens cost it nothing
+        f.unlink()
+    answer = session.ask("What happened?")
+    assert answer.text() == "a person walks" and answer.clips and not answer.skipped
+    assert answer.request.frames == sum(len(c.keyframes) for c in answer.clips)
+
+
+def test_rules_need_something_to_check_them_and_failed_checks_show_in_the_status(llm, embedder, videos, tmp_path):
+    from stream.service.watch import Watcher, WatchSpec
+    light = _engine(None, embedder, None, light=True)
+    spec = WatchSpec(name="cam", source=str(videos / "bikes.mp4"), memory=str(tmp_path / "a"), realtime=False,
+                     rules=["a person enters"])
+    with pytest.raises(ValueError, match="cannot check watch rules: the light mode has no video LLM"):
+        Watcher(light, spec)
+    w = Watcher(light, WatchSpec(name="cam", source=str(videos / "bikes.mp4"), memory=str(tmp_path / "b"),
+                                 realtime=False))
+    with pytest.raises(ValueError, match="cannot check watch rules"):
+        w.set_rules(["a person enters"])
+    w.close()
+    dead = _engine(llm, embedder, "http://127.0.0.1:9/v1", retries=0)   # scene-change alerts are described by it
+    w = Watcher(dead, WatchSpec(name="cam", source=str(videos / "bikes.mp4"), memory=str(tmp_path / "c"),
+                                realtime=False))
+    w.start()
+    w.join(120)
+    w.close()
+    status = w.status()
+    assert status["state"] == "ended" and w.stats().clips >= 4                     # the stream went on regardless
+    assert status["checks_failed"] >= 1 and "unreachable" in status["check_error"]
