@@ -30,13 +30,20 @@ def _engine_config(args):
         model=ModelConfig(llm=args.model, embedder=args.embedder, device=args.device,
                           vision_speedup=args.vision_speedup, light=light),
         server=getattr(args, "server", None) or ServerConfig(url=args.answer_with, model=args.answer_model or "",
-                                                             max_frames=args.answer_frames),
+                                                             max_frames=args.answer_frames or ServerConfig.max_frames),
         ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds,
                             drop=DropConfig(tau=args.tau)),
         store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
         select=SelectConfig(token_budget=args.budget),
         answer=AnswerConfig(policy=args.answer_policy),
     )
+
+
+def _answers_needed(args, what: str) -> None:
+    """The light mode loads no video LLM: what must be answered needs a server, said before anything loads."""
+    if args.light and args.answer_with is None and getattr(args, "server", None) is None:
+        raise ValueError(f"{what} need something to answer them, and --light loads no video LLM: give an answer "
+                         "server with --answer-with URL --answer-model NAME")
 
 
 def cmd_ingest(args) -> int:
@@ -113,6 +120,7 @@ def cmd_ask(args) -> int:
     from stream.clock import clip_label
     from stream.engine import Engine, span_text
 
+    _answers_needed(args, "questions")
     if args.answer_policy == "window":
         raise ValueError("ask reads a stored memory, which has no live window: use --answer-policy hybrid or memory "
                          "(the window is for running streams: ui, serve, eval)")
@@ -147,7 +155,7 @@ def cmd_ask(args) -> int:
         if answer.skipped:
             print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}; "
                   f"`vigil check --memory {args.memory} --repair` marks them missing")
-        print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.config.url}"
+        print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.url}"
                                             if answer.request else ""))
         if answer.warning:
             print(answer.warning)
@@ -201,6 +209,8 @@ def cmd_analyze(args) -> int:
             questions = parse_questions(open(args.questions, encoding="utf-8").read())
         except OSError as e:
             raise ValueError(f"cannot read questions file {args.questions}: {e.strerror}") from e
+    if args.captions or args.summary or questions:
+        _answers_needed(args, "captions, summaries and questions")
     source = FileSource(args.video, args.fps)                       # fails fast, before the models load
     config = AnalysisConfig(captions=args.captions, summary=args.summary)
     out = args.out or f"{args.video}.vigil"
@@ -250,6 +260,7 @@ def cmd_eval(args) -> int:
     from app.evaluation import Evaluation, engine_config, table, video_paths
     from stream.engine import Engine
 
+    _answers_needed(args, "a benchmark's questions")
     config = EvalConfig(format=args.format, limit=args.limit)
     questions = read_questions(args.annotations, config.format)      # these fail fast, before the models load
     video_paths(questions[:config.limit] if config.limit else questions, args.videos)
@@ -282,6 +293,8 @@ def cmd_watch(args) -> int:
     from stream.service.watch import Watcher, WatchSpec
 
     preflight(Path(args.memory))                        # fails fast, before the models load
+    if args.rule:
+        _answers_needed(args, "watch rules")
     alerts = AlertConfig(scene_changes=not args.no_scene_alerts, activity=not args.no_activity_alerts,
                          cooldown=args.cooldown)
     spec = WatchSpec(name=args.stream, source=args.source, memory=args.memory, rules=args.rule, alerts=alerts,
@@ -307,6 +320,10 @@ def cmd_watch(args) -> int:
     if st.error:
         print(f"vigil: error: {st.error}", file=sys.stderr)
         return 2
+    v = watcher.verifier.stats()
+    if v["failed"]:
+        print(f"vigil: warning: {v['failed']} rule checks or alert descriptions failed; the last: {v['last_error']}",
+              file=sys.stderr)
     print(f"vigil: watched {args.source}: {st.steps} steps, {st.clips} clips stored, {st.alerts} alerts "
           f"(log: {Path(args.memory) / 'alerts.jsonl'})", file=sys.stderr)
     return 0
@@ -394,7 +411,7 @@ def cmd_serve(args) -> int:
     if cfg.answer is not None:        # the [answer] server; --answer-with/--answer-model/--answer-frames win
         from models.config import ServerConfig
         given = {"url": args.answer_with, "model": args.answer_model,
-                 "max_frames": args.answer_frames if args.answer_frames != ServerConfig.max_frames else None}
+                 "max_frames": args.answer_frames}
         args.server = ServerConfig(**(cfg.answer | {k: v for k, v in given.items() if v is not None}))
     mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
     base = Path(args.config).resolve().parent
@@ -510,8 +527,9 @@ def parser() -> argparse.ArgumentParser:
                              "http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama); the API key, if "
                              f"any, from ${ServerConfig.api_key_env}")
     models.add_argument("--answer-model", default=None, metavar="NAME", help="the model name the answer server serves")
-    models.add_argument("--answer-frames", type=_positive_int, default=ServerConfig.max_frames,
-                        help="images sent to the answer server per question")
+    models.add_argument("--answer-frames", type=_positive_int, default=None,
+                        help=f"images sent to the answer server per question (default {ServerConfig.max_frames}, or "
+                             "the service config's)")
     models.add_argument("--light", action="store_true", default=ModelConfig.light,
                         help="no local video LLM: the drop runs on the embedder's patch features; answers need "
                              "--answer-with")

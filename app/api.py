@@ -97,7 +97,7 @@ def router(service: Service) -> APIRouter:
     def health() -> dict:
         e = service.engine
         return {"status": "ok" if e is not None else "no model", "cameras": len(registry()) if e else 0,
-                "model": None if e is None else e.llm.name.rsplit("/", 1)[-1],
+                "model": None if e is None else (e.answerer or e.llm).name.rsplit("/", 1)[-1],   # what answers
                 "random_weights": None if e is None else e.noise}
 
     @r.get(PREFIX + "/cameras", tags=["cameras"])
@@ -126,7 +126,10 @@ def router(service: Service) -> APIRouter:
     @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"])
     def set_rules(name: str, body: Rules) -> dict:
         w = camera(name)
-        w.set_rules(body.rules)
+        try:
+            w.set_rules(body.rules)
+        except ValueError as e:          # nothing can check rules (the light mode without an answer server)
+            raise HTTPException(400, str(e)) from None
         return camera_json(w)
 
     @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],

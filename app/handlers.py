@@ -63,7 +63,11 @@ class Handlers:
         warn = f"\n\n**{RANDOM_WEIGHTS_WARNING}.** Every answer, description and rule check is noise." \
             if self.engine.noise else ""
         a = self.engine.answerer
-        via = f" Answers come from **{a.name}** at {a.config.url}." if self.engine.remote else ""
+        via = f" Answers come from **{a.name}** at {a.url}." if self.engine.remote else ""
+        if a is None:
+            return ("# Vigil\nWatch a camera, a stream or a file; get told when something happens. **Light mode without "
+                    "an answer server:** frames are remembered and events alerted, but questions, alert descriptions "
+                    "and watch rules need a server (`--answer-with URL`, or `[answer]` in the service config).")
         return f"# Vigil\nWatch a camera, a stream or a file; ask about it; get told when something happens.{via}{warn}"
 
     # ---- sources ------------------------------------------------------------------------------------------
@@ -170,7 +174,10 @@ class Handlers:
         if w is None:
             return "No camera to apply the rules to; they apply to the next one you start."
         texts = [r.strip() for r in (rules or "").splitlines() if r.strip()]
-        w.set_rules(texts)
+        try:
+            w.set_rules(texts)
+        except ValueError as e:          # nothing can check rules (the light mode without an answer server)
+            return f"**{e}**"
         return f"**{w.spec.name}** now watches for {len(texts)} rule{'s' * (len(texts) != 1)}."
 
     # ---- questions ----------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ class Verifier:
     def stats(self) -> dict:
         with self._cond:
             return {"checks": self.checks, "described": self.described, "dropped": self.dropped,
-                    "failed": self.failed, "queued": len(self._jobs),
+                    "failed": self.failed, "last_error": self.last_error, "queued": len(self._jobs),
                     "held": sum(not h.sent for h in self._held.values())}
 
     def close(self, timeout: float | None = None) -> None:

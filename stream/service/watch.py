@@ -71,9 +71,9 @@ class Watcher:
                  on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  describer: Describer | None = None):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
-        if spec.rules and checker is None and engine.answerer is None:
-            raise ValueError(f"camera {spec.name!r} has watch rules, but the light mode has no video LLM to check "
-                             "them: give an answer server (--answer-with URL, or [answer] in the service config)")
+        self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
+        if self._model_checks:
+            self._can_check(spec.rules)
         fps = engine.config.ingest.sampling.fps
         max_side = engine.config.ingest.sampling.max_side
         src = spec.source
@@ -243,8 +243,16 @@ class Watcher:
             self.on_alert(alert)
 
     # ---- rules ---------------------------------------------------------------------------------------------
+    def _can_check(self, rules: list[str]) -> None:
+        if rules and self.engine.answerer is None:
+            raise ValueError(f"camera {self.spec.name!r} cannot check watch rules: the light mode has no video LLM; "
+                             "give an answer server (--answer-with URL, or [answer] in the service config)")
+
     def set_rules(self, texts: list[str]) -> None:
-        """Takes effect at once: the next clip activity touches is checked against these."""
+        """Takes effect at once: the next clip activity touches is checked against these. ValueError (one line) when
+        nothing can check them."""
+        if self._model_checks:
+            self._can_check(texts)
         self.alerter.set_rules(texts)
 
     def rules(self) -> list[RuleView]:
@@ -265,6 +273,8 @@ class Watcher:
             out = {"state": "playing" if isinstance(self.source, FileSource) else "live", "since": self.started_wall,
                    "last_error": None}
         out.setdefault("reconnects", 0)
+        v = self.verifier.stats()   # rule checks and descriptions that failed (a dead answer server) say so here
+        out["checks_failed"], out["check_error"] = v["failed"], v["last_error"]
         return out
 
     # ---- what the page reads ------------------------------------------------------------------------------
