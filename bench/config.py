@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval")
+ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
+         "serving")
 
 
 @dataclass
@@ -78,6 +79,16 @@ class BenchConfig:
     eval_minutes: float = 10.0
     eval_questions: int = 20
     eval_prefix_measured: int = 3
+    # The light mode against the full local mode (item 11): the fixed-camera clips it is for, seconds of each
+    # ingested (the full mode's Qwen3-VL-2B tower runs below real time on this CPU, so not whole clips), and the full
+    # mode's pixel budget per frame (448x448, as it runs).
+    light_clips: tuple[str, ...] = ("one-by-one-person-detection.mp4", "vtest.avi")
+    light_seconds: float = 40.0
+    light_full_pixels: int = 448 * 448
+    # Answers from a server (item 12): concurrent question loops, and seconds each runs; the frame budget is
+    # ServerConfig's default.
+    serving_concurrency: tuple[int, ...] = (1, 4, 8)
+    serving_seconds: float = 20.0
     device: str = "auto"
     cache_dir: str | None = None
 

@@ -91,6 +91,26 @@ def run(config: BenchConfig, log=print) -> dict:
         from bench import evaluation
         out["eval"] = evaluation.eval_cost(engine, paths["one-by-one-person-detection.mp4"], config.eval_minutes,
                                            config.eval_questions, config.eval_prefix_measured, log)
+    if "light" in config.items:
+        log(f"11. the light mode against the full local mode, {config.light_seconds:g} s of "
+            f"{', '.join(config.light_clips)} ...")
+        import tempfile
+
+        from bench.light import light_vs_full
+        with tempfile.TemporaryDirectory() as tmp:
+            out["light"] = light_vs_full([paths[c] for c in config.light_clips], config.light_seconds, config.fps,
+                                         config.light_full_pixels, Path(tmp), log)
+    if "serving" in config.items:
+        log(f"12. answers from a real answer server (transformers serve, tiny LLaVA), "
+            f"{', '.join(map(str, config.serving_concurrency))} concurrent loops ...")
+        import tempfile
+
+        from bench.serving import serving
+        from models.config import ServerConfig
+        with tempfile.TemporaryDirectory() as tmp:
+            out["serving"] = serving(engine.config, engine.llm, engine.embedder,
+                                     paths["one-by-one-person-detection.mp4"], Path(tmp), ServerConfig.max_frames,
+                                     config.serving_concurrency, config.serving_seconds, log)
     return out
 
 
@@ -263,6 +283,42 @@ def _vision_speed_md(v: dict) -> list[str]:
     return lines + [""]
 
 
+def _light_md(x: dict) -> list[str]:
+    lines = [f"### 11. The light mode against the full local mode (real shapes, random weights, the first "
+             f"{x['seconds']:g} s of each clip at {x['fps']:g} fps, {x['threads']} torch threads)", "",
+             f"Full: Qwen3-VL-2B's vision tower (the default model's) at up to {x['full_pixels']} pixels a frame, each "
+             f"token stored with its DeepStack features. Light: SigLIP-base patch features at up to "
+             f"{x['light_pixels']} pixels, no video LLM loaded. Both key clips with SigLIP-base and keep 4 keyframes a "
+             "clip. Real-time factor: seconds of stream per wall second of the whole loop (decode, gate, encode, "
+             "drop, key, store). Memory per hour of stream: what its clips store (token files, keyframes, "
+             "thumbnails, keys), without the folder's fixed part.", "",
+             "| clip | mode | tokens a step x width | encode s a step | real-time factor | tokens kept | clips | "
+             "MB per hour | of it tokens | of it keyframes |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in x["rows"]:
+        lines.append(f"| {_short(r['clip'])} | {r['mode']} | {r['tokens_a_step']} x {r['token_dim']} | "
+                     f"{r['encode_s_per_step']} | {r['rtf']} | {r['kept']:.1%} | {r['clips']} | {r['mb_per_hour']} | "
+                     f"{r['token_mb_per_hour']} | {r['keyframe_mb_per_hour']} |")
+    ratios = "; ".join(f"{_short(q['clip'])}: **{q['speed']}x** as fast, **{q['memory']}x** less memory"
+                       for q in x["ratios"])
+    return lines + ["", f"Light against full, measured side by side: {ratios}.", ""]
+
+
+def _serving_md(x: dict) -> list[str]:
+    lines = ["### 12. Answers from a server (transformers serve with the tiny random LLaVA, on this machine's "
+             "cores)", "",
+             f"{x['questions']} questions about {_short(x['clip'])}, memory policy, frame budget {x['max_frames']}: "
+             f"each sends {x['frames']:g} frames (median), **{x['kb_mean']} KB** a question on average "
+             f"({x['kb_max']} KB at most). Vigil's own side of a question (embed it, select, read clips and "
+             f"keyframes, build the request): {x['prepare_ms']} ms (median) with the tiny embedder, and "
+             f"{x['text_embed_ms']} ms more to embed the question with SigLIP-base's real text tower, so one core "
+             f"prepares about **{1000 / (x['prepare_ms'] + x['text_embed_ms']):.0f} questions a second**.", "",
+             "| concurrent loops | answers | per second | median s an answer | errors |", "|---|---|---|---|---|"]
+    for r in x["runs"]:
+        lines.append(f"| {r['concurrency']} | {r['answers']} | {r['per_s']} | {r['median_s']} | {r['errors']} |")
+    return lines + ["", "The server runs on the same 2 cores as Vigil, so these rates are the pair's, a floor for "
+                        "what one Vigil process sustains against a server of its own machine.", ""]
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB"
@@ -355,6 +411,10 @@ def markdown(r: dict) -> str:
     if "eval" in r:
         from bench.evaluation import markdown as eval_md
         lines += eval_md(r["eval"])
+    if "light" in r:
+        lines += _light_md(r["light"])
+    if "serving" in r:
+        lines += _serving_md(r["serving"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

@@ -28,9 +28,10 @@ RULES = {"fixed tau 0.9": dict(tau=0.9, keep_changed=False),
 class Qwen3VisionTower:
     """Qwen3-VL-2B's vision tower (24 blocks, width 1024, 16-pixel patches merged 2x2 into 2048-wide tokens, one per
     32x32 pixels per 2 frames), random weights, as the ingestion loop uses a vision tower. Bench only: the Qwen3-VL
-    answering backend is its own piece of work."""
+    answering backend is its own piece of work. `deepstack`: each token carries its DeepStack features too, [2048 x 4],
+    as models.qwen3 stores it (what a memory holds per token)."""
 
-    def __init__(self, max_pixels: int, device: torch.device):
+    def __init__(self, max_pixels: int, device: torch.device, deepstack: bool = False):
         from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLVisionConfig
         from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionModel
         torch.manual_seed(0)
@@ -40,7 +41,8 @@ class Qwen3VisionTower:
         self.model = Qwen3VLVisionModel._from_config(config).to(device).eval()
         self.device, self.max_pixels = device, max_pixels
         self.patch, self.merge, self.frames_per_step = 16, 2, 2
-        self.cell, self.token_dim = 32, 2048
+        self.deepstack = deepstack
+        self.cell, self.token_dim = 32, 2048 * (1 + len(config.deepstack_visual_indexes) * deepstack)
         self.name, self.random_weights = "bench-qwen3-vl-2b-vision", True
 
     def frame_size(self, height: int, width: int) -> tuple[int, int]:
@@ -56,8 +58,9 @@ class Qwen3VisionTower:
                                mean=0.5, std=0.5)
         grid = torch.tensor([[1, thw[1], thw[2]]] * b, device=self.device)
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(pixels).to(self.device), grid).pooler_output
-        return out.float().cpu().reshape(b, -1, self.token_dim)
+            out = self.model(torch.from_numpy(pixels).to(self.device), grid)
+        tokens = torch.cat([out.pooler_output, *out.deepstack_features], -1) if self.deepstack else out.pooler_output
+        return tokens.float().cpu().reshape(b, -1, self.token_dim)
 
 
 class CachedTower:
