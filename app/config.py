@@ -26,6 +26,9 @@ class UIConfig:
     realtime_files: bool = True
     # Seconds between refreshes of the live panel, timeline, alerts and memory browser.
     refresh: float = 1.0
+    # The live panel's frame is the one the model saw: the light mode's is small (SigLIP sees about 224x224), so it
+    # is enlarged by a whole factor (cells stay sharp) to at least this width in pixels.
+    view_width: int = 448
     # Cameras running at once on this server (configured, added from the API or a page, webcams, demos): each
     # costs threads and a share of the model, which encodes them one after another.
     max_cameras: int = 8

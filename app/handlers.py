@@ -220,6 +220,8 @@ class Handlers:
                 yield history, gr.skip(), ""
         except ServerError as e:          # the answer server failed: said in the chat, the page goes on
             text += f"\n\n**The answer server failed:** {e}"
+        if not text.strip():              # an answer of nothing (a model that ended at once) still reads as one
+            text = "*(the model's answer was empty)*"
         lost = ", ".join(clip_label(c) for c in answer.skipped)
         lost = f"; skipped, token file unreadable: {lost}" if lost else ""
         asked = f'; the question asks "{answer.span.phrase}": {span_text(answer.span)}' if answer.span else ""
@@ -261,7 +263,7 @@ class Handlers:
                     gr.skip(), "")
         st, status = w.stats(), w.status()
         view = w.view()
-        image = overlay(*view) if view is not None and view[1] is not None else None
+        image = overlay(*view, min_width=self.config.view_width) if view is not None and view[1] is not None else None
         figures = (f"**{w.spec.name}** ({self._state(status)}) | sampled **{st.sampled_fps:.2f} fps** | tokens "
                    f"dropped **{st.drop_ratio:.1%}** (tau {'calibrating' if st.tau is None else f'{st.tau:.2f}'}) | "
                    f"encodes skipped **{st.encodes_skipped} of {st.steps}** | lag behind live **{st.lag:.2f} s** | "
