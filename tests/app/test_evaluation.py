@@ -339,6 +339,24 @@ def test_vigil_eval_end_to_end(videos, tmp_path, cache_dir):
     assert not (tmp_path / "bad").exists()
 
 
+def test_vigil_eval_through_a_real_answer_server_and_no_resume_with_another(videos, tmp_path, cache_dir,
+                                                                            answer_server):
+    """The light mode with `transformers serve` answering: the benchmark's questions go to the server; the results
+    record it, and a resume that would answer locally is refused."""
+    args = ("eval", "--format", "streamingbench", "--annotations", str(SB), "--videos", str(videos), "--out",
+            str(tmp_path / "out"), "--model", "tiny", "--limit", "2", "--light")
+    r = vigil(*args, "--answer-with", answer_server.base_url, "--answer-model", answer_server.model, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(results["answers"]) == 2 and "RANDOM WEIGHTS" in r.stdout.splitlines()[0]
+    assert results["identity"]["answered_by"] == {"server": answer_server.base_url,
+                                                   "server_model": answer_server.model, "light": True}
+    r = vigil(*args, cache=cache_dir)                   # --light without a server: refused before anything loads
+    assert r.returncode == 2 and "give an answer server" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = vigil(*args[:-1], cache=cache_dir)              # the local video LLM would answer: another answerer
+    assert r.returncode == 2 and "answered_by" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_eval_arguments_default_from_the_config_and_bad_ones_get_one_line(capsys):
     import run
     a = run.parser().parse_args(["eval", "--annotations", "a.json", "--videos", "v", "--out", "o"])
