@@ -1,22 +1,17 @@
-"""The light ingest mode's encode cost: SigLIP-base's vision tower (siglip-base-patch16-224's shape, random weights,
-real compute) as `models.patches.PatchEncoder` runs it, on real frames resized to each size.
+"""Item 11: the light ingest mode against the full local mode, at real shapes with random weights.
 
-Encode = the encoder's normalisation + the tower's forward over both frames + their average, one 2-frame step a
-call (a live stream encodes each step as it comes); decoding, event analysis and resizing are not in it. Each size
-is warmed up (first calls allocate), then timed step by step. Real-time factor = seconds of stream per wall second:
-a step is 2 / fps seconds of stream.
+The light mode encodes with SigLIP-base's vision tower (siglip-base-patch16-224's shape) as
+`models.patches.PatchEncoder` runs it; the full mode with the default model's vision tower (bench.towers). Both go
+through the real ingestion loop and store, so the figures are the whole loop's: decode, gate, encode, drop, key,
+store. Real-time factor = seconds of stream per wall second.
 """
-import statistics
 import time
-from itertools import islice
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from models.patches import PatchEncoder
-from models.preprocess import resize_frames
+from models.embedder import SiglipEmbedder
 from stream.sources import FileSource
 
 # google/siglip-base-patch16-224's vision config (its config.json).
@@ -24,60 +19,9 @@ SIGLIP_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12
                    patch_size=16, image_size=224)
 
 
-def base_encoder(max_pixels: int | None = None, seed: int = 0) -> PatchEncoder:
-    """A PatchEncoder over a random SigLIP-base vision tower on the CPU, float32. The stand-in embedder has only what
-    the encoder reads (no text tower: it costs nothing here)."""
-    from transformers import SiglipVisionConfig, SiglipVisionModel
-    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
-
-    torch.manual_seed(seed)
-    config = SiglipVisionConfig(**SIGLIP_BASE)
-    vision = SiglipVisionModel(config).eval()
-    embedder = SimpleNamespace(model=SimpleNamespace(vision_model=vision, config=SimpleNamespace(vision_config=config)),
-                               processor=SiglipImageProcessorPil(), device=torch.device("cpu"), dtype=torch.float32,
-                               name="siglip-base-patch16-224-random", random_weights=True)
-    return PatchEncoder(embedder, max_pixels=max_pixels)
-
-
-def clip_steps(path: str, n: int, size: tuple[int, int], fps: float) -> list[np.ndarray]:
-    """The first n 2-frame steps of a clip at `fps`, resized to `size` (h, w): [2, h, w, 3] uint8 each."""
-    frames = np.stack([f.image for f in islice(FileSource(path, fps).frames(), 2 * n)])
-    frames = resize_frames(frames, size)
-    return [frames[i:i + 2] for i in range(0, len(frames) - 1, 2)]
-
-
-def patch_encode_seconds(path: str, sizes: tuple = ((224, 224),), threads: int = 2, warmup: int = 2,
-                         timed: int = 10, fps: float = 1.0) -> dict:
-    """Seconds per 2-frame step of SigLIP-base patch encoding at each (h, w) in `sizes` (multiples of 16), with
-    `threads` torch threads (0: torch's default). Mean and median over `timed` steps of `path`, after `warmup`."""
-    all_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or all_threads)
-    enc = base_encoder(max_pixels=max(h * w for h, w in sizes))
-    rows = []
-    try:
-        for size in sizes:
-            steps = clip_steps(path, warmup + timed, size, fps)
-            for s in steps[:warmup]:
-                enc.encode(s[None])
-            seconds = []
-            for s in steps[warmup:]:
-                t0 = time.perf_counter()
-                enc.encode(s[None])
-                seconds.append(time.perf_counter() - t0)
-            mean = statistics.mean(seconds)
-            rows.append({"size": list(size), "tokens": (size[0] // enc.cell) * (size[1] // enc.cell),
-                         "s_per_step": round(mean, 4), "median_s": round(statistics.median(seconds), 4),
-                         "min_s": round(min(seconds), 4), "rtf": round(enc.frames_per_step / fps / mean, 2),
-                         "steps": len(seconds)})
-    finally:
-        torch.set_num_threads(all_threads)
-    return {"tower": "siglip-base-patch16-224 (random weights)", "token_dim": enc.token_dim, "fps": fps,
-            "threads": threads or all_threads, "warmup": warmup, "rows": rows}
-
-
-class BaseEmbedder:
-    """siglip-base-patch16-224's shape with random weights, as `models.embedder.SiglipEmbedder` computes clip keys:
-    both modes key their clips with it, and the light mode's PatchEncoder reads its vision tower."""
+class BaseEmbedder(SiglipEmbedder):
+    """siglip-base-patch16-224's shape with random weights, built here (no hub), keying clips as `SiglipEmbedder`
+    does: both modes key their clips with it, and the light mode's PatchEncoder reads its vision tower."""
 
     def __init__(self, seed: int = 0):
         from transformers import SiglipConfig, SiglipModel
@@ -90,15 +34,8 @@ class BaseEmbedder:
         self.name, self.random_weights = "siglip-base-patch16-224-random", True
         self.dim = int(self.embed_images([np.zeros((32, 32, 3), np.uint8)]).shape[1])   # what the key index holds
 
-    def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
-        batch = self.processor(images=list(images), return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model.get_image_features(pixel_values=batch["pixel_values"])
-        out = out.pooler_output if hasattr(out, "pooler_output") else out
-        return torch.nn.functional.normalize(out.float(), dim=-1).numpy()
-
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError("the bench ingests only: no question is embedded")
+        raise NotImplementedError("the bench ingests only: no question is embedded (it has no tokenizer)")
 
 
 def ingest_mode(engine, path: str, seconds: float, fps: float, folder: Path) -> dict:
