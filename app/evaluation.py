@@ -27,6 +27,7 @@ from typing import Iterator
 from app.benchmarks import LETTERS, OVO_GROUPS, STREAMINGBENCH_GROUPS, Probe, Question
 from app.config import EvalConfig
 from memory.files import write_atomic
+from stream.analysis import ingest_identity
 from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session, answered_by, with_defaults
 from stream.sources import FileSource, Frame, until_break
 
@@ -262,12 +263,10 @@ class Evaluation:
 
     @staticmethod
     def _settings(cfg: EngineConfig) -> dict:
-        ingest = asdict(cfg.ingest)
-        ingest["sampling"].pop("reconnect")    # how a live source reconnects says nothing of a file
         return {"model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
                           "max_pixels": cfg.model.max_pixels, "max_new_tokens": cfg.model.max_new_tokens,
                           "dtype": cfg.model.dtype, "vision_speedup": cfg.model.vision_speedup},
-                "ingest": ingest, "select": asdict(cfg.select), "answer": asdict(cfg.answer),
+                "ingest": ingest_identity(cfg), "select": asdict(cfg.select), "answer": asdict(cfg.answer),
                 "answered_by": answered_by(cfg)}
 
     def _claim(self, annotations: Path) -> dict:

@@ -26,9 +26,9 @@ SUMMARY_PROMPT = ("These are captions of consecutive clips of a video, each afte
                   "timeline of what happens in this part, one line per distinct moment, with its time.")
 
 
-def _ingest_identity(cfg: EngineConfig) -> dict:
-    """The ingest settings an analysis records. How a live source reconnects says nothing of a file's analysis: left
-    out, so changing it (or an analysis made before it existed) is not "other settings"."""
+def ingest_identity(cfg: EngineConfig) -> dict:
+    """The ingest settings an analysis or an evaluation records. How a live source reconnects says nothing of a
+    file's analysis: left out, so changing it (or an analysis made before it existed) is not "other settings"."""
     return {**asdict(cfg.ingest), "sampling": {k: v for k, v in asdict(cfg.ingest.sampling).items()
                                                if k != "reconnect"}}
 
@@ -103,7 +103,7 @@ class Analysis:
                           "duration": round(s.duration, 3)},
                 "model": {"llm": cfg.model.llm, "embedder": cfg.model.embedder, "min_pixels": cfg.model.min_pixels,
                           "max_pixels": cfg.model.max_pixels},
-                "ingest": _ingest_identity(cfg), "answer": answered_by(cfg)}
+                "ingest": ingest_identity(cfg), "answer": answered_by(cfg)}
 
     def _claim(self) -> None:
         path, want = self.out / "analysis.json", self._identity()
@@ -113,7 +113,7 @@ class Analysis:
             except ValueError:
                 have = None
             defaults = EngineConfig()
-            have = with_defaults(have, {"ingest": _ingest_identity(defaults), "answer": answered_by(defaults)})
+            have = with_defaults(have, {"ingest": ingest_identity(defaults), "answer": answered_by(defaults)})
             if have != want:
                 diff = [k for k in want if not have or have.get(k) != want[k]]
                 raise AnalysisError(f"{self.out} holds an analysis of another video or with other settings "
