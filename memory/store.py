@@ -189,7 +189,7 @@ class ClipStore:
             self._start_writing()
             self._create(identity, state.marker.id)
             return
-        if "meta" not in {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}:
+        if "meta" not in self._tables():
             raise StoreError(f"{self.folder / DATABASE} is not a Vigil database; give another --memory folder")
         have = self._meta()
         if identity is not None:
