@@ -426,7 +426,7 @@ class Ingestor:
         tokens, positions = compact(tokens, positions, novelty, self.config.compact.clip_tokens, context, context_pos)
         state.clips += 1
         keyframes = [Keyframe(c.time, c.wall, jpeg(c.frame, self.config.keyframe_side))
-                     for c in ([d.first] if d.first else []) + sorted(d.best, key=lambda c: c.order)]
+                     for c in ([d.first] if d.first else []) + d.best]      # `offer` keeps the order they came
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),
                           positions=positions.to(torch.int16), grid=(d.last_t + 1, h, w),
                           seconds_per_step=self.step_seconds, thumbnail=jpeg(d.thumb, self.config.thumb_side),
