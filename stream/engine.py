@@ -34,8 +34,9 @@ RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny tes
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
 
 
-class NoAnswerer(RuntimeError):
-    """Nothing can answer: the light mode loads no video LLM and no answer server was given."""
+class NoAnswerer(ValueError):
+    """Nothing can answer: the light mode loads no video LLM and no answer server was given (a setting to change,
+    hence a ValueError: the entry points show it as one line)."""
 
 
 @dataclass
@@ -231,13 +232,17 @@ class Engine:
         """Whether answers come from a server (they then take no turn on the model gate)."""
         return getattr(self.answerer, "remote", False)
 
+    def require_answerer(self, what: str) -> None:
+        """NoAnswerer (one line, beginning with `what`) when nothing can answer."""
+        if self.answerer is None:
+            raise NoAnswerer(f"{what}: the light mode has no video LLM; give an answer server (--answer-with URL "
+                             "--answer-model NAME, or [answer] in the service config)")
+
     def generate(self, question: str, clips: list[PromptClip], context: str = "",
                  max_new_tokens: int | None = None) -> Iterator[str]:
         """The answer's pieces from whatever answers: the local video LLM in a turn on the gate (encodes go between
         its steps), or the server with no turn (ingestion never waits on it). NoAnswerer when nothing can answer."""
-        if self.answerer is None:
-            raise NoAnswerer("the light mode loads no video LLM, so nothing can answer: give an answer server "
-                             "(--answer-with URL --answer-model NAME, or [answer] in the service config)")
+        self.require_answerer("nothing can answer")
         turn = None if self.remote else self.gate.generation()
         return self.answerer.answer(question, clips, context, max_new_tokens=max_new_tokens, turn=turn)
 

@@ -244,9 +244,8 @@ class Watcher:
 
     # ---- rules ---------------------------------------------------------------------------------------------
     def _can_check(self, rules: list[str]) -> None:
-        if rules and self.engine.answerer is None:
-            raise ValueError(f"camera {self.spec.name!r} cannot check watch rules: the light mode has no video LLM; "
-                             "give an answer server (--answer-with URL, or [answer] in the service config)")
+        if rules:
+            self.engine.require_answerer(f"camera {self.spec.name!r} cannot check watch rules")
 
     def set_rules(self, texts: list[str]) -> None:
         """Takes effect at once: the next clip activity touches is checked against these. ValueError (one line) when
