@@ -4,6 +4,7 @@ import torch
 
 from models.backend import PromptClip
 from models.preprocess import patchify
+from tests.models.decode import decode_by_hand
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +63,7 @@ def test_generate_continues_positions_after_the_prompt(llm, clip_inputs):
                                  min_new_tokens=n)
         # the same decode by hand, positions continuing from the last prompt position
         out = llm.model(inputs_embeds=inputs["inputs_embeds"], position_ids=inputs["position_ids"], use_cache=True)
-        last = int(inputs["position_ids"][0, 0, -1])
-        length = inputs["input_ids"].shape[1]
-        ids = []
-        for i in range(n):
-            logits = out.logits[:, -1].clone()
-            if i < n:  # min_new_tokens: eos is not allowed before n tokens
-                logits[:, llm.model.generation_config.eos_token_id] = -float("inf")
-            nxt = logits.argmax(-1, keepdim=True)
-            ids.append(int(nxt))
-            out = llm.model(input_ids=nxt, position_ids=torch.full((3, 1, 1), last + 1 + i),
-                            past_key_values=out.past_key_values, attention_mask=torch.ones(1, length + i + 1),
-                            use_cache=True)
+        ids = decode_by_hand(llm.model, out, int(inputs["position_ids"][0, 0, -1]), inputs["input_ids"].shape[1], n)
     assert gen[0, -n:].tolist() == ids
 
 

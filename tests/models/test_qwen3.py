@@ -6,6 +6,7 @@ import torch
 
 from models.backend import PromptClip
 from models.preprocess import patchify
+from tests.models.decode import decode_by_hand
 
 
 @pytest.fixture(scope="module", params=["tiny-qwen3-vl", "tiny-qwen3.5"])
@@ -93,22 +94,12 @@ def test_generate_equals_a_hand_written_decode_loop(llm3, clip3):
     inputs = llm3.build_inputs("what is new?", [PromptClip(clip.label, clip.tokens[keep], clip.positions[keep],
                                                            clip.grid, 2.0, start=10.0)])
     gen_inputs = llm3.generate_inputs(inputs)
-    n, length = 6, inputs["input_ids"].shape[1]
-    eos = llm3.model.generation_config.eos_token_id
+    n = 6
     with torch.inference_mode():
         llm3.model.model.rope_deltas = None
         gen = llm3.model.generate(**gen_inputs, do_sample=False, max_new_tokens=n, min_new_tokens=n)
         out = llm3.model(**gen_inputs, use_cache=True)
-        last = int(inputs["position_ids"][0, 0, -1])
-        ids = []
-        for i in range(n):
-            logits = out.logits[:, -1].clone()
-            logits[:, eos] = -float("inf")                 # min_new_tokens: no eos before n tokens
-            nxt = logits.argmax(-1, keepdim=True)
-            ids.append(int(nxt))
-            out = llm3.model(input_ids=nxt, position_ids=torch.full((3, 1, 1), last + 1 + i),
-                             past_key_values=out.past_key_values, attention_mask=torch.ones(1, length + i + 1),
-                             use_cache=True)
+        ids = decode_by_hand(llm3.model, out, int(inputs["position_ids"][0, 0, -1]), inputs["input_ids"].shape[1], n)
     assert gen[0, -n:].tolist() == ids
 
 
