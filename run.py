@@ -51,41 +51,33 @@ def cmd_ingest(args) -> int:
 
     from memory.folder import preflight
     from stream.engine import Engine
-    from stream.sources import LiveSource, open_source, sample_live, until_break
+    from stream.ingest import Step
+    from stream.sources import SourceOptions, open_source
 
     preflight(Path(args.memory))                         # these fail fast, before the models load
     config = _engine_config(args)
-    source = open_source(args.source, args.fps)
-    try:
+    sampling = config.ingest.sampling
+    source = open_source(args.source, SourceOptions(args.fps, sampling.max_side, sampling.reconnect))
+    with source:                                         # its threads and handles end with the command
         engine = Engine(config)
         session = engine.open(args.memory, stream=args.stream)
-    except BaseException:
-        if isinstance(source, LiveSource):
-            source.stop()
-        raise
-    if isinstance(source, LiveSource):
-        session.frames(source)                           # its reader thread analyses every frame
-        frames = sample_live(source, args.fps)
-        signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
-    else:
-        frames = until_break(session.frames(source), session.state.notes)
-    t0 = time.monotonic()
-    events = []
-    try:
-        for step in session.run(frames):
-            for e in step.events:
-                events.append(e)
-                if args.verbose:
-                    print(f"  {e.kind:15s} at {e.time:8.2f}s", flush=True)
-            if args.verbose and step.total:
-                tau = "pixel rule" if step.tau is None else f"{step.tau:.3f}"
-                print(f"step {step.index:5d} t={step.time:8.2f}s kept {step.kept:4d}/{step.total} "
-                      f"{'encoded' if step.encoded else 'skipped'} tau {tau}", flush=True)
-        stored = session.store.count(args.stream)
-    finally:
-        if isinstance(source, LiveSource):
-            source.stop()
-        session.close()
+        if source.live:
+            signal.signal(signal.SIGINT, lambda *_: source.close())   # Ctrl-C ends a live stream cleanly
+        t0 = time.monotonic()
+        events = []
+        try:
+            for record in session.ingest(source):
+                for e in record.events:
+                    events.append(e)
+                    if args.verbose:
+                        print(f"  {e.kind:15s} at {e.time:8.2f}s", flush=True)
+                if args.verbose and isinstance(record, Step):
+                    tau = "pixel rule" if record.tau is None else f"{record.tau:.3f}"
+                    print(f"step {record.index:5d} t={record.time:8.2f}s kept {record.kept:4d}/{record.total} "
+                          f"{'encoded' if record.encoded else 'skipped'} tau {tau}", flush=True)
+            stored = session.store.count(args.stream)
+        finally:
+            session.close()
     s = session.state
     kept = s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
     skipped = s.steps - s.encoded

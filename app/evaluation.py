@@ -29,7 +29,7 @@ from app.config import EvalConfig
 from memory.files import write_atomic
 from stream.analysis import ingest_identity
 from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session, answered_by, with_defaults
-from stream.sources import FileSource, Frame, until_break
+from stream.sources import FileSource, Frame
 
 RESULTS_VERSION = 1
 RESULTS = "results.json"
@@ -320,9 +320,8 @@ class Evaluation:
 
     def _video(self, video: str, asks: list[Ask]) -> Iterator[dict]:
         session = self.engine.open(str(self.out / MEMORY), stream=video, store=self.store)
-        ckpt = session.resume()
         source = FileSource(str(self.paths[video]), self.engine.config.ingest.sampling.fps)
-        feed = FrameFeed(until_break(session.frames(source, skip=ckpt.samples if ckpt else 0), session.state.notes))
+        feed = FrameFeed(session.frames(source, resume=True))
         stats = self.results["videos"].setdefault(video, {"ingest_seconds": 0.0})
         for a in asks:
             if feed.has(a.probe.time):

@@ -148,7 +148,8 @@ class Handlers:
                 if ended is not None and ended.stats().error:
                     return                 # it stopped on an error (shown on the page): no silent restart
             if p.webcam is None or p.webcam.closed:
-                p.webcam = PushSource(self.engine.config.ingest.sampling.max_side)
+                sampling = self.engine.config.ingest.sampling
+                p.webcam = PushSource(sampling.max_side, fps=sampling.fps)
                 w = self._start(p, request, p.webcam, "webcam", rules, scene, activity, webhook, own=True)
                 p.webcam_name = w.spec.name
             p.last_push = time.monotonic()
@@ -271,11 +272,11 @@ class Handlers:
         series, events = w.series()
         timeline = ""
         if series:
-            now = series[-1][1]
-            timeline = timeline_svg([x[0] for x in series], [x[1] for x in series], [x[2] for x in series],
-                                    [x[3] for x in series], activity_spans(events, now),
-                                    [e.time for e in events if e.kind == "scene_change"], now, series[0][0],
-                                    gaps=gap_spans(events))
+            now = series[-1].end
+            timeline = timeline_svg([x.time for x in series], [x.end for x in series],
+                                    [x.drop_ratio for x in series], [x.encoded for x in series],
+                                    activity_spans(events, now), [e.time for e in events if e.kind == "scene_change"],
+                                    now, series[0].time, gaps=gap_spans(events))
         gallery = gr.skip()
         if (w.spec.name, st.clips) != p.shown_key:
             p.shown_key = (w.spec.name, st.clips)

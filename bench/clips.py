@@ -14,7 +14,7 @@ def run_clip(llm, path: str, fps: float, gate: bool = True) -> dict:
         cfg = replace(cfg, gate=GateConfig(enabled=False))
     ing = Ingestor(llm, cfg)
     state = ing.new_state("bench")
-    events = [e for step in ing.run(FileSource(path, fps).frames(analyzer=state.analyzer), state) for e in step.events]
+    events = [e for step in ing.run(FileSource(path, fps).attach(state.analyzer).frames(), state) for e in step.events]
     return {"steps": state.steps, "encodes": state.encoded, "kept": state.tokens_kept, "total": state.tokens_total,
             "cuts": [e.time for e in events if e.kind == "scene_change"],
             "starts": [e.time for e in events if e.kind == "activity_start"]}

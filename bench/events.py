@@ -40,7 +40,7 @@ class _Recorder:
 
 def decoded(path: str, side: int) -> list[tuple[float, np.ndarray]]:
     rec = _Recorder(side)
-    for _ in FileSource(path, 1.0).frames(analyzer=rec):
+    for _ in FileSource(path, 1.0).attach(rec).frames():
         pass
     return rec.frames
 

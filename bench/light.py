@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from models.embedder import SiglipEmbedder
+from stream.ingest import Step
 from stream.sources import FileSource
 
 # google/siglip-base-patch16-224's vision config (its config.json).
@@ -45,7 +46,7 @@ def ingest_mode(engine, path: str, seconds: float, fps: float, folder: Path) -> 
     session = engine.open(str(folder), stream="bench")
     frames = (f for f in FileSource(path, fps).frames() if f.time < seconds)
     t0 = time.perf_counter()
-    steps = [s for s in session.run(frames) if s.total]
+    steps = [s for s in session.run(frames) if isinstance(s, Step)]
     wall = time.perf_counter() - t0
     store, state = session.store, session.state
     clips = store.load(store.latest("bench", 10 ** 6))

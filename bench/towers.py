@@ -17,7 +17,7 @@ from compression.config import DropConfig
 from models.preprocess import patchify, resize_frames, smart_resize
 from stream.analyzer import FrameAnalyzer
 from stream.config import EventConfig, IngestConfig, SamplingConfig
-from stream.ingest import Ingestor
+from stream.ingest import Ingestor, Step
 from stream.sources import FileSource
 
 RULES = {"fixed tau 0.9": dict(tau=0.9, keep_changed=False),
@@ -93,7 +93,7 @@ def drop_table(towers: dict, paths: dict[str, str]) -> list[dict]:
     for tower_name, tower in towers.items():
         cached = CachedTower(tower)
         # Sampled once, with the events the sources find at frame rate in production (no rule changes them).
-        frames = {clip: list(FileSource(path, 1.0).frames(analyzer=FrameAnalyzer(EventConfig())))
+        frames = {clip: list(FileSource(path, 1.0).attach(FrameAnalyzer(EventConfig())).frames())
                   for clip, path in paths.items()}
         for rule, r in RULES.items():
             cfg = IngestConfig(sampling=SamplingConfig(fps=1.0))
@@ -102,7 +102,7 @@ def drop_table(towers: dict, paths: dict[str, str]) -> list[dict]:
             for clip, fr in frames.items():
                 ing = Ingestor(cached, cfg)
                 state = ing.new_state("bench")
-                steps = [s for s in ing.run(iter(fr), state) if s.total]
+                steps = [s for s in ing.run(iter(fr), state) if isinstance(s, Step)]
                 changed = sum(s.changed for s in steps)
                 taus = [s.tau for s in steps if s.tau is not None]
                 per[clip] = {"dropped": round(1 - state.tokens_kept / state.tokens_total, 4),

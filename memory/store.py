@@ -63,6 +63,11 @@ class StepRecord:
     frames_skipped: int    # live sample slots skipped before it
     tau: float | None = None   # the drop threshold in use (None: the pixel rule, before calibration)
 
+    @property
+    def drop_ratio(self) -> float:
+        """Share of the step's tokens the drop dropped."""
+        return 1.0 - self.kept / self.total if self.total else 1.0
+
 
 @dataclass
 class StreamLog:

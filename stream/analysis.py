@@ -18,7 +18,8 @@ from memory.files import write_atomic
 from stream.clock import clock_label, parse_clock
 from stream.engine import Engine, EngineConfig, Session, answered_by, with_defaults
 from stream.events import Event, activity_spans
-from stream.sources import FileSource, until_break
+from stream.ingest import Step
+from stream.sources import FileSource
 
 REPORT_VERSION = 1
 STREAM = "video"
@@ -129,27 +130,9 @@ class Analysis:
     def ingest(self) -> Iterator[float]:
         """Ingest the video from where the last run stopped; yields the stream seconds done after each step. A file
         that breaks part way is analysed up to the break (`broken_at`, remembered for later runs too)."""
-        ckpt = self.session.resume()
-        if ckpt is None or not ckpt.done:
-            timings = self.session.state.timings
-            timings.setdefault("decode", 0.0)
-
-            def frames():                  # times the decoder
-                it = until_break(self.session.frames(self.source, skip=ckpt.samples if ckpt else 0),
-                                 self.session.state.notes)
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(it)
-                    except StopIteration:
-                        return
-                    finally:
-                        timings["decode"] += time.perf_counter() - t0
-                    yield frame
-
-            for step in self.session.run(frames()):
-                if step.total:
-                    yield step.end
+        for record in self.session.ingest(self.source, resume=True):
+            if isinstance(record, Step):
+                yield record.end
         self.broken_at = self.session.state.notes.get("broken_at")
         yield self.source.duration if self.broken_at is None else self.broken_at
 

@@ -33,6 +33,14 @@ class FrameAnalyzer:
         self._pending: list[Event] = []
         self._lock = threading.Lock()            # a live source's reader thread feeds it; the loop takes from it
 
+    def reset(self) -> None:
+        """Forget the stream seen so far, as a new stream would (a looped file jumping back to its start: a cut,
+        not motion). Events not taken yet are dropped with it."""
+        with self._lock:
+            self.cuts = CutDetector(self.config.cuts)
+            self.activity = ActivityDetector(self.config.activity)
+            self._pending = []
+
     def small(self, bgr: np.ndarray) -> np.ndarray:
         """A frame [H, W, 3] at the analysis size (longest side `config.side`), area-filtered."""
         return shrink(bgr, self.config.side)

@@ -2,8 +2,9 @@
 
     engine = Engine(EngineConfig())
     session = engine.open("memory/", stream="door")
-    for step in session.run(session.frames(FileSource("door.mp4", fps=1))):
-        ...                                   # per-step stats and events, as they happen
+    with open_source("door.mp4", SourceOptions(fps=1)) as source:
+        for record in session.ingest(source):
+            ...                               # Step, ClipClosed, StreamEnd records, as they happen
     answer = session.ask("When did someone come in?")
     for piece in answer.pieces: print(piece, end="")
 """
@@ -26,8 +27,9 @@ from models.remote import RequestSize
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, when_label
 from stream.config import AnswerConfig, IngestConfig
-from stream.ingest import Ingestor, Step, StreamState, WindowStep, decode_jpeg, jpeg
+from stream.ingest import ClipClosed, Ingestor, Record, Step, StreamState, WindowStep, jpeg
 from stream.scheduler import GateConfig, ModelGate
+from stream.sources import Frame, Source, until_break
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
                           "not an answer")
@@ -280,6 +282,7 @@ class Session:
         self.state: StreamState = engine.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
+        self.done = False               # the stored run read its source to its end (resume: nothing left to ingest)
         self._log = StreamLog()         # steps and events since the last stored clip
         # A stream run again continues after what is stored: the next step index, one sample after the latest time.
         stored = store.extent(stream)
@@ -288,50 +291,76 @@ class Session:
             self.state.time_base = stored.end + 1.0 / engine.config.ingest.sampling.fps
             self.now = stored.end
 
-    def frames(self, source, skip: int = 0):
-        """A source's frames for `run`, analysed at frame rate by this stream's analyzer (cuts, activity): a file's
-        sampled frames after the first `skip`, or a live or pushed source's latest frames (from `sample_live`)."""
-        if hasattr(source, "analyzer"):          # live and pushed sources analyse in their own reader
-            source.analyzer = self.state.analyzer
-            return None
-        return source.frames(skip=skip, analyzer=self.state.analyzer)
-
     def resume(self) -> Checkpoint | None:
         """Put this session where the stream's last stored resume point left it (an interrupted file run continues
-        from there with `session.frames(source, skip=checkpoint.samples)`). None when nothing was stored."""
+        from there: `frames(source, resume=True)` does this). None when nothing was stored."""
         saved = self.store.progress(self.stream)
         if saved is None:
             return None
         ckpt = Checkpoint.loads(*saved)
         restore(self.state, ckpt)
+        self.done = ckpt.done
         self.state.timings.setdefault("store", 0.0)
         last = self.store.latest(self.stream, 1)
         self.now = max([self.now] + [c.end for c in self.store.get(last)])
         return ckpt
 
-    def run(self, frames: Iterable, batch: int | None = None) -> Iterator[Step]:
-        """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
-        point after it, before its step is yielded."""
-        for step in self.engine.ingestor.run(frames, self.state, batch):
-            self.now = max(self.now, step.end)
-            if step.total:
-                self._log.steps.append(StepRecord(step.index, step.time, step.end, step.total, step.kept,
-                                                  step.encoded, step.frames_skipped, step.tau))
-            self._log.events += step.events
-            if step.checkpoint is not None:
-                t0 = time.perf_counter()
-                self._log.progress = step.checkpoint.dumps()
-                if step.clip is not None:
-                    self._store(step.clip, self._log)
-                else:
-                    self.store.record(self.stream, self._log)
-                self._log = StreamLog()
-                self.state.timings["store"] += time.perf_counter() - t0
-            yield step
+    def frames(self, source: Source, resume: bool = False) -> Iterator[Frame]:
+        """A source's frames for `run`, every decoded frame analysed by this stream's analyzer (cuts, activity), up to
+        where a file stops decoding (noted in the state's notes, which resume points keep). `resume`: continue an
+        interrupted run of the same file from the stream's stored resume point (analyze, eval: nothing if it was
+        read to its end); otherwise the stream's clock goes on after what is stored (ingest, watch)."""
+        ckpt = self.resume() if resume else None
+        if self.done:
+            return iter(())
+        source.attach(self.state.analyzer)
+        return self._timed(until_break(source.frames(skip=ckpt.samples if ckpt else 0), self.state.notes))
 
-    def _store(self, clip: ClipMemory, log: StreamLog) -> None:
-        clip.key = self.engine.embed_images([decode_jpeg(clip.thumbnail)])[0]
-        self.store.add(clip, log)
+    def _timed(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The frames, with the time spent waiting for each (decoding a file) added to the state's "decode"."""
+        timings = self.state.timings
+        timings.setdefault("decode", 0.0)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            finally:
+                timings["decode"] += time.perf_counter() - t0
+            yield frame
+
+    def ingest(self, source: Source, resume: bool = False) -> Iterator[Record]:
+        """Ingest a source to its end (or until it is closed): `run` over `frames(source, resume)`, a step at a time
+        for a live source (the loop encodes as frames arrive). Nothing when a resumed run had read it to its end."""
+        frames = self.frames(source, resume)
+        return iter(()) if self.done else self.run(frames, batch=1 if source.live else None)
+
+    def run(self, frames: Iterable[Frame], batch: int | None = None) -> Iterator[Record]:
+        """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
+        point after it, before it is yielded; the end's resume point is stored before the StreamEnd is."""
+        for record in self.engine.ingestor.run(frames, self.state, batch):
+            self.now = max(self.now, record.end)
+            self._log.events += record.events
+            if isinstance(record, Step):
+                self._log.steps.append(record.record())
+            elif isinstance(record, ClipClosed):
+                self._commit(lambda log: self._store(record, log), record.resume)
+            elif record.resume is not None:
+                self._commit(lambda log: self.store.record(self.stream, log), record.resume)
+            yield record
+
+    def _commit(self, write, resume: Checkpoint) -> None:
+        """Write what the stream logged since its last stored clip, with the resume point after it, in one go."""
+        t0 = time.perf_counter()
+        self._log.progress = resume.dumps()
+        write(self._log)
+        self._log = StreamLog()
+        self.state.timings["store"] += time.perf_counter() - t0
+
+    def _store(self, closed: ClipClosed, log: StreamLog) -> None:
+        closed.clip.key = self.engine.embed_images([closed.thumb])[0]
+        self.store.add(closed.clip, log)
 
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text

@@ -1,7 +1,8 @@
 """The ingestion loop: sample -> pixel gate -> encode 2-frame steps -> differential drop -> clips.
 
-`ingest` is a generator over `Step`s; all per-stream state lives in a `StreamState` passed in, so one loaded
-model serves many streams. Storing closed clips is the caller's job (see `stream.engine`).
+`Ingestor.run` is a generator over records, in stream order: a `Step` for each step, a `ClipClosed` for each clip
+that closes, and a `StreamEnd` last. All per-stream state lives in a `StreamState` passed in, so one loaded model
+serves many streams. Storing closed clips is the caller's job (see `stream.engine`).
 
 Events (cuts, activity, lighting) come with the frames, found by the stream's `FrameAnalyzer` on every decoded frame
 (or here, on the sampled ones, when a source analysed nothing); they never depend on the vision tower. A cut ends
@@ -9,7 +10,7 @@ the step and the clip before it, and the first step after it is kept whole as th
 """
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import cv2
@@ -21,6 +22,7 @@ from compression.compact import compact
 from compression.drop import distinctiveness, drop_mask, similarity, update_reference
 from compression.gate import cell_change, changed_share
 from memory.clip import ClipMemory, Keyframe
+from memory.store import StepRecord
 from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
@@ -40,20 +42,58 @@ class Step:
     encoded: bool                   # False when the pixel gate skipped the vision tower
     frames_skipped: int = 0         # live sources: sample slots skipped because the loop fell behind
     events: list[Event] = field(default_factory=list)
-    clip: ClipMemory | None = None  # a clip that closed, on a Step of its own (total == 0) between two steps
     keep_map: np.ndarray | None = None  # [H, W] bool, which token cells were kept (for overlays)
     frame: np.ndarray | None = None     # the step's last frame, resized as the model sees it
-    checkpoint: Checkpoint | None = None  # with a closed clip (total == 0): the resume point right after it
     tau: float | None = None        # the drop threshold in use (None: not calibrated yet, the pixel rule decided)
     changed: int = 0                # token cells whose pixels changed since the last encoded step
     changed_kept: int = 0           # of those, the ones the drop kept
-    # Wall-clock time (Unix seconds) its last frame arrived, for live and pushed streams (a closed clip's Step: the
-    # clip's end); None for files. What a watcher measures its lag by, and the time a live step happened.
+    # Wall-clock time (Unix seconds) its last frame arrived, for live and pushed streams; None for files. The time a
+    # live step happened.
     wall: float | None = None
+    # The source's clock when its last frame was handed out as live (None: a file read as fast as it decodes): what
+    # a watcher measures its lag from.
+    arrived: float | None = None
 
     @property
     def drop_ratio(self) -> float:
         return 1.0 - self.kept / self.total if self.total else 1.0
+
+    def record(self) -> StepRecord:
+        """The step as its stream's series stores it (and the live timeline shows it)."""
+        return StepRecord(self.index, self.time, self.end, self.total, self.kept, self.encoded, self.frames_skipped,
+                          self.tau)
+
+
+@dataclass
+class ClipClosed:
+    """A clip that closed: between two steps (its length reached, a cut, a new frame size) or at the stream's end."""
+    clip: ClipMemory
+    resume: Checkpoint              # the resume point right after it, stored with it in one transaction
+    thumb: np.ndarray               # [H, W, 3] RGB uint8, the raw frame its thumbnail shows: what its key embeds
+    # Events found as it closed: at the stream's end, the end of an open activity; else none.
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def end(self) -> float:
+        return self.clip.end
+
+    @property
+    def wall(self) -> float | None:
+        return self.clip.wall_end
+
+
+@dataclass
+class StreamEnd:
+    """The end of the frames: the open activity and clip are closed (a clip in the ClipClosed before this)."""
+    end: float                      # stream time of the end
+    # Events found at the end that no ClipClosed carried (an activity's end when no clip was open).
+    events: list[Event] = field(default_factory=list)
+    # The final resume point (done), when no clip closed at the end to carry it; None when one did.
+    resume: Checkpoint | None = None
+    wall: float | None = None       # wall-clock time of the end (live sources: the last clip's end), None for files
+
+
+Record = Step | ClipClosed | StreamEnd       # what the loop yields, in stream order
 
 
 @dataclass
@@ -219,22 +259,21 @@ class Ingestor:
         return GateState(state.size, state.ref_frame, state.noise_cal.state())
 
     # -- the generator -----------------------------------------------------------------------------------
-    def run(self, frames: Iterable, state: StreamState, batch: int | None = None) -> Iterator[Step]:
-        """Consume frames (or (frame, skipped) pairs from a live sampler) and yield one Step per step.
-        At the end of the frames the open clip is closed and reported on a last Step."""
+    def run(self, frames: Iterable[Frame], state: StreamState, batch: int | None = None) -> Iterator[Record]:
+        """Consume frames and yield a Step per step and a ClipClosed per clip that closes, in stream order. At the end
+        of the frames the open clip is closed, and a StreamEnd comes last."""
         batch = batch or self.config.encode_batch
         group: list[_Planned] = []
-        for item in frames:
-            frame, skipped = item if isinstance(item, tuple) else (item, 0)
-            events = frame.events
+        for frame in frames:
+            events, skipped = frame.events, frame.skipped
             if events is None:               # the source analysed nothing: analyse the sampled frame here
                 state.analyzer.see(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.time)
                 events = state.analyzer.take()
-                frame = Frame(frame.image, frame.time, events, state.analyzer.snapshot(), frame.wall)
+                frame = replace(frame, events=events, analysis=state.analyzer.snapshot())
             if state.time_base:              # a continued stream: its clock goes on after what is stored
                 events = [shifted(e, state.time_base) for e in events]
                 # Only stream time is shifted: the wall clock already goes on across runs.
-                frame = Frame(frame.image, frame.time + state.time_base, events, frame.analysis, frame.wall)
+                frame = replace(frame, time=frame.time + state.time_base, events=events)
             if any(e.kind == "scene_change" for e in events):
                 if state.pending:
                     group.append(self._take(state, pad=True))  # the step before the cut ends before it
@@ -255,16 +294,21 @@ class Ingestor:
             yield from self._process(group, state)
         yield from self.finish(state)
 
-    def finish(self, state: StreamState) -> Iterator[Step]:
-        """Close the open activity and clip; the last Step carries them and the final resume point (done)."""
+    def finish(self, state: StreamState) -> Iterator[ClipClosed | StreamEnd]:
+        """Close the open activity and clip: a ClipClosed carries them and the final resume point (done), then a
+        StreamEnd; with no clip open, the StreamEnd carries both."""
         events = [shifted(e, state.time_base) for e in state.analyzer.finish()]
+        draft = state.draft
         clip = self._close(state)
         state.events += len(events)
         t = clip.end if clip else (events[0].time if events else state.time_base)
         state.analysis = state.analyzer.snapshot()
         ckpt = capture(state, self.gate_state(state), done=True)
-        yield Step(index=state.index_base + state.steps, time=t, end=t, total=0, kept=0, encoded=False, events=events,
-                   clip=clip, checkpoint=ckpt, wall=clip.wall_end if clip else None)
+        if clip is None:
+            yield StreamEnd(t, events, ckpt)
+            return
+        yield ClipClosed(clip, ckpt, draft.thumb, events)
+        yield StreamEnd(t, wall=clip.wall_end)
 
     # -- internals ---------------------------------------------------------------------------------------
     def _take(self, state: StreamState, pad: bool = False) -> _Planned:
@@ -279,7 +323,7 @@ class Ingestor:
         cut, state.cut_next = state.cut_next, False
         return _Planned(self.llm.preprocess(raw), frames, skipped, events, cut, frames[-1].analysis, sampled=sampled)
 
-    def _process(self, group: list[_Planned], state: StreamState) -> Iterator[Step]:
+    def _process(self, group: list[_Planned], state: StreamState) -> Iterator[Record]:
         cfg, cell = self.config, self.llm.cell
         # 1. Pixel gate, in order: each step is compared with the last step that will be encoded, against the
         # stream's noise as it stood before the step. Planned for the whole batch before encoding, so each plan
@@ -316,12 +360,11 @@ class Ingestor:
                 state.size, state.ref_tokens, state.prev_tokens = p.pix.shape[1:3], None, None
             yield from self._step(state, p, next(tokens) if p.encode else None)
 
-    def _close_step(self, state: StreamState, gate_before: GateState) -> Step:
-        """Close the open clip between two steps; the Step carries it and the resume point right after it."""
+    def _close_step(self, state: StreamState, gate_before: GateState) -> ClipClosed:
+        """Close the open clip between two steps, with the resume point right after it."""
+        draft = state.draft
         clip = self._close(state)
-        ckpt = capture(state, gate_before)
-        return Step(index=state.index_base + state.steps, time=clip.end, end=clip.end, total=0, kept=0, encoded=False,
-                    clip=clip, checkpoint=ckpt, wall=clip.wall_end)
+        return ClipClosed(clip, capture(state, gate_before), draft.thumb)
 
     def _keep(self, state: StreamState, tokens: torch.Tensor, changed: torch.Tensor | None
               ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
@@ -341,7 +384,7 @@ class Ingestor:
             keep |= changed
         return keep, novelty, tau
 
-    def _step(self, state: StreamState, p: _Planned, tokens) -> Iterator[Step]:
+    def _step(self, state: StreamState, p: _Planned, tokens) -> Iterator[Record]:
         cfg = self.config
         t0 = time.perf_counter()
         h, w = p.pix.shape[1] // self.llm.cell, p.pix.shape[2] // self.llm.cell
@@ -407,7 +450,8 @@ class Ingestor:
                    encoded=tokens is not None, frames_skipped=p.skipped, events=p.events,
                    keep_map=keep.view(h, w).numpy(), frame=p.pix[-1], tau=tau,
                    changed=int(changed.sum()) if changed is not None else 0,
-                   changed_kept=int((changed & keep).sum()) if changed is not None else 0, wall=p.frames[-1].wall)
+                   changed_kept=int((changed & keep).sum()) if changed is not None else 0, wall=p.frames[-1].wall,
+                   arrived=p.frames[-1].arrived)
 
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None

@@ -6,7 +6,6 @@ never on this one.
     w = Watcher(engine, WatchSpec(name="door", source="rtsp://...", memory="mem/door", rules=["a person enters"]))
     w.start(); ...; w.stats(); w.alerts(); w.stop()
 """
-import itertools
 from pathlib import Path
 import threading
 import time
@@ -21,17 +20,17 @@ from stream.config import AlertConfig
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
 from stream.service.sinks import AlertLog, Webhook
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
+from memory.store import StepRecord
 from stream.engine import Engine, Session
 from stream.events import Event
-from stream.ingest import jpeg
-from stream.sources import (FileSource, LatestFrame, LiveSource, PushSource, SourceError, open_source, paced,
-                            sample_live)
+from stream.ingest import ClipClosed, Step, jpeg
+from stream.sources import Source, SourceError, SourceOptions, open_source
 
 
 @dataclass
 class WatchSpec:
     name: str                              # the stream's name (unique among running streams)
-    source: str | PushSource               # a file path, an rtsp/http URL, a webcam index, or frames pushed in
+    source: str | Source                   # a file path, an rtsp/http URL, a webcam index, or a source (pushed frames)
     memory: str                            # the stream's own memory folder
     rules: list[str] = field(default_factory=list)   # watch rules in words
     alerts: AlertConfig = field(default_factory=AlertConfig)
@@ -74,12 +73,10 @@ class Watcher:
         self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
         if self._model_checks:
             self._can_check(spec.rules)
-        fps = engine.config.ingest.sampling.fps
-        max_side = engine.config.ingest.sampling.max_side
-        src = spec.source
         sampling = engine.config.ingest.sampling
-        self.source = src if isinstance(src, PushSource) else \
-            open_source(src, fps, max_side, sampling.reconnect, fail_fast=spec.fail_fast)
+        self.source: Source = open_source(spec.source, SourceOptions(
+            sampling.fps, sampling.max_side, sampling.reconnect, fail_fast=spec.fail_fast, realtime=spec.realtime,
+            loop=spec.loop))
         try:
             store = None
             if spec.max_clips is not None:
@@ -87,8 +84,7 @@ class Watcher:
                 store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
             self.session: Session = engine.open(spec.memory, spec.name, store=store)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
-            if isinstance(self.source, LiveSource):
-                self.source.stop()
+            self.source.close()
             raise
         self.alerter = Alerter(spec.name, spec.alerts, spec.rules)
         ask = self.session.about
@@ -99,16 +95,14 @@ class Watcher:
         self.sinks = list(spec.sinks)
         self._stopped_by_user = False
         self.started_wall = time.time()
-        self._stop = threading.Event()
         self._lock = threading.Lock()           # guards what the page reads
         self._alerts: deque[Alert] = deque(maxlen=200)
-        self._series: deque[tuple[float, float, float, bool]] = deque(maxlen=spec.history)  # (time, end, drop, encoded)
+        self._series: deque[StepRecord] = deque(maxlen=spec.history)     # the live timeline
         self._events: deque[Event] = deque(maxlen=spec.history)
         self._sampled: deque[float] = deque(maxlen=64)  # clock() of recent samples
         self._view: tuple[np.ndarray, np.ndarray] | None = None      # latest (frame, keep map)
         self._stats = LiveStats()
         self._thread: threading.Thread | None = None
-        self.t0 = getattr(self.source, "t0", None)
 
     # ---- control ------------------------------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -120,13 +114,9 @@ class Watcher:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop reading and finish the open clip; its memory stays open for questions. Idempotent."""
         self._stopped_by_user = True
-        self._stop.set()
-        if isinstance(self.source, LatestFrame):
-            self.source.close()
+        self.source.close()                     # its frames end; the loop closes the open clip and stores it
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        if isinstance(self.source, LiveSource):
-            self.source.stop()
 
     def close(self) -> None:
         """Stop, and close the stream's store."""
@@ -142,55 +132,27 @@ class Watcher:
         return self._thread is not None and self._thread.is_alive()
 
     # ---- the loop -----------------------------------------------------------------------------------------
-    def _frames(self):
-        """(frame, sample slots skipped) pairs, in source time (the session shifts them after what is stored),
-        every decoded frame analysed by the stream's analyzer."""
-        fps = self.engine.config.ingest.sampling.fps
-        frames = self.session.frames(self.source)
-        if isinstance(self.source, FileSource):
-            if not self.spec.realtime:
-                # takewhile, not a filter: a stop must end the decoding, not skip the rest of the file
-                return ((f, 0) for f in itertools.takewhile(lambda _: not self._stop.is_set(), frames))
-            if self.spec.loop:
-                return self._looped(frames, fps)
-            self.t0 = self.clock()
-            return paced(frames, fps, self._stop, self.t0, self.clock)
-        return sample_live(self.source, fps, self._stop, self.clock)
-
-    def _looped(self, frames, fps: float):
-        """A file played as live, again and again: each pass goes on in stream time after the last (the loop's
-        time base), with a fresh analyzer (the jump back is a cut, not motion)."""
-        from stream.analyzer import FrameAnalyzer
-        while True:
-            self.t0 = self.clock()
-            yield from paced(frames, fps, self._stop, self.t0, self.clock)
-            if self._stop.is_set():
-                return
-            state = self.session.state
-            state.time_base += self.source.duration + 1.0 / fps
-            state.analyzer = FrameAnalyzer(self.engine.config.ingest.events)
-            frames = self.session.frames(self.source)
-
     def _run(self) -> None:
-        live = not (isinstance(self.source, FileSource) and not self.spec.realtime)
         try:
-            for step in self.session.run(self._frames(), batch=1 if live else None):
-                self._observe(step)
-                for alert in self.alerter.update(step):
-                    if alert.thumbnail is None and step.frame is not None:
-                        alert.thumbnail = jpeg(step.frame, self.engine.config.ingest.thumb_side)
-                    alert.wall_time = self._wall_of(alert.time, step)
+            for record in self.session.ingest(self.source):
+                self._observe(record)
+                for alert in self.alerter.update(record):
+                    if alert.thumbnail is None and isinstance(record, Step):
+                        alert.thumbnail = jpeg(record.frame, self.engine.config.ingest.thumb_side)
+                    alert.wall_time = self._wall_of(alert.time, record)
                     self.verifier.raised(alert)
-                if step.clip is not None:
-                    self.verifier.clip_closed(step.clip)
-            self._stats.ended = not self._stopped_by_user and isinstance(self.source, FileSource)
+                if isinstance(record, ClipClosed):
+                    self.verifier.clip_closed(record.clip)
+            broken = self.session.state.notes.get("broken_at")
+            if broken is not None:           # a file that stops decoding: stored up to there, and said
+                self._stats.error = f"{self.spec.name}: the video breaks at {broken:.2f}s; stored up to there"
+            self._stats.ended = not self._stopped_by_user and self.source.status().state == "ended"
         except (StoreError, SourceError) as e:    # expected faults: their message is the user's one line
             self._stats.error = str(e)
         except Exception as e:           # shown on the page / printed by the CLI; the store keeps what it had
             self._stats.error = f"{type(e).__name__}: {e}"
         finally:
-            if isinstance(self.source, LatestFrame):
-                self.source.close()            # pushed frames stop here: nobody will read them
+            self.source.close()                # pushed frames stop here: nobody will read them
             if self.spec.delete_after and isinstance(self.spec.source, str):
                 Path(self.spec.source).unlink(missing_ok=True)
             self.verifier.close(timeout=self.spec.alerts.describe_wait + 5.0)   # checks and descriptions queued
@@ -198,17 +160,17 @@ class Watcher:
                 self.webhook.close()
             self._stats.running = False
 
-    def _observe(self, step) -> None:
+    def _observe(self, record) -> None:
         now = self.clock()
         s = self.session.state
         with self._lock:
-            if step.total:
-                self._series.append((step.time, step.end, step.drop_ratio, step.encoded))
-                self._view = (step.frame, step.keep_map)
+            if isinstance(record, Step):
+                self._series.append(record.record())
+                self._view = (record.frame, record.keep_map)
                 self._sampled.append(now)
-                if self.t0 is not None:        # the step's last frame arrived at t0 + its source time
-                    self._stats.lag = max(0.0, now - (self.t0 + step.end - s.time_base))
-            self._events.extend(step.events)
+                if record.arrived is not None:     # handed out as live: the lag is from then to now
+                    self._stats.lag = max(0.0, now - record.arrived)
+            self._events.extend(record.events)
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
             st.frames_skipped, st.clips, st.tau = s.frames_skipped, s.clips, s.tau
@@ -218,9 +180,9 @@ class Watcher:
                     (self._sampled[-1] - self._sampled[0])
 
     @staticmethod
-    def _wall_of(t: float, step) -> float | None:
-        """The wall-clock time of stream second `t`, from the step's last frame (live sources); None for files."""
-        return None if step.wall is None else step.wall - (step.end - t)
+    def _wall_of(t: float, record) -> float | None:
+        """The wall-clock time of stream second `t`, from the record's last frame (live sources); None for files."""
+        return None if record.wall is None else record.wall - (record.end - t)
 
     def _deliver(self, alert: Alert) -> None:
         """Called from the stream's threads (the loop, the verifier): the feed, the log, the sinks."""
@@ -261,17 +223,13 @@ class Watcher:
         """The camera's state for the page and the API: connecting, live, reconnecting, playing (a file), ended,
         stopped or error; since when (Unix time); reconnects; the last error (one line)."""
         st = self.stats()
-        src = self.source.status() if hasattr(self.source, "status") else None
         if st.error:
-            out = {"state": "error", "since": None, "last_error": st.error}
+            out = {"state": "error", "since": None, "last_error": st.error, "reconnects": 0}
         elif not st.running:
-            out = {"state": "ended" if st.ended else "stopped", "since": None, "last_error": None}
-        elif src is not None:
-            out = {"state": src.state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
+            out = {"state": "ended" if st.ended else "stopped", "since": None, "last_error": None, "reconnects": 0}
         else:
-            out = {"state": "playing" if isinstance(self.source, FileSource) else "live", "since": self.started_wall,
-                   "last_error": None}
-        out.setdefault("reconnects", 0)
+            src = self.source.status()
+            out = {"state": src.state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
         v = self.verifier.stats()   # rule checks and descriptions that failed (a dead answer server) say so here
         out["checks_failed"], out["check_error"] = v["failed"], v["last_error"]
         return out
@@ -286,7 +244,7 @@ class Watcher:
         with self._lock:
             return list(self._alerts)
 
-    def series(self) -> tuple[list[tuple[float, float, float, bool]], list[Event]]:
+    def series(self) -> tuple[list[StepRecord], list[Event]]:
         with self._lock:
             return list(self._series), list(self._events)
 

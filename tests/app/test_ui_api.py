@@ -175,7 +175,7 @@ def test_a_stream_started_again_from_a_new_page_continues_its_memory(serve, vide
         w = handlers.registry.get("bikes")
         wait_for(lambda: not w.running, timeout=60)
         assert w.stats().error is None
-        runs.append(([s[0] for s in w.series()[0]], w.session.store.steps("bikes")))
+        runs.append(([s.time for s in w.series()[0]], w.session.store.steps("bikes")))
         handlers.unload(page)                      # the page closes: its stream stops, its memory stays
     (first, _), (second, stored) = runs
     assert min(second) > max(first)                # the second page's stream goes on after the first's

@@ -116,15 +116,15 @@ def test_ingest_loop_on_a_fixed_camera_clip(enc, videos):
     """The real loop over the first 40 s of a fixed camera on a room (a person enters about 6 s in): clips close
     with tokens of width D, and the drop keeps fewer tokens than the steps had."""
     from stream.config import IngestConfig
-    from stream.ingest import Ingestor
+    from stream.ingest import ClipClosed, Ingestor, Step
     from stream.sources import FileSource
 
     ing = Ingestor(enc, IngestConfig())
     state = ing.new_state("light")
     source = FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0)
-    steps = list(ing.run(islice(source.frames(analyzer=state.analyzer), 40), state))
-    clips = [s.clip for s in steps if s.clip]
-    real = [s for s in steps if s.total]
+    steps = list(ing.run(islice(source.attach(state.analyzer).frames(), 40), state))
+    clips = [s.clip for s in steps if isinstance(s, ClipClosed)]
+    real = [s for s in steps if isinstance(s, Step)]
     assert len(real) == 20 and len(clips) == 5                          # 2-frame steps at 1 fps, 8 s clips
     h, w = enc.frame_size(*source.size)
     assert all(s.total == (h // enc.cell) * (w // enc.cell) for s in real)

@@ -94,7 +94,7 @@ def test_the_hold_bites_at_2_fps_through_the_loop(llm, gap, activities):
     """Through the ingestion loop at 2 fps (the loop analyses the sampled frames itself): two crossings with an
     empty pause shorter than `hold` between them are one activity, with a longer pause two."""
     from stream.config import IngestConfig, SamplingConfig
-    from stream.ingest import Ingestor
+    from stream.ingest import Ingestor, Step
     from stream.sources import Frame
     cfg = IngestConfig(sampling=SamplingConfig(fps=2.0), events=EventConfig(activity=ActivityConfig(hold=1.0)))
     bg = scene(0)[..., ::-1].copy()                  # RGB, as sources give it
@@ -134,7 +134,7 @@ def test_the_same_footage_gives_the_same_events_whichever_tower(videos, model_co
     from models.tiny import build_tiny_qwen
     from dataclasses import replace
     from stream.config import IngestConfig
-    from stream.ingest import Ingestor
+    from stream.ingest import Ingestor, Step
     from stream.sources import FileSource
     other = load_llm(replace(model_config, llm=str(build_tiny_qwen(tmp_path / "other", seed=1))))
     first = load_llm(model_config)
@@ -143,7 +143,7 @@ def test_the_same_footage_gives_the_same_events_whichever_tower(videos, model_co
     for llm in (first, other):
         ing = Ingestor(llm, IngestConfig())
         state = ing.new_state("s")
-        steps = list(ing.run(FileSource(path, 1.0).frames(analyzer=state.analyzer), state))
-        runs.append(([(e.kind, e.time) for s in steps for e in s.events], [s.kept for s in steps if s.total]))
+        steps = list(ing.run(FileSource(path, 1.0).attach(state.analyzer).frames(), state))
+        runs.append(([(e.kind, e.time) for s in steps for e in s.events], [s.kept for s in steps if isinstance(s, Step)]))
     assert runs[0][0] == runs[1][0] and runs[0][0]
     assert runs[0][1] != runs[1][1]                  # the towers do differ

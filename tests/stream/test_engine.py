@@ -8,6 +8,7 @@ from stream.config import IngestConfig
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource, Frame
 from tests.stream.test_clock import wall, zone  # noqa: F401  (zone: a fixture, the labels' fixed time zone)
+from stream.ingest import ClipClosed, Step
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_ingest_reopen_ask(engine, videos, tmp_path):
     session = engine.open(str(tmp_path), stream="room")
     steps = list(session.run(FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames()))
     stored = session.store.count("room")
-    assert stored == sum(1 for s in steps if s.clip) > 10
+    assert stored == sum(1 for s in steps if isinstance(s, ClipClosed)) > 10
     session.close()
     session = engine.open(str(tmp_path), stream="room")          # a new process would see the same
     answer = session.ask("When did the second person come in?")
@@ -77,12 +78,12 @@ def test_a_lost_token_file_costs_its_own_clip_not_the_question(engine, videos, t
 def test_a_stream_run_again_continues_after_what_is_stored(engine, videos, tmp_path):
     bikes = str(videos / "bikes.mp4")
     first = engine.open(str(tmp_path), stream="cam")
-    steps1 = [s for s in first.run(FileSource(bikes, 1.0).frames()) if s.total]
+    steps1 = [s for s in first.run(FileSource(bikes, 1.0).frames()) if isinstance(s, Step)]
     rows1 = first.store.steps("cam")
     clips1 = [(c.id, c.start, c.end) for c in first.store.clips("cam")]
     first.close()
     second = engine.open(str(tmp_path), stream="cam")
-    steps2 = [s for s in second.run(FileSource(bikes, 1.0).frames()) if s.total]
+    steps2 = [s for s in second.run(FileSource(bikes, 1.0).frames()) if isinstance(s, Step)]
     rows = second.store.steps("cam")
     assert [s.index for s in steps2] == list(range(len(steps1), 2 * len(steps1)))
     assert steps2[0].time == steps1[-1].end + 1.0 and steps2[0].time - steps2[-1].end == steps1[0].time - steps1[-1].end

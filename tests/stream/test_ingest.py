@@ -3,7 +3,7 @@ import torch
 
 from compression.config import CompactConfig
 from stream.config import IngestConfig
-from stream.ingest import Ingestor
+from stream.ingest import ClipClosed, Ingestor, Step
 from stream.sources import Frame
 
 
@@ -23,11 +23,11 @@ def test_still_scene_encodes_once_and_keeps_only_the_first_step(llm):
     ing = Ingestor(llm, IngestConfig(clip_seconds=4.0))
     state = ing.new_state("s")
     steps = list(ing.run(frames(12), state))
-    real = [s for s in steps if s.total]
+    real = [s for s in steps if isinstance(s, Step)]
     assert len(real) == 6
     assert [s.encoded for s in real] == [True] + [False] * 5          # the pixel gate skips the tower
     assert real[0].kept == real[0].total and all(s.kept == 0 for s in real[1:])
-    clips = [s.clip for s in steps if s.clip]
+    clips = [s.clip for s in steps if isinstance(s, ClipClosed)]
     assert [(c.start, c.end) for c in clips] == [(0.0, 3.0), (4.0, 7.0), (8.0, 11.0)]
     # later clips kept nothing but are filled with the scene as last seen, so they are not empty
     assert all(c.n_tokens == min(24, CompactConfig().clip_tokens) for c in clips)
@@ -37,12 +37,12 @@ def test_moving_region_keeps_its_tokens_at_their_positions(llm):
     ing = Ingestor(llm, IngestConfig(clip_seconds=100.0, compact=CompactConfig(clip_tokens=4096, fill_context=False)))
     state = ing.new_state("s")
     steps = list(ing.run(frames(8, moving=True), state))
-    real = [s for s in steps if s.total]
+    real = [s for s in steps if isinstance(s, Step)]
     for k, s in enumerate(real[1:], start=1):
         kept_cells = set(zip(*np.nonzero(s.keep_map)))
         # the square left cell (1, k-1) and entered (1, k): both changed, nothing else did
         assert kept_cells == {(1, k - 1), (1, k)}, (k, kept_cells)
-    clip = steps[-1].clip
+    clip = [s.clip for s in steps if isinstance(s, ClipClosed)][-1]
     got = {tuple(p) for p in clip.positions.tolist() if p[0] > 0}
     assert got == {(k, 1, k - 1) for k in range(1, 4)} | {(k, 1, k) for k in range(1, 4)}
 
@@ -50,7 +50,7 @@ def test_moving_region_keeps_its_tokens_at_their_positions(llm):
 def test_clip_is_bounded_by_its_budget(llm):
     ing = Ingestor(llm, IngestConfig(clip_seconds=100.0, compact=CompactConfig(clip_tokens=10)))
     state = ing.new_state("s")
-    clip = [s.clip for s in ing.run(frames(8, moving=True), state) if s.clip][0]
+    clip = [s.clip for s in ing.run(frames(8, moving=True), state) if isinstance(s, ClipClosed)][0]
     assert clip.n_tokens == 10 and clip.kept > 10
     assert clip.tokens.dtype == torch.float16 and clip.positions.shape == (10, 3)
 
@@ -67,10 +67,10 @@ def test_a_cut_ends_the_step_and_clip_before_it_and_the_step_after_it_is_kept_wh
     frames = [Frame(a if i / 2 < 4.5 else b, i / 2) for i in range(20)]
     steps = list(ing.run(iter(frames), state))
     cuts = [e.time for s in steps for e in s.events if e.kind == "scene_change"]
-    clips = [s.clip for s in steps if s.clip]
+    clips = [s.clip for s in steps if isinstance(s, ClipClosed)]
     assert cuts == [4.5]
     assert [(c.start, c.end) for c in clips] == [(0.0, 4.0), (4.5, 9.5)]
-    after = next(s for s in steps if s.total and s.time >= 4.5)
+    after = next(s for s in steps if isinstance(s, Step) and s.time >= 4.5)
     assert after.time == 4.5 and after.kept == after.total                 # the new scene's first step: whole
 
 
@@ -86,14 +86,14 @@ def test_live_clips_record_the_wall_time_of_their_first_and_last_frames(llm):
         walls = [wall0 + i + 0.01 * (i % 3) for i in range(11)]        # 11 frames: the last step is padded
         live = [Frame(f.image, f.time, wall=w) for f, w in zip(frames(11, moving=True), walls)]
         steps = list(ing.run(iter(live), state))
-        clips = [s.clip for s in steps if s.clip]
+        clips = [s.clip for s in steps if isinstance(s, ClipClosed)]
         assert [(c.start - time_base, c.end - time_base) for c in clips] == [(0.0, 3.0), (4.0, 7.0), (8.0, 10.0)]
         assert [(c.wall_start, c.wall_end) for c in clips] == [(walls[0], walls[3]), (walls[4], walls[7]),
                                                                (walls[8], walls[10])]
-        assert [s.wall for s in steps if s.total] == [walls[1], walls[3], walls[5], walls[7], walls[9], walls[10]]
-        assert [s.wall for s in steps if s.clip] == [c.wall_end for c in clips]
+        assert [s.wall for s in steps if isinstance(s, Step)] == [walls[1], walls[3], walls[5], walls[7], walls[9], walls[10]]
+        assert [s.wall for s in steps if isinstance(s, ClipClosed)] == [c.wall_end for c in clips]
     state = ing.new_state("file")                                      # file frames: no wall time
-    clips = [s.clip for s in ing.run(frames(8), state) if s.clip]
+    clips = [s.clip for s in ing.run(frames(8), state) if isinstance(s, ClipClosed)]
     assert clips and all(c.wall_start is None and c.wall_end is None for c in clips)
 
 
@@ -102,26 +102,27 @@ def test_events_on_real_clips(llm, videos, annotations):
     from stream.sources import FileSource
     ing = Ingestor(llm, IngestConfig())
     state = ing.new_state("b")
-    steps = list(ing.run(FileSource(str(videos / "bikes.mp4"), 1.0).frames(analyzer=state.analyzer), state))
+    steps = list(ing.run(FileSource(str(videos / "bikes.mp4"), 1.0).attach(state.analyzer).frames(), state))
     cuts = [e.time for s in steps for e in s.events if e.kind == "scene_change"]
     truth = annotations["bikes.mp4"]["cuts"]
     assert len(cuts) == len(truth) and all(abs(c - t) <= 0.1 for c, t in zip(cuts, truth)), cuts   # frame-accurate
-    clips = [s.clip for s in steps if s.clip]
+    clips = [s.clip for s in steps if isinstance(s, ClipClosed)]
     assert not [(c.start, c.end, t) for c in clips for t in cuts if c.start < t <= c.end]   # no clip spans a cut
     state = ing.new_state("p")
     path = str(videos / "one-by-one-person-detection.mp4")
-    steps = list(ing.run(FileSource(path, 1.0).frames(analyzer=state.analyzer), state))
+    steps = list(ing.run(FileSource(path, 1.0).attach(state.analyzer).frames(), state))
     starts = [e.time for s in steps for e in s.events if e.kind == "activity_start"]
     visits = [a for a, _ in annotations["one-by-one-person-detection.mp4"]["events"]]
     assert sum(any(abs(s - v) <= 1.5 for s in starts) for v in visits) == 6 and len(starts) == 6, starts
     assert not [e for s in steps for e in s.events if e.kind == "scene_change"]    # a fixed camera has no cuts
-    kept = sum(s.kept for s in steps) / sum(s.total for s in steps)
+    real = [s for s in steps if isinstance(s, Step)]
+    kept = sum(s.kept for s in real) / sum(s.total for s in real)
     assert kept < 0.25, f"fixed camera should drop most tokens, kept {kept:.1%}"
     # Every pixel-changed cell is kept by the default rule; the feature rule alone (keep_changed off) would drop
     # some on this tower, which is why the rule exists.
     from dataclasses import replace
     alone = Ingestor(llm, replace(IngestConfig(), gate=replace(IngestConfig().gate, keep_changed=False)))
     state = alone.new_state("f")
-    feature = [s for s in alone.run(FileSource(path, 1.0).frames(analyzer=state.analyzer), state) if s.total]
+    feature = [s for s in alone.run(FileSource(path, 1.0).attach(state.analyzer).frames(), state) if isinstance(s, Step)]
     assert sum(s.changed_kept for s in feature) < 0.9 * sum(s.changed for s in feature)
-    assert sum(s.changed_kept for s in steps) == sum(s.changed for s in steps) > 0
+    assert sum(s.changed_kept for s in real) == sum(s.changed for s in real) > 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stream.config import IngestConfig
-from stream.ingest import Ingestor, _Candidate, decode_jpeg, offer
+from stream.ingest import ClipClosed, Ingestor, Step, _Candidate, decode_jpeg, offer
 from stream.sources import FileSource
 
 
@@ -50,14 +50,14 @@ def run_clip(llm, path, config):
     ing = Ingestor(llm, config)
     state = ing.new_state("k")
     steps, out = [], []
-    for s in ing.run(FileSource(str(path), 1.0).frames(analyzer=state.analyzer), state):
+    for s in ing.run(FileSource(str(path), 1.0).attach(state.analyzer).frames(), state):
         d = state.draft
         if d is not None:
             assert (d.first is not None) + len(d.best) <= config.keyframes
-        if s.clip is not None:
+        if isinstance(s, ClipClosed):
             out.append((s.clip, steps))
             steps = []
-        elif s.total:
+        elif isinstance(s, Step):
             steps.append(s)
     assert not steps
     return out, state

@@ -52,12 +52,14 @@ def test_live_sampling_skips_slots_instead_of_queueing():
     frames = sample_live(src, fps=1.0, clock=clock)
     a, b, c = (np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3))
     src.push(a)
-    frame, skipped = next(frames)
+    frame = next(frames)
+    skipped = frame.skipped
     assert frame.image[0, 0, 0] == 1 and skipped == 0
     now[0] = 3.5                      # the consumer was busy for 3.5 periods; two frames came meanwhile
     src.push(b)
     src.push(c)
-    frame, skipped = next(frames)
+    frame = next(frames)
+    skipped = frame.skipped
     assert frame.image[0, 0, 0] == 3 and skipped == 2   # only the latest frame, and the slots it missed
     src.close()
     assert next(frames, None) is None
@@ -91,5 +93,5 @@ def test_a_file_played_live_keeps_the_events_of_frames_it_skips():
     frames = [Frame(img, 0.0, []), Frame(img, 1.0, [Event("scene_change", 0.7)]), Frame(img, 2.0, [])]
     now = iter([0.0, 2.5, 2.5])                           # the loop is 1.5 s late when frame 1 is due
     out = list(paced(iter(frames), 1.0, threading.Event(), t0=0.0, clock=lambda: next(now)))
-    assert [f.time for f, _ in out] == [0.0, 2.0]
-    assert [e.kind for e in out[1][0].events] == ["scene_change"] and out[1][1] == 1
+    assert [f.time for f in out] == [0.0, 2.0]
+    assert [e.kind for e in out[1].events] == ["scene_change"] and out[1].skipped == 1

@@ -7,6 +7,7 @@ from models.config import ModelConfig
 from stream.config import AnswerConfig, IngestConfig
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource
+from stream.ingest import Step
 
 
 def _engine(llm, embedder, policy="hybrid", **select):
@@ -21,7 +22,7 @@ def ran(llm, embedder, videos, tmp_path_factory):
     engine = _engine(llm, embedder, token_budget=1200)
     session = engine.open(str(tmp_path_factory.mktemp("window")), stream="room")
     frames = (f for f in FileSource(str(videos / "one-by-one-person-detection.mp4"), 1.0).frames() if f.time < 30)
-    steps = [s for s in session.run(frames) if s.total]
+    steps = [s for s in session.run(frames) if isinstance(s, Step)]
     return engine, session, steps
 
 

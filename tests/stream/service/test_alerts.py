@@ -11,11 +11,14 @@ from stream.service.alerts import Alert, Alerter, parse_verdict
 from stream.config import AlertConfig
 from stream.service.sinks import AlertLog, Webhook
 from stream.events import Event
-from stream.ingest import Step
+from stream.ingest import ClipClosed, Step
 
 
 def step(t, events=(), clip=None):
-    return Step(index=int(t), time=t, end=t + 1, total=10, kept=1, encoded=True, events=list(events), clip=clip)
+    """A step's record, or with a clip, the record of that clip closing."""
+    if clip is not None:
+        return ClipClosed(clip, resume=None, thumb=None, events=list(events))
+    return Step(index=int(t), time=t, end=t + 1, total=10, kept=1, encoded=True, events=list(events))
 
 
 def clip(start, end, cid=1):
@@ -32,11 +35,11 @@ def test_automatic_alerts_respect_switches_and_cooldown():
     assert [(x.kind, x.time) for x in out] == [("activity_start", 0), ("activity_start", 14)]
 
 
-def feed(a: Alerter, s: Step) -> list:
+def feed(a: Alerter, s: Step | ClipClosed) -> list:
     """What the watcher does with a step: its event alerts, and the rule check of a candidate clip (the verifier
     runs it on its own thread; here, in line)."""
     out = a.update(s)
-    if s.clip is not None and a.candidate(s.clip):
+    if isinstance(s, ClipClosed) and a.candidate(s.clip):
         out += a.check(s.clip)
     return out
 
