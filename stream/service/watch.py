@@ -229,7 +229,9 @@ class Watcher:
             out = {"state": "ended" if st.ended else "stopped", "since": None, "last_error": None, "reconnects": 0}
         else:
             src = self.source.status()
-            out = {"state": src.state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
+            # A source that ran out while the loop still stores its tail is still playing: "ended" means all stored.
+            state = "playing" if src.state == "ended" else src.state
+            out = {"state": state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
         v = self.verifier.stats()   # rule checks and descriptions that failed (a dead answer server) say so here
         out["checks_failed"], out["check_error"] = v["failed"], v["last_error"]
         return out
