@@ -79,7 +79,7 @@ def cmd_ingest(args) -> int:
         finally:
             session.close()
     s = session.state
-    kept = s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
+    kept = s.kept_ratio
     skipped = s.steps - s.encoded
     print(f"ingested {args.source} into {args.memory} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
     if s.index_base:
@@ -109,8 +109,8 @@ def cmd_ask(args) -> int:
 
     from memory.folder import find_memory, inspect
     from memory.store import StoreError
-    from stream.clock import clip_label
-    from stream.engine import Engine, span_text
+    from stream.clock import clip_label, span_text
+    from stream.engine import Engine
 
     _answers_needed(args, "questions")
     if args.answer_policy == "window":
@@ -190,6 +190,7 @@ def cmd_check(args) -> int:
 def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
+    from app.report import render_html
     from stream.analysis import Analysis, AnalysisConfig, parse_questions
     from stream.clock import clock_label
     from stream.engine import Engine
@@ -223,7 +224,7 @@ def cmd_analyze(args) -> int:
         summary = analysis.summarize()
         answers = analysis.answer(questions)
         report = analysis.report(answers, summary)
-        json_path, html_path = analysis.write(report)
+        json_path, html_path = analysis.write(report, render_html(report, analysis.out))
     finally:
         analysis.close()
     t, v = report["totals"], report["video"]
@@ -247,9 +248,9 @@ def cmd_eval(args) -> int:
     """A streaming benchmark: each video ingested once, each question asked at its time; resumable."""
     from tqdm import tqdm
 
-    from app.benchmarks import read_questions
-    from app.config import EvalConfig
-    from app.evaluation import Evaluation, engine_config, table, video_paths
+    from evaluation.benchmarks import read_questions
+    from evaluation.config import EvalConfig
+    from evaluation.harness import Evaluation, engine_config, table, video_paths
     from stream.engine import Engine
 
     _answers_needed(args, "a benchmark's questions")
@@ -386,6 +387,7 @@ def cmd_serve(args) -> int:
     from app.config import UIConfig
     from stream.config import MqttConfig
     from stream.service.config import load
+    from stream.sources import kind_of
 
     cfg = load(args.config)
     s, d = cfg.server, UIConfig()
@@ -407,9 +409,16 @@ def cmd_serve(args) -> int:
         args.server = ServerConfig(**(cfg.answer | {k: v for k, v in given.items() if v is not None}))
     mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
     base = Path(args.config).resolve().parent
-    cameras = [c if "://" in c.source or c.source.isdigit() or Path(c.source).is_absolute()
+    cameras = [c if kind_of(c.source) != "file" or Path(c.source).is_absolute()
                else replace(c, source=str(base / c.source)) for c in cfg.cameras]   # files relative to the config
     return _serve(args, config, cameras, mqtt)
+
+
+def cmd_soak(args) -> int:
+    from bench.config import SoakConfig
+    from bench.soak import soak
+    return soak(SoakConfig(minutes=args.minutes, ask_every=args.ask_every, outages=args.outages,
+                           outage_seconds=args.outage_seconds))
 
 
 def cmd_bench(args) -> int:
@@ -577,6 +586,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--rtf-pixels", type=_positive_int, default=None, help="pixels per frame for the real-time factor "
                                                                           "(default 224*224 on a CPU; 448*448 is real)")
     b.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda")
+    from bench.config import SoakConfig
+    k = sub.add_parser("soak", help="the service soak (python -m bench.soak): 4 cameras, outages, questions over the "
+                                    "API and MQTT for as long as told; prints a table")
+    k.add_argument("--minutes", type=_positive_float, default=SoakConfig.minutes)
+    k.add_argument("--ask-every", type=_positive_float, default=SoakConfig.ask_every,
+                   help="seconds between questions over the API")
+    k.add_argument("--outages", type=_number(int, 0, inclusive=True), default=SoakConfig.outages,
+                   help="times the killed camera's server goes down")
+    k.add_argument("--outage-seconds", type=_positive_float, default=SoakConfig.outage_seconds)
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
@@ -585,8 +603,8 @@ def parser() -> argparse.ArgumentParser:
                                                      '{"question": ..., "at": "00:05:00"}')
     z.add_argument("--captions", action="store_true", help="a one-line caption per clip from the video LLM")
     z.add_argument("--summary", action="store_true", help="a timeline summary built from the captions (implies --captions)")
-    from app.benchmarks import FORMATS
-    from app.config import EvalConfig
+    from evaluation.benchmarks import FORMATS
+    from evaluation.config import EvalConfig
     e = sub.add_parser("eval", parents=[models], help="score a streaming benchmark (StreamingBench, OVO-Bench): each "
                                                       "video ingested once, each question asked at its time "
                                                       "(resumable: run it again after an interruption)")
@@ -632,7 +650,7 @@ def main(argv=None) -> int:
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
-                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "eval": cmd_eval}[args.command](args)
+                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "soak": cmd_soak, "eval": cmd_eval}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ServerError, NoAnswerer, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

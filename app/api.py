@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from app.service import Service, SourceRefused, redact
 from memory.store import StoreError
-from stream.clock import clip_label
+from stream.clock import clip_label, span_text
 from models.remote import ServerError
-from stream.engine import NoAnswerer, span_text
+from stream.engine import NoAnswerer
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError
 from stream.sources import SourceError

@@ -17,15 +17,15 @@ from app.service import Service, SourceRefused
 from app.sessions import PageState, Pages
 from app.timeline import timeline_svg
 from memory.store import StoreError
-from stream.clock import clip_label, when_label
+from stream.clock import clip_label, span_text, when_label
 from stream.config import AlertConfig
 from models.remote import ServerError
-from stream.engine import RANDOM_WEIGHTS_WARNING, NoAnswerer, span_text
+from stream.engine import RANDOM_WEIGHTS_WARNING, NoAnswerer
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
 from stream.service.registry import RegistryError
 from stream.service.watch import Watcher
-from stream.sources import PushSource, SourceError
+from stream.sources import PushSource, SourceError, kind_of
 
 MODEL_HELP = ("Start again with `--model PATH` (a Qwen2.5-VL hub id or a local folder with its weights), or with "
               "`--model tiny` for a smoke run with random weights.")
@@ -84,7 +84,7 @@ class Handlers:
                                  checked=True, delete_after=delete_after)
         except (RegistryError, SourceRefused, SourceError, StoreError, ValueError, OSError, RuntimeError) as e:
             text = str(e)
-            if isinstance(source, str) and not source.isdigit() and "://" not in source:
+            if isinstance(source, str) and kind_of(source) == "file":
                 text = text.replace(source, Path(source).name)      # never show a server path
             raise refuse(text) from None
         p.current = w.spec.name
@@ -128,7 +128,7 @@ class Handlers:
         p = self._page(request)
         url = (url or "").strip()
         try:
-            url = self.service.check_source(url) if url.isdigit() or "://" in url else ""
+            url = self.service.check_source(url) if url and kind_of(url) != "file" else ""
         except SourceRefused as e:
             raise refuse(str(e)) from None
         if not url:

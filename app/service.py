@@ -10,7 +10,9 @@ from stream.service.alerts import Checker
 from stream.service.feed import AlertFeed
 from stream.service.registry import Registry, RegistryError, clean_name
 from stream.service.watch import Watcher, WatchSpec
+from stream.sources import kind_of
 
+# The URL schemes a user may add a camera by (a subset of what the sources open: no raw udp/tcp/srt from a form).
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp")
 
 
@@ -20,13 +22,15 @@ class SourceRefused(ValueError):
 
 def redact(source: str) -> str:
     """A source as shown to users: a URL without its password; a file by its name only."""
-    if "://" in source:
+    kind = kind_of(source)
+    if kind == "file":
+        return Path(source).name
+    if kind != "webcam":
         u = urlparse(source)
         if u.password:
             netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
             return urlunparse(u._replace(netloc=netloc))
-        return source
-    return source if source.isdigit() else Path(source).name
+    return source
 
 
 class Service:
@@ -54,10 +58,11 @@ class Service:
         source = (source or "").strip()
         if not source:
             raise SourceRefused("give a source: an rtsp:// or http(s):// URL, a camera index, or a file")
-        if source.isdigit() or urlparse(source).scheme in URL_SCHEMES:
+        kind = kind_of(source)
+        if kind == "webcam" or kind in URL_SCHEMES:
             return source
-        if "://" in source:
-            raise SourceRefused(f"unsupported URL scheme {urlparse(source).scheme!r}: use rtsp, http(s) or rtmp")
+        if kind != "file":
+            raise SourceRefused(f"unsupported URL scheme {kind!r}: use rtsp, http(s) or rtmp")
         return self.allowed_file(source)
 
     def add(self, name: str, source, rules: list[str] = (), alerts: AlertConfig | None = None,

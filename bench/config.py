@@ -116,3 +116,19 @@ class BenchConfig:
                              f"0), got {self.vision_variants}")
         if not self.eval_minutes > 0 or not 2 <= self.eval_prefix_measured <= self.eval_questions:
             raise ValueError("eval_minutes must be positive and eval_prefix_measured in [2, eval_questions]")
+
+
+@dataclass
+class SoakConfig:
+    """The service soak (`bench.soak`): how long it runs and what it does to the service meanwhile."""
+    # Minutes the four cameras run: long enough to show a leak (RSS, threads, files) against the first minutes.
+    minutes: float = 30.0
+    # Seconds between questions over the API, round-robin over the cameras: answers share the model with encodes.
+    ask_every: float = 30.0
+    # Times the killed camera's server goes down, spread evenly over the run, and how long it stays down each time.
+    outages: int = 3
+    outage_seconds: float = 10.0
+
+    def __post_init__(self):
+        if not (self.minutes > 0 and self.ask_every > 0 and self.outage_seconds > 0) or self.outages < 0:
+            raise ValueError("soak minutes, ask_every and outage_seconds must be positive and outages at least 0")

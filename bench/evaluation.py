@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.benchmarks import Question, read_questions
-from app.evaluation import EvalConfig, Evaluation, FrameFeed, ask, engine_config
+from evaluation.benchmarks import Question, read_questions
+from evaluation.config import EvalConfig
+from evaluation.harness import Evaluation, FrameFeed, ask, engine_config
 from stream.clock import clock_label
 from stream.engine import Engine
 from stream.sources import FileSource

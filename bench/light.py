@@ -59,7 +59,7 @@ def ingest_mode(engine, path: str, seconds: float, fps: float, folder: Path) -> 
     return {"stream_s": round(stream_s, 1), "wall_s": round(wall, 2), "rtf": round(stream_s / wall, 2),
             "encode_s_per_step": round(state.timings["encode"] / max(1, state.encoded), 3),
             "steps": len(steps), "encodes": state.encoded, "tokens_a_step": steps[0].total,
-            "kept": round(state.tokens_kept / max(1, state.tokens_total), 3), "clips": len(clips.clips),
+            "kept": round(state.kept_ratio, 3), "clips": len(clips.clips),
             "token_dim": engine.llm.token_dim, "mb_per_hour": round((tokens + keyframes + rest) * per_hour, 1),
             "token_mb_per_hour": round(tokens * per_hour, 1), "keyframe_mb_per_hour": round(keyframes * per_hour, 1)}
 

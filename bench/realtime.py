@@ -38,7 +38,7 @@ def realtime(llm, path: str, seconds: float) -> dict:
         wall = time.perf_counter() - t0
         out[name] = {"wall_s": round(wall, 2), "rtf": round(stream_s / wall, 3), "encodes": state.encoded,
                      "steps": state.steps, "sampled_fps": round(len(frames) / wall, 3),
-                     "kept": round(state.tokens_kept / state.tokens_total, 4)}
+                     "kept": round(state.kept_ratio, 4)}
     out["speedup"] = round(out["vigil"]["rtf"] / out["encode_all"]["rtf"], 3)
     out["stream_seconds"] = stream_s
     out["frame_size"] = list(llm.frame_size(*frames[0].image.shape[:2]))

@@ -1,15 +1,13 @@
-"""The service soak: `python -m bench.soak --minutes 30` (not part of `python -m bench`: it runs for as long as it
-is told). Four cameras on one server with `--model tiny`: two files played live (looped), two HTTP MPEG-TS streams
+"""The service soak: `python -m bench.soak --minutes 30`, i.e. `run.py soak` (not part of `python -m bench`: it runs
+for as long as it is told; its options are `bench.config.SoakConfig`). Four cameras on one server with `--model tiny`: two files played live (looped), two HTTP MPEG-TS streams
 served by FFmpeg on 127.0.0.1, one of which is killed and restarted three times; a question every 30 s over the API;
 one MQTT subscriber on a mosquitto started here. Prints a markdown table: lag behind live per camera, seconds to the
 first answer event, reconnect times, alerts raised against alerts delivered over MQTT, RSS, threads, open files.
 
 RTSP: FFmpeg can only be an RTSP client, and Debian 12 main has no RTSP server package, so both network cameras are
 HTTP streams; the reconnect path (OpenCV's FFmpeg demuxer, the backoff) is the same code."""
-import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.config import SoakConfig
+from models.served import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "videos"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb() -> float:
@@ -80,14 +75,7 @@ class Feed:
         self._thread.join(5)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.soak")
-    p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--ask-every", type=float, default=30.0)
-    p.add_argument("--outages", type=int, default=3, help="times the killed camera's server goes down")
-    p.add_argument("--outage-seconds", type=float, default=10.0)
-    args = p.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
+def soak(args: SoakConfig) -> int:
     import httpx
     import paho.mqtt.client as mqtt
 
@@ -122,10 +110,10 @@ def main(argv=None) -> int:
     service = Service(engine, config, sinks=[sink])
     server = Server(service, Handlers(service)).start()
     api = httpx.Client(base_url=server.url, timeout=120)
-    cams = {"file-room": str(ROOT / "assets" / "demo-room.mp4"), "file-bikes": str(VIDEOS / "bikes.mp4"),
-            "http-vtest": feeds[0].url, "http-people": feeds[1].url}
+    files = {"file-room": str(ROOT / "assets" / "demo-room.mp4"), "file-bikes": str(VIDEOS / "bikes.mp4")}
+    cams = files | {"http-vtest": feeds[0].url, "http-people": feeds[1].url}
     for name, src in cams.items():
-        service.add(name, src, ["a person walks in"], checked=True, fail_fast=False, loop="://" not in src)
+        service.add(name, src, ["a person walks in"], checked=True, fail_fast=False, loop=name in files)
 
     lags = {n: [] for n in cams}
     ttft, reconnects, rss, snap = [], [], {}, {}
@@ -150,8 +138,8 @@ def main(argv=None) -> int:
             back_from = now
             outages.pop(0)
             w = service.registry.get("http-vtest")
-            got = w.source.wait_for("live", timeout=120) if hasattr(w.source, "wait_for") else None
-            reconnects.append(time.monotonic() - back_from if got is not False else float("nan"))
+            got = w.source.wait_for("live", timeout=120)             # an HTTP camera: a live source
+            reconnects.append(time.monotonic() - back_from if got.state == "live" else float("nan"))
             down_at = None
         if now >= next_ask:
             name = list(cams)[k_ask % len(cams)]
@@ -195,5 +183,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":        # `python -m bench.soak ...` is `run.py soak ...`: the options are parsed there
+    os.execv(sys.executable, [sys.executable, str(ROOT / "run.py"), "soak", *sys.argv[1:]])

@@ -105,7 +105,7 @@ def drop_table(towers: dict, paths: dict[str, str]) -> list[dict]:
                 steps = [s for s in ing.run(iter(fr), state) if isinstance(s, Step)]
                 changed = sum(s.changed for s in steps)
                 taus = [s.tau for s in steps if s.tau is not None]
-                per[clip] = {"dropped": round(1 - state.tokens_kept / state.tokens_total, 4),
+                per[clip] = {"dropped": round(state.drop_ratio, 4),
                              "changed_kept": round(sum(s.changed_kept for s in steps) / changed, 4) if changed else 1.0,
                              "tau": [round(min(taus), 3), round(max(taus), 3)] if taus else None,
                              "tokens": state.tokens_total}

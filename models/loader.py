@@ -6,10 +6,7 @@ import torch
 
 from models.config import DEFAULT_LLMS, LARGE_GPU_GIB, ModelConfig, ServerConfig
 from models import tiny
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says what to do."""
+from models.registry import ModelLoadError, backend_for
 
 
 def pick_device(name: str) -> torch.device:
@@ -101,7 +98,6 @@ def _load_error(what: str, name: str, flag: str, e: Exception) -> "ModelLoadErro
 
 
 def load_llm(config: ModelConfig):
-    from models.registry import backend_for
     _quiet_transformers()
     device = pick_device(config.device)
     name = default_llm(device) if config.llm == "auto" else config.llm

@@ -4,6 +4,11 @@ A new model family is one backend file (a `VideoLLM`) and one line here.
 """
 import importlib
 
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what to do. (Here, beneath the loader, because the registry
+    is the first to refuse a checkpoint: an unsupported family.)"""
+
 BACKENDS = {
     "qwen2_5_vl": "models.qwen:QwenVideoLLM",        # Qwen2.5-VL and its fine-tunes (TimeChat-Online)
     "qwen3_vl": "models.qwen3:Qwen3VideoLLM",        # Qwen3-VL 2B-32B dense
@@ -21,7 +26,6 @@ def model_type(path: str) -> str:
 
 def backend_for(path: str):
     """The `VideoLLM` class for a checkpoint; ModelLoadError (one line) for a family Vigil has no backend for."""
-    from models.loader import ModelLoadError
     kind = model_type(path)
     if kind not in BACKENDS:
         raise ModelLoadError(f"cannot load video LLM {path!r}: its family {kind!r} is not supported; "

@@ -102,7 +102,9 @@ class RunningServer:
             return ""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server started next (the answer server here; the tests' and the
+    soak's servers and brokers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -115,7 +117,7 @@ def start_server(model_folder: str | Path, timeout: float = 120.0, log: Path | N
     model = str(Path(model_folder).resolve())
     if "@" in model:      # the server reads `name@revision`
         raise ValueError(f"the server cannot load a folder whose path holds '@': {model}")
-    port = _free_port()
+    port = free_port()
     log = Path(log) if log else Path(tempfile.mkstemp(prefix="answer-server-", suffix=".log")[1])
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1")
     # The server loads with a device_map whatever --device says, so it needs `accelerate` (transformers[serving]).

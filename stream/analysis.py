@@ -220,7 +220,7 @@ class Analysis:
                       "broken_at": self.broken_at},
             "config": {"engine": asdict(self.engine.config), "analysis": asdict(self.config)},
             "series": {"time": [s.time for s in steps], "end": [s.end for s in steps],
-                       "drop_ratio": [round(1 - s.kept / s.total, 4) if s.total else 1.0 for s in steps],
+                       "drop_ratio": [round(s.drop_ratio, 4) for s in steps],
                        "encoded": [s.encoded for s in steps],
                        "tau": [None if s.tau is None else round(s.tau, 4) for s in steps]},
             "events": events,
@@ -232,19 +232,19 @@ class Analysis:
             "totals": {"frames_in_video": src.frame_count, "frames_sampled": state.frames, "steps": state.steps,
                        "encodes": state.encoded, "encodes_skipped": state.steps - state.encoded,
                        "tokens_total": state.tokens_total, "tokens_kept": state.tokens_kept,
-                       "kept_ratio": round(state.tokens_kept / state.tokens_total, 4) if state.tokens_total else 0.0,
+                       "kept_ratio": round(state.kept_ratio, 4),
                        "clips": len(clips), "events": len(events),
                        "seconds": {k: round(t.get(k, 0.0), 3) for k in ("decode", "encode", "drop", "store", "caption")}
                        | {"answer": round(sum(a["seconds_total"] for a in answers), 3),
                           "wall_this_run": round(time.perf_counter() - self.started, 3)}},
         }
 
-    def write(self, report: dict) -> tuple[Path, Path]:
-        """report.json and report.html in the output folder (atomically: a crash leaves the previous ones)."""
-        from app.report import render_html
+    def write(self, report: dict, page: str) -> tuple[Path, Path]:
+        """report.json and report.html (`page`: the report drawn by the entry point, `app.report.render_html`) in
+        the output folder, atomically: a crash leaves the previous ones."""
         try:
             write_atomic(self.out / "report.json", json.dumps(report, indent=1).encode())
-            write_atomic(self.out / "report.html", render_html(report, self.out).encode())
+            write_atomic(self.out / "report.html", page.encode())
         except OSError as e:
             raise AnalysisError(f"cannot write the report to {self.out}: {e.strerror or e}") from e
         return self.out / "report.json", self.out / "report.html"

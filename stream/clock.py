@@ -1,10 +1,12 @@
-"""Stream times as people write them: seconds <-> HH:MM:SS; and the local date and time of live clips."""
+"""Stream times as people write them: seconds <-> HH:MM:SS; the local date and time of live clips; the labels a
+question's prompt and answer carry (its time span, the time now)."""
 import math
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from memory.clip import ClipMemory
+    from memory.when import TimeSpan
 
 
 def clock_label(seconds: float) -> str:
@@ -49,3 +51,22 @@ def span_label(start: float, end: float, wall_start: float | None = None, wall_e
 def clip_label(clip: "ClipMemory", sep: str = "-") -> str:
     """A clip's span: by wall clock where it was recorded live, else by stream time."""
     return span_label(clip.start, clip.end, clip.wall_start, clip.wall_end, sep)
+
+
+def time_now(now: float, clips: "list[ClipMemory]") -> str:
+    """The "Time now" of a question asked at stream time `now`, in the clock its clips are labelled in: where the
+    newest clip was recorded live, `now` is put on the wall clock by that clip's offset (wall - stream time), so
+    "how long ago" reads against the same clock as the clip labels; otherwise stream time."""
+    newest = max(clips, key=lambda c: (c.end, c.id or 0), default=None)
+    if newest is None or newest.wall_end is None:
+        return when_label(now, None)
+    return when_label(now, newest.wall_end + (now - newest.end))
+
+
+def span_text(span: "TimeSpan") -> str:
+    """A question's time span as people read it: "14:00 to 15:00" of a day, or stream time for a file."""
+    # A file's clock starts at 0: a span before its start ("an hour ago", a minute in) reads from 0.
+    ends = [t if t is None or span.wall else max(t, 0.0) for t in (span.start, span.end)]
+    walls = ends if span.wall else [None, None]
+    return (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
+            else f"the start to {when_label(ends[1], walls[1])}")

@@ -25,10 +25,10 @@ from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig
 from models.remote import RequestSize
 from stream.checkpoint import Checkpoint, restore
-from stream.clock import clip_label, span_label, when_label
+from stream.clock import clip_label, span_label, span_text, time_now, when_label
 from stream.config import AnswerConfig, IngestConfig
 from stream.ingest import ClipClosed, Ingestor, Record, Step, StreamState, WindowStep, jpeg
-from stream.scheduler import GateConfig, ModelGate
+from stream.scheduler import ModelGate, ModelGateConfig
 from stream.sources import Frame, Source, until_break
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
@@ -48,7 +48,7 @@ class EngineConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     # How the one video LLM is shared between ingestion and answers (encoding first, answers yield between steps).
-    gate: GateConfig = field(default_factory=GateConfig)
+    gate: ModelGateConfig = field(default_factory=ModelGateConfig)
     # What a question is shown: the live window, memory clips, or both.
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     # An OpenAI-compatible server that answers (and captions, and checks watch rules) instead of the local video LLM.
@@ -80,16 +80,6 @@ def prompt_clip(clip: ClipMemory) -> PromptClip:
     return PromptClip(label=f"[{clip_label(clip, ' - ')}]", tokens=clip.tokens,
                       positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step,
                       start=clip.start, frames=[PromptFrame(when_label(k.time, k.wall), k.jpeg) for k in clip.keyframes])
-
-
-def time_now(now: float, clips: list[ClipMemory]) -> str:
-    """The "Time now" of a question asked at stream time `now`, in the clock its clips are labelled in: where the
-    newest clip was recorded live, `now` is put on the wall clock by that clip's offset (wall - stream time), so
-    "how long ago" reads against the same clock as the clip labels; otherwise stream time."""
-    newest = max(clips, key=lambda c: (c.end, c.id or 0), default=None)
-    if newest is None or newest.wall_end is None:
-        return when_label(now, None)
-    return when_label(now, newest.wall_end + (now - newest.end))
 
 
 @dataclass
@@ -129,15 +119,6 @@ def _within(window: LiveWindow, span: TimeSpan) -> bool:
     if a is None or b is None:
         return False
     return (span.start is None or b >= span.start) and (span.end is None or a <= span.end)
-
-
-def span_text(span: TimeSpan) -> str:
-    """A question's time span as people read it: "14:00 to 15:00" of a day, or stream time for a file."""
-    # A file's clock starts at 0: a span before its start ("an hour ago", a minute in) reads from 0.
-    ends = [t if t is None or span.wall else max(t, 0.0) for t in (span.start, span.end)]
-    walls = ends if span.wall else [None, None]
-    return (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
-            else f"the start to {when_label(ends[1], walls[1])}")
 
 
 def _span_note(span: TimeSpan, shown: bool) -> str:
@@ -336,10 +317,11 @@ class Session:
         frames = self.frames(source, resume)
         return iter(()) if self.done else self.run(frames, batch=1 if source.live else None)
 
-    def run(self, frames: Iterable[Frame], batch: int | None = None) -> Iterator[Record]:
+    def run(self, frames: Iterable[Frame], batch: int | None = None, final: bool = True) -> Iterator[Record]:
         """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
-        point after it, before it is yielded; the end's resume point is stored before the StreamEnd is."""
-        for record in self.engine.ingestor.run(frames, self.state, batch):
+        point after it, before it is yielded; the end's resume point is stored before the StreamEnd is. `final`:
+        as in `Ingestor.run` (False: more frames of this stream follow, in this run or a resumed one)."""
+        for record in self.engine.ingestor.run(frames, self.state, batch, final):
             self.now = max(self.now, record.end)
             self._log.events += record.events
             if isinstance(record, Step):

@@ -28,7 +28,7 @@ from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
 from stream.scheduler import ModelGate
 from stream.events import Event
-from stream.sources import Frame
+from stream.sources import Frame, shrink
 
 
 @dataclass
@@ -53,10 +53,6 @@ class Step:
     # The source's clock when its last frame was handed out as live (None: a file read as fast as it decodes): what
     # a watcher measures its lag from.
     arrived: float | None = None
-
-    @property
-    def drop_ratio(self) -> float:
-        return 1.0 - self.kept / self.total if self.total else 1.0
 
     def record(self) -> StepRecord:
         """The step as its stream's series stores it (and the live timeline shows it)."""
@@ -212,6 +208,16 @@ class StreamState:
     timings: dict = field(default_factory=lambda: {"encode": 0.0, "drop": 0.0})   # seconds spent, per stage
     notes: dict = field(default_factory=dict)    # JSON-able facts a resume must remember (where a file broke)
 
+    @property
+    def kept_ratio(self) -> float:
+        """Share of the tokens seen so far that the drop kept (0.0 before any)."""
+        return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
+
+    @property
+    def drop_ratio(self) -> float:
+        """Share of the tokens seen so far that the drop dropped (0.0 before any: nothing dropped yet)."""
+        return 1.0 - self.kept_ratio if self.tokens_total else 0.0
+
 
 def shifted(e: Event, base: float) -> Event:
     """An event moved `base` seconds on in stream time (a continued stream), with the end of a gap it spans."""
@@ -225,10 +231,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 
 
 def jpeg(image: np.ndarray, side: int) -> bytes:
-    h, w = image.shape[:2]
-    s = min(1.0, side / max(h, w))
-    small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    """[H, W, 3] RGB uint8 -> JPEG bytes, its long side at most `side`."""
+    small = cv2.cvtColor(shrink(image, side), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return buf.tobytes()
 
 
@@ -259,9 +264,12 @@ class Ingestor:
         return GateState(state.size, state.ref_frame, state.noise_cal.state())
 
     # -- the generator -----------------------------------------------------------------------------------
-    def run(self, frames: Iterable[Frame], state: StreamState, batch: int | None = None) -> Iterator[Record]:
+    def run(self, frames: Iterable[Frame], state: StreamState, batch: int | None = None,
+            final: bool = True) -> Iterator[Record]:
         """Consume frames and yield a Step per step and a ClipClosed per clip that closes, in stream order. At the end
-        of the frames the open clip is closed, and a StreamEnd comes last."""
+        of the frames the open clip is closed, and a StreamEnd comes last. `final`: these frames end the stream (its
+        resume point says done); False for a stream fed in pieces (eval: a piece up to each question), which the next
+        piece continues, also after a restart."""
         batch = batch or self.config.encode_batch
         group: list[_Planned] = []
         for frame in frames:
@@ -292,18 +300,18 @@ class Ingestor:
             group.append(self._take(state, pad=True))
         if group:
             yield from self._process(group, state)
-        yield from self.finish(state)
+        yield from self.finish(state, final)
 
-    def finish(self, state: StreamState) -> Iterator[ClipClosed | StreamEnd]:
-        """Close the open activity and clip: a ClipClosed carries them and the final resume point (done), then a
-        StreamEnd; with no clip open, the StreamEnd carries both."""
+    def finish(self, state: StreamState, final: bool = True) -> Iterator[ClipClosed | StreamEnd]:
+        """Close the open activity and clip: a ClipClosed carries them and the last resume point (done if `final`),
+        then a StreamEnd; with no clip open, the StreamEnd carries both."""
         events = [shifted(e, state.time_base) for e in state.analyzer.finish()]
         draft = state.draft
         clip = self._close(state)
         state.events += len(events)
         t = clip.end if clip else (events[0].time if events else state.time_base)
         state.analysis = state.analyzer.snapshot()
-        ckpt = capture(state, self.gate_state(state), done=True)
+        ckpt = capture(state, self.gate_state(state), done=final)
         if clip is None:
             yield StreamEnd(t, events, ckpt)
             return

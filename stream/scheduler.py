@@ -12,7 +12,7 @@ max_new_tokens steps). The `ModelGate` has one holder at a time, of one of two c
   rope_deltas), so a second answer must not start until the first has left.
 
 Strict priority would starve answers when streams keep the model encoding non-stop, so a waiting generation lets at
-most `GateConfig.max_passed` encodes go ahead of it before it takes its turn.
+most `ModelGateConfig.max_passed` encodes go ahead of it before it takes its turn.
 
 The gate is not owned by a thread: an answer enters and leaves in its generate thread while its reader is elsewhere,
 and nothing here assumes the thread that acquired is the one that releases.
@@ -28,7 +28,7 @@ ENCODE, GENERATE = "encode", "generate"
 
 
 @dataclass
-class GateConfig:
+class ModelGateConfig:
     # Encodes that may go ahead of a waiting generation (a new answer, or one between two steps) before it takes
     # its turn anyway. Encoding comes first so live streams keep up; but with streams enough to keep the model
     # encoding all the time, strict priority would never answer a question or check a watch rule. A stream has one
@@ -51,8 +51,8 @@ class ClassStats:
 
 
 class ModelGate:
-    def __init__(self, config: GateConfig | None = None, clock: Callable[[], float] = time.perf_counter):
-        self.config = config or GateConfig()
+    def __init__(self, config: ModelGateConfig | None = None, clock: Callable[[], float] = time.perf_counter):
+        self.config = config or ModelGateConfig()
         self._clock = clock
         self._cond = threading.Condition()
         self._held = False

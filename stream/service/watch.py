@@ -174,7 +174,7 @@ class Watcher:
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
             st.frames_skipped, st.clips, st.tau = s.frames_skipped, s.clips, s.tau
-            st.drop_ratio = 1 - s.tokens_kept / s.tokens_total if s.tokens_total else 0.0
+            st.drop_ratio = s.drop_ratio
             if len(self._sampled) > 1 and self._sampled[-1] > self._sampled[0]:
                 st.sampled_fps = (len(self._sampled) - 1) * self.engine.llm.frames_per_step / \
                     (self._sampled[-1] - self._sampled[0])

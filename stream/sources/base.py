@@ -105,6 +105,7 @@ class Source:
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    """[H, W, C] -> the same image with its long side at most `max_side` (area filter; never enlarged)."""
     h, w = image.shape[:2]
     if max(h, w) <= max_side:
         return image

@@ -1,18 +1,11 @@
-import socket
-
 import pytest
 
 from app.config import UIConfig
 from app.handlers import Handlers
 from app.server import Server
 from app.service import Service
+from models.served import free_port
 from stream.engine import Engine, EngineConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

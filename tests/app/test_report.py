@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from app.report import render_html
 from stream.analysis import Analysis, AnalysisConfig, Question
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource
@@ -31,7 +32,7 @@ def test_report_page_shows_timeline_thumbnails_and_linked_answers(llm, embedder,
         list(a.ingest())
         list(a.caption())
         report = a.report(a.answer([Question("When did someone come in?")]), None)
-        _, page_path = a.write(report)
+        _, page_path = a.write(report, render_html(report, a.out))
     finally:
         a.close()
     assert json.loads((tmp_path / "report.json").read_text()) == report

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from app.report import render_html
 from stream.analysis import Analysis, AnalysisConfig, AnalysisError, Question, parse_questions
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource, SourceError
@@ -25,7 +26,7 @@ def analyse(engine, path, out, questions=(), config=None, stop_after=None):
                 return None
         list(a.caption())
         report = a.report(a.answer(list(questions)), a.summarize())
-        a.write(report)
+        a.write(report, render_html(report, a.out))
         return report
     finally:
         a.close()

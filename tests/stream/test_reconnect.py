@@ -13,6 +13,7 @@ import time
 import pytest
 
 from app.timeline import timeline_svg
+from models.served import free_port
 from stream.config import ReconnectConfig, SamplingConfig
 from stream.events import gap_spans
 from stream.sources import LiveSource, SourceError, backoff_delay, sample_live
@@ -61,12 +62,6 @@ def test_sampling_config_carries_the_reconnect_settings():
 
 
 # ---- a real FFmpeg server --------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Server:
     """A real FFmpeg HTTP server streaming a clip as MPEG-TS in real time, looped; small frames and a keyframe a

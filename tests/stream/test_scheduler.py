@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.backend import PromptClip
-from stream.scheduler import GateConfig, ModelGate
+from stream.scheduler import ModelGate, ModelGateConfig
 
 JOIN_S = 30.0       # a thread not done by then is deadlocked (everything here takes milliseconds)
 
@@ -118,7 +118,7 @@ def test_leave_releases_and_is_safe_to_repeat():
 
 
 def test_a_generation_is_passed_by_at_most_max_passed_encodes():
-    gate, order = ModelGate(GateConfig(max_passed=2)), []
+    gate, order = ModelGate(ModelGateConfig(max_passed=2)), []
     holder = gate.generation()
     holder.enter()
     threads = [_generation(gate, order, "gen")]
@@ -130,7 +130,7 @@ def test_a_generation_is_passed_by_at_most_max_passed_encodes():
     _joined(*threads)
     assert order == ["enc0", "enc1", "gen", "enc2"]
     with pytest.raises(ValueError):
-        GateConfig(max_passed=0)
+        ModelGateConfig(max_passed=0)
 
 
 # ---- the tiny model's answers at the gate -----------------------------------------------------------------------

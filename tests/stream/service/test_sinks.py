@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from models.served import free_port
 from stream.config import AlertConfig, MqttConfig
 from stream.service.alerts import Alert
 from stream.service.sinks import LogSink, MqttSink, Sink, WebhookSink, topic_level
@@ -34,12 +35,6 @@ def mosquitto_or_skip() -> None:
         if os.environ.get("CI"):
             pytest.fail(message + "; CI needs it", pytrace=False)
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.benchmarks import BenchmarkFormatError, read_ovobench, read_questions, read_streamingbench
-from app.evaluation import EvalConfig, Evaluation, EvaluationError, judge, parse_letter, schedule, score, table
+from evaluation.benchmarks import BenchmarkFormatError, read_ovobench, read_questions, read_streamingbench
+from evaluation.config import EvalConfig
+from evaluation.harness import Evaluation, EvaluationError, schedule, table
+from evaluation.scoring import judge, parse_letter, score
 from stream.config import IngestConfig
 from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource
