@@ -25,12 +25,14 @@ def register(kind: str, cls: type) -> None:
 
 
 def kind_of(spec: str) -> str:
-    """The kind a source spec names: "webcam" for an index, the scheme of a URL, else "file"."""
+    """The kind a source spec names: "webcam" for an index, the scheme of a URL, else "file" (a path). A file://
+    URL is "file-url", never taken for a path: the server's folder checks apply to paths only."""
     spec = str(spec)
     if spec.isdigit():
         return "webcam"
     if "://" in spec:
-        return spec.split("://", 1)[0].lower()
+        scheme = spec.split("://", 1)[0].lower()
+        return "file-url" if scheme == "file" else scheme
     return "file"
 
 
