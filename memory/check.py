@@ -16,7 +16,8 @@ from pathlib import Path
 
 from memory.config import StoreConfig
 from memory.folder import DATABASE, MARKER, TEMP_FILE, TOKEN_FILE, TOKENS, inspect, read_marker
-from memory.store import INDEXES, SCHEMA_VERSION, ClipStore, StoreError, carries, reservation
+from memory.schema import SCHEMA_VERSION
+from memory.store import INDEXES, ClipStore, StoreError, carries, reservation
 
 
 @dataclass
@@ -141,23 +142,8 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                                      "removed"))
             elif not m:
                 found.append(Finding(("foreign", p.name), False, f"{name}: not a Vigil file (left as it is)"))
-        for kind, (fname, _) in INDEXES.items():
-            want = set(store.indexed_ids(kind))
-            path = folder / fname
-            text = None
-            if not path.exists():
-                text = f"{fname} is missing" if want else None
-            else:
-                try:
-                    index = store.faiss.read_index(str(path))
-                    have = set(store.index_ids(index).tolist()) if index.ntotal else set()
-                    if index.d != store.key_dim:
-                        text = f"{fname} has keys of {index.d} dimensions, the memory {store.key_dim}"
-                    elif have != want:
-                        text = (f"{fname} is out of date ({len(want - have)} keys missing, {len(have - want)} "
-                                f"extra)")
-                except RuntimeError:
-                    text = f"{fname} is unreadable"
+        for kind in INDEXES:
+            text = store.backend.check(store.index_path(kind), store.key_dim, set(store.indexed_ids(kind)))
             if text and writing:          # the writer keeps it in memory and saves it as it goes: not a fault
                 found.append(Finding(("index", kind), False, f"{text} while a writer has it open"))
             elif text:

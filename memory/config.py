@@ -8,10 +8,13 @@ class StoreConfig:
     max_clips: int | None = None
     # Per stream, the oldest clips go once a stream's token files take more than this many bytes (None: no limit).
     max_bytes: int | None = None
-    # The FAISS index is written to disk every this many added clips (and on close). SQLite is the truth; the index
+    # The vector-index engine that finds clips by key (memory.index.BACKENDS). "faiss": in process, its cache a file
+    # beside the database; the rows in SQLite stay the truth whatever the engine.
+    index: str = "faiss"
+    # The index cache is written to disk every this many added clips (and on close). SQLite is the truth; the index
     # file only saves rebuilding it on open, so writing it on every add would be wasted I/O.
     index_every: int = 64
-    # Up to this many keys the index is exact (flat: 3 ms a question at 10^4, 19 ms at 10^5 on 2 cores); beyond it,
+    # FAISS: up to this many keys the index is exact (flat: 3 ms a question at 10^4, 19 ms at 10^5 on 2 cores); beyond it,
     # an inverted file of `ivf_lists` lists searched `ivf_probe` at a time (161 ms flat against 5 ms at 10^6).
     # Chosen when the store is opened.
     ivf_above: int = 50_000
@@ -19,6 +22,9 @@ class StoreConfig:
     ivf_probe: int = 32
 
     def __post_init__(self):
+        from memory.index import BACKENDS     # names only: no engine is imported
+        if self.index not in BACKENDS:
+            raise ValueError(f"unknown vector index {self.index!r}; choose one of {', '.join(sorted(BACKENDS))}")
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
         if self.max_bytes is not None and self.max_bytes < 1:

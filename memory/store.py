@@ -1,5 +1,5 @@
-"""The clip store: a memory folder with SQLite metadata, one safetensors file of tokens per clip, and FAISS indexes
-(clip keys, and caption keys where captions were written).
+"""The clip store: a memory folder with SQLite metadata, one safetensors file of tokens per clip, and vector indexes
+(clip keys, and caption keys where captions were written) from the engine `StoreConfig.index` names (memory.index).
 
 Beside the clips, SQLite keeps each stream's per-step series, its events and its resume point (a checkpoint of the
 ingestion loop), written in the same transaction as the clip they lead up to: the store is the checkpoint, and an
@@ -16,7 +16,8 @@ older backup never collides with, or removes, the files of clips stored after it
 
 Crash safety: a clip's id is reserved (committed), then its token file written (temporary file, fsync, hard link to
 its name), then its row inserted in one SQLite transaction that also clears the reservation. SQLite is the source of
-truth; the FAISS files are caches, written through a checked temporary file and reconciled with SQLite on open.
+truth; the index files are caches, written through a checked temporary file and reconciled with SQLite on open.
+The schema and its upgrades are in memory.schema.
 """
 import json
 import sqlite3
@@ -30,13 +31,16 @@ import torch
 
 from memory.clip import ClipMemory, Keyframe
 from memory.config import StoreConfig
-from memory.files import write_atomic, write_new
+from memory import schema
+from memory.files import write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StoreError, WriterLock, inspect,
                            new_marker, write_marker)
+from memory.index import index_class
+from memory.index.base import VectorIndex
 from memory.when import TimeSpan
 
-SCHEMA_VERSION = 5
-INDEXES = {"visual": ("index.faiss", "key"), "caption": ("captions.faiss", "caption_key")}
+# kind -> (the cache file's stem, the clips column its keys come from)
+INDEXES = {"visual": ("index", "key"), "caption": ("captions", "caption_key")}
 _IDENTITY = ("embedder", "key_dim", "llm", "token_dim")
 
 @dataclass(frozen=True)
@@ -116,11 +120,9 @@ class ClipStore:
                  readonly: bool = False):
         """Open the memory in `folder`. A writer creates it when the folder is new or empty. `identity` None takes
         the models from the memory itself (the consistency check, which loads no model)."""
-        import faiss  # heavy: only when a store is opened
-
-        self.faiss = faiss
         self.folder = Path(folder)
         self.config = config or StoreConfig()
+        self.backend = index_class(self.config.index)     # imported only now: an engine may be heavy
         self.readonly = readonly
         self._lock = threading.RLock()       # a session's loop and its questions share the store
         self._writer: WriterLock | None = None
@@ -150,15 +152,19 @@ class ClipStore:
                 (self.folder / TOKENS).mkdir(exist_ok=True)
                 self._clean_leftovers()
                 self._file_floor = max([0, *self._file_ids()]) + 1   # never hand out an id whose file is on disk
-            self.indexes = {kind: self._load_index(kind) for kind in INDEXES}
+            self.indexes: dict[str, VectorIndex] = {kind: self._open_index(kind) for kind in INDEXES}
         except (OSError, sqlite3.Error) as e:
             self._release()
             raise StoreError(f"cannot open memory at {self.folder}: {e}") from e
         except BaseException:
             self._release()
             raise
-        self.index = self.indexes["visual"]
         self._added = 0
+
+    @property
+    def index(self) -> VectorIndex:
+        """The index of clip keys."""
+        return self.indexes["visual"]
 
     # ---- opening ------------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -178,13 +184,13 @@ class ClipStore:
         self.db.execute("PRAGMA synchronous=FULL")
 
     def _meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        return schema.read_meta(self.db)
 
     def _columns(self, table: str) -> set[str]:
-        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+        return schema.columns(self.db, table)
 
     def _tables(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return schema.tables(self.db)
 
     def _open_schema(self, state: FolderState, identity: StoreIdentity | None) -> None:
         """Create, check and (writer only) upgrade the database. Every refusal comes before any change."""
@@ -192,104 +198,27 @@ class ClipStore:
             if identity is None:
                 raise StoreError(f"no memory at {self.folder}")
             self._start_writing()
-            self._create(identity, state.marker.id)
+            with self._transaction("create the memory"):
+                schema.create(self.db, identity.meta() | {"memory_id": state.marker.id, "next_id": "1"})
             return
         if "meta" not in self._tables():
             raise StoreError(f"{self.folder / DATABASE} is not a Vigil database; give another --memory folder")
         have = self._meta()
-        if identity is not None:
-            for k, want in identity.meta().items():
-                if have.get(k) != want:
-                    raise StoreError(f"memory at {self.folder} was built with {k} {have.get(k)!r}, this run uses "
-                                     f"{want!r}; use the same model and embedder, or another --memory folder")
-        schema = int(have.get("schema", "0"))
-        if schema > SCHEMA_VERSION:
-            raise StoreError(f"memory at {self.folder} has schema {schema}, this Vigil reads up to {SCHEMA_VERSION}; "
-                             f"upgrade Vigil to open it")
-        mid = have.get("memory_id")
-        if state.marker is not None and mid is not None and mid != state.marker.id:
-            raise StoreError(f"{DATABASE} in {self.folder} belongs to another memory (id {mid}, the folder's marker "
-                             f"says {state.marker.id}); put back this folder's own {DATABASE}")
+        version = schema.refuse(self.folder, have, None if identity is None else identity.meta(),
+                                None if state.marker is None else state.marker.id, self.readonly)
         if self.readonly:
-            if schema < 2:
-                raise StoreError(f"memory at {self.folder} is from an older Vigil (schema {schema}); upgrade it once "
-                                 f"with `vigil check --memory {self.folder} --repair`")
             return
         self._start_writing()
-        self._migrate(schema)
+        if not schema.current(self.db, version):
+            with self._transaction("upgrade the memory"):
+                schema.upgrade(self.db, self._file_ids())
+        mid = have.get("memory_id")
         if mid is None:                      # made before markers: the database takes the marker's id, or a new one
             mid = state.marker.id if state.marker is not None else new_marker().id
             with self._transaction("record the memory's id"):
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('memory_id', ?)", (mid,))
         if state.marker is None:
             write_marker(self.folder, new_marker(mid))
-
-    _DDL = """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE clips (
-            id INTEGER PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
-            n_tokens INTEGER NOT NULL, bytes INTEGER NOT NULL, grid TEXT NOT NULL, seconds_per_step REAL NOT NULL,
-            kept INTEGER NOT NULL, total INTEGER NOT NULL, caption TEXT, key BLOB NOT NULL, thumbnail BLOB NOT NULL,
-            caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL, wall_start REAL, wall_end REAL);
-        CREATE INDEX clips_stream_start ON clips (stream, start);
-        CREATE TABLE steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, end REAL NOT NULL,
-            total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped INTEGER NOT NULL,
-            tau REAL, PRIMARY KEY (stream, idx));
-        CREATE TABLE events (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, kind TEXT NOT NULL, time REAL NOT NULL,
-            detail TEXT NOT NULL);
-        CREATE TABLE progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL, tensors BLOB NOT NULL);
-        CREATE TABLE tombstones (id INTEGER PRIMARY KEY);
-        CREATE TABLE keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, wall REAL,
-            jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx));
-    """
-
-    def _create(self, identity: StoreIdentity, memory_id: str) -> None:
-        with self._transaction("create the memory"):
-            for statement in self._DDL.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-            meta = identity.meta() | {"schema": str(SCHEMA_VERSION), "memory_id": memory_id, "next_id": "1"}
-            self.db.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
-
-    def _migrate(self, schema: int) -> None:
-        """Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3: clips marked missing, the
-        drop threshold of clips and steps, tombstones, the next id. 3 -> 4: the wall-clock times of live clips
-        (NULL for the clips stored before, whose wall time was never recorded). 4 -> 5: keyframes (none for the clips
-        stored before: they are shown by their thumbnail, see `keyframes`). Adds, never rewrites; adds whatever is
-        missing whatever the schema number says (schema 3 grew its `tau` columns before it was released)."""
-        cols, tables = self._columns("clips"), self._tables()
-        whole = {"caption_key", "missing", "tau", "wall_start", "wall_end"} <= cols \
-            and {"steps", "events", "progress", "tombstones", "keyframes"} <= tables \
-            and "tau" in self._columns("steps")
-        if schema == SCHEMA_VERSION and whole:
-            return
-        with self._transaction("upgrade the memory"):
-            if "caption_key" not in cols:
-                self.db.execute("ALTER TABLE clips ADD COLUMN caption_key BLOB")
-            if "missing" not in cols:
-                self.db.execute("ALTER TABLE clips ADD COLUMN missing INTEGER NOT NULL DEFAULT 0")
-            if "tau" not in cols:
-                self.db.execute("ALTER TABLE clips ADD COLUMN tau REAL")
-            for column in ("wall_start", "wall_end"):
-                if column not in cols:
-                    self.db.execute(f"ALTER TABLE clips ADD COLUMN {column} REAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL"
-                            " NOT NULL, end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded"
-                            " INTEGER NOT NULL, skipped INTEGER NOT NULL, PRIMARY KEY (stream, idx))")
-            self.db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, kind"
-                            " TEXT NOT NULL, time REAL NOT NULL, detail TEXT NOT NULL)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS progress (stream TEXT PRIMARY KEY, state TEXT NOT NULL,"
-                            " tensors BLOB NOT NULL)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time"
-                            " REAL NOT NULL, wall REAL, jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx))")
-            if "tau" not in self._columns("steps"):
-                self.db.execute("ALTER TABLE steps ADD COLUMN tau REAL")
-            # Never hand out an id whose token file is already on disk (an old store's leftovers).
-            top = max([self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clips").fetchone()[0], *self._file_ids(),
-                       int(self._meta().get("next_id", "1")) - 1])
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(top + 1),))
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def _file_ids(self) -> list[int]:
         tokens = self.folder / TOKENS
@@ -316,8 +245,8 @@ class ClipStore:
                     path.unlink(missing_ok=True)
             with self._transaction("clear the reservation"):
                 self.db.execute("DELETE FROM meta WHERE key = 'pending'")
-        for name in (MARKER, *(n for n, _ in INDEXES.values())):
-            (self.folder / f"{name}.tmp").unlink(missing_ok=True)
+        for path in (self.folder / MARKER, *(self.index_path(kind) for kind in INDEXES)):
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
         self._sweep_tombstones()
 
     def _sweep_tombstones(self) -> None:
@@ -336,41 +265,29 @@ class ClipStore:
             except StoreError:
                 pass                          # harmless: the files are gone, the rows are cleared next time
 
-    def _load_index(self, kind: str):
-        """The index file if it is sound and of the right kind for the clip count, else a new one; then reconciled
-        with SQLite (the truth) in memory. Exact search (flat) up to `ivf_above` keys; beyond, an inverted-file
-        index trained on a sample of the keys, so a question stays in milliseconds at a million clips."""
-        faiss, c = self.faiss, self.config
-        name, column = INDEXES[kind]
-        path = self.folder / name
+    def index_path(self, kind: str) -> Path:
+        """Where the cache of the index of this kind is (or would be) kept."""
+        return self.folder / (INDEXES[kind][0] + self.backend.suffix)
+
+    def _open_index(self, kind: str) -> VectorIndex:
+        """The cached index if it is sound and fits the clip count, else a new one; then reconciled with SQLite (the
+        truth) in memory."""
+        column = INDEXES[kind][1]
         want = set(self.indexed_ids(kind))
-        ivf = len(want) > c.ivf_above
-        index = None
-        if path.exists():
-            try:
-                index = faiss.read_index(str(path))
-                is_ivf = isinstance(index, faiss.IndexIVF)
-                # A flat index may keep serving down to half the threshold (no rebuild back and forth).
-                if index.d != self.key_dim or (ivf and not is_ivf) or (is_ivf and len(want) < c.ivf_above // 2):
-                    index = None
-            except RuntimeError:
-                index = None                  # a torn or foreign file: rebuild from SQLite
-        if index is None:
-            index = self._new_index(column, len(want)) if ivf else faiss.IndexIDMap2(faiss.IndexFlatIP(self.key_dim))
-        if isinstance(index, faiss.IndexIVF):
-            index.nprobe = c.ivf_probe
-        have = set(self.index_ids(index).tolist()) if index.ntotal else set()
-        extra = np.array(sorted(have - want), dtype=np.int64)
-        if len(extra):
-            index.remove_ids(extra)
-        missing = sorted(want - have)
-        for i in range(0, len(missing), 10000):
-            chunk = missing[i:i + 10000]
-            q = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id, {column} FROM clips WHERE id IN ({q})", chunk).fetchall()
-            keys = np.stack([np.frombuffer(k, dtype=np.float32) for _, k in rows])
-            index.add_with_ids(keys, np.array([r[0] for r in rows], dtype=np.int64))
+
+        def sample(n: int) -> np.ndarray:
+            return np.stack([np.frombuffer(k, dtype=np.float32) for (k,) in self.db.execute(
+                f"SELECT {column} FROM clips WHERE {column} IS NOT NULL ORDER BY RANDOM() LIMIT ?", (n,))])
+
+        index = self.backend.open(self.index_path(kind), self.key_dim, len(want), sample, self.config)
+        index.sync(want, lambda ids: self._keys(column, ids))
         return index
+
+    def _keys(self, column: str, ids: list[int]) -> np.ndarray:
+        """The keys [len(ids), key_dim] float32 in `column` of these clips, in the order of `ids`."""
+        q = ",".join("?" * len(ids))
+        rows = dict(self.db.execute(f"SELECT id, {column} FROM clips WHERE id IN ({q})", ids).fetchall())
+        return np.stack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
     def indexed_ids(self, kind: str) -> list[int]:
         """Ids the index of this kind must hold: clips with such a key whose tokens are not marked missing."""
@@ -378,25 +295,6 @@ class ClipStore:
         if column not in self._columns("clips"):
             return []
         return [r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {column} IS NOT NULL AND {self._present}")]
-
-    def _new_index(self, column: str, n: int):
-        """An untrained-then-trained IVF index over inner product, its lists trained on a sample of the keys."""
-        faiss, c = self.faiss, self.config
-        lists = min(c.ivf_lists, max(1, n // 39))          # FAISS wants >= 39 training points per list
-        sample = [np.frombuffer(k, dtype=np.float32) for (k,) in self.db.execute(
-            f"SELECT {column} FROM clips WHERE {column} IS NOT NULL ORDER BY RANDOM() LIMIT ?", (64 * lists,))]
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.key_dim), self.key_dim, lists, faiss.METRIC_INNER_PRODUCT)
-        index.train(np.stack(sample))
-        return index
-
-    def index_ids(self, index) -> np.ndarray:
-        faiss = self.faiss
-        if isinstance(index, faiss.IndexIVF):
-            lists = faiss.extract_index_ivf(index).invlists
-            parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-                     for i in range(lists.nlist) if lists.list_size(i)]
-            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return faiss.vector_to_array(index.id_map)
 
     # ---- writing ------------------------------------------------------------------------------------------
     def token_path(self, cid: int) -> Path:
@@ -495,7 +393,7 @@ class ClipStore:
                 if created and not self._committed(cid):
                     path.unlink(missing_ok=True)
                 raise
-            self.index.add_with_ids(key[None], np.array([cid], dtype=np.int64))
+            self.index.add(key[None], np.array([cid], dtype=np.int64))
             clip.id = cid
             self._retain(clip.stream)
             self._added += 1
@@ -543,7 +441,7 @@ class ClipStore:
                                 " stream = ?1)", (trim_steps,))
         with self._lock:
             for index in self.indexes.values():
-                index.remove_ids(np.array(ids, dtype=np.int64))
+                index.remove(np.array(ids, dtype=np.int64))
             self._sweep_tombstones()
 
     def mark_missing(self, ids: list[int], missing: bool = True) -> None:
@@ -554,8 +452,8 @@ class ClipStore:
         with self._transaction("mark clips missing"):
             self.db.execute(f"UPDATE clips SET missing = ? WHERE id IN ({q})", [int(missing), *ids])
         with self._lock:
-            self.indexes = {kind: self._load_index(kind) for kind in INDEXES}
-            self.index = self.indexes["visual"]
+            for kind, index in self.indexes.items():
+                index.sync(set(self.indexed_ids(kind)), lambda i, c=INDEXES[kind][1]: self._keys(c, i))
 
     def orphan_keyframes(self) -> list[int]:
         """Ids that keyframe rows belong to but no clip row has (a database edited by hand: `delete` removes both in
@@ -580,9 +478,9 @@ class ClipStore:
             self.db.execute("UPDATE clips SET caption = ?, caption_key = ? WHERE id = ?", (caption, blob, cid))
         with self._lock:
             index = self.indexes["caption"]
-            index.remove_ids(np.array([cid], dtype=np.int64))
+            index.remove(np.array([cid], dtype=np.int64))
             if key is not None:
-                index.add_with_ids(np.frombuffer(blob, dtype=np.float32)[None], np.array([cid], dtype=np.int64))
+                index.add(np.frombuffer(blob, dtype=np.float32)[None], np.array([cid], dtype=np.int64))
 
     def save_index(self) -> None:
         """Write the index caches (writer only). Each goes through a checked temporary file, so a full disk leaves
@@ -591,11 +489,9 @@ class ClipStore:
         if self.readonly:
             return
         with self._lock:
-            for kind, (name, _) in INDEXES.items():
-                index = self.indexes[kind]
+            for index in self.indexes.values():
                 try:
-                    write_atomic(self.folder / name,
-                                 lambda f: self.faiss.write_index(index, self.faiss.PyCallbackIOWriter(f.write)))
+                    index.save()
                 except (OSError, RuntimeError):
                     pass
 
@@ -756,14 +652,17 @@ class ClipStore:
         to the clips overlapping `span`. kind: "visual" searches clip keys, "caption" the caption keys."""
         with self._lock:
             index = self.indexes[kind]
-            if index.ntotal == 0:
+            if not len(index):
                 return []
             if span is not None:
-                return self._search_within(index, query, k, *self._where(stream, until, span))
+                # Among the span's clips only: a span may hold few of many clips ("at 3 pm" of a month), which
+                # searching all and filtering after would miss.
+                where, args = self._where(stream, until, span)
+                within = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)],
+                                  dtype=np.int64)
+                return index.search(query, k, within=within)
             filtered = stream is not None or until is not None
-            kk = min(index.ntotal, k * 8 if filtered else k)
-            scores, ids = index.search(np.ascontiguousarray(query, dtype=np.float32)[None], kk)
-            hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            hits = index.search(query, k * 8 if filtered else k)
             if filtered and hits:
                 q = ",".join("?" * len(hits))
                 ok = {r[0] for r in self.db.execute(
@@ -771,20 +670,6 @@ class ClipStore:
                     [h[0] for h in hits] + [stream, stream, until, until])}
                 hits = [h for h in hits if h[0] in ok]
             return hits[:k]
-
-    def _search_within(self, index, query: np.ndarray, k: int, where: str, args: list) -> list[tuple[int, float]]:
-        """Search among the clips matching `where` only: a span may hold few of many clips ("at 3 pm" of a month),
-        which searching all and filtering after would miss. FAISS skips the others by id."""
-        ids = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)], dtype=np.int64)
-        if not len(ids):
-            return []
-        faiss = self.faiss
-        selector = faiss.IDSelectorBatch(ids)
-        params = (faiss.SearchParametersIVF(sel=selector, nprobe=self.config.ivf_probe)
-                  if isinstance(index, faiss.IndexIVF) else faiss.SearchParameters(sel=selector))
-        scores, found = index.search(np.ascontiguousarray(query, dtype=np.float32)[None], min(k, len(ids)),
-                                     params=params)
-        return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i >= 0]
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""

@@ -3,7 +3,7 @@ import pytest
 
 from memory.check import check_memory
 from memory.folder import StoreError
-from memory.store import SCHEMA_VERSION
+from memory.schema import SCHEMA_VERSION
 from tests.memory.test_folder import _legacy, filled, snapshot
 from tests.memory.test_store import make_clip, open_store
 
@@ -59,7 +59,7 @@ def test_repair_fixes_what_loses_nothing_and_keeps_the_rest(tmp_path):
     assert not (tokens / "3.tmp").exists()
     store = open_store(tmp_path, readonly=True)
     assert store.count() == 6 and store.missing() == [ids[1], ids[2]]       # rows kept, marked
-    assert ids[1] not in store.latest(None, 10) and store.index.ntotal == 4
+    assert ids[1] not in store.latest(None, 10) and len(store.index) == 4
     store.close()
     again = check_memory(tmp_path)
     assert [f.key for f in again.problems_left] == [("orphan", 99)]

@@ -64,12 +64,12 @@ def test_index_is_rebuilt_when_its_file_is_stale_or_torn(tmp_path):
     stale = (tmp_path / "index.faiss").read_bytes()
     (tmp_path / "index.faiss").write_bytes(b"torn")
     store = open_store(tmp_path)
-    assert store.index.ntotal == 3
+    assert len(store.index) == 3
     store.add(make_clip(3))
     store.close()
     (tmp_path / "index.faiss").write_bytes(stale)   # as if the process died before writing the index: behind SQLite
     store = open_store(tmp_path)
-    assert store.index.ntotal == 4 and store.search(make_clip(3).key, 1)[0][0] == ids[-1] + 1
+    assert len(store.index) == 4 and store.search(make_clip(3).key, 1)[0][0] == ids[-1] + 1
 
 
 def test_retention_by_count_and_bytes_drops_oldest_per_stream(tmp_path):
@@ -80,7 +80,7 @@ def test_retention_by_count_and_bytes_drops_oldest_per_stream(tmp_path):
     assert [c.start for c in store.clips("a")] == [24.0, 32.0, 40.0]
     assert store.count("b") == 1 and store.get([other])
     assert len(list((tmp_path / "tokens").iterdir())) == 4
-    assert store.index.ntotal == 4
+    assert len(store.index) == 4
     store.close()
     one = os.path.getsize(next((tmp_path / "tokens").iterdir()))
     store = open_store(tmp_path / "b", StoreConfig(max_bytes=2 * one + one // 2))
@@ -144,7 +144,7 @@ def test_crash_mid_write_then_reopen_and_continue(tmp_path):
             assert tokens.shape == (2000, D) and positions.shape == (2000, 3)
         files = sorted(p.name for p in (tmp_path / "tokens").iterdir())
         assert files == sorted(f"{c.id}.safetensors" for c in rows)   # no orphan or temporary file left
-        assert store.index.ntotal == len(rows)
+        assert len(store.index) == len(rows)
         store.add(make_clip(10_000 + attempt, n=2000))           # and it continues
         store.close()
 
@@ -163,11 +163,11 @@ def test_a_large_store_switches_to_an_inverted_file_index_and_stays_consistent(t
     store.db.execute("COMMIT")
     store.close()
     store = open_store(tmp_path, config)
-    assert isinstance(store.index, faiss.IndexIVF) and store.index.ntotal == 1500
+    assert isinstance(store.index.index, faiss.IndexIVF) and len(store.index) == 1500
     assert store.search(keys[700], 1)[0][0] == 701                     # ids are SQLite's, probing all lists
     store.delete([701])
     new = store.add(make_clip(1))
     store.close()
     store = open_store(tmp_path, config)                               # the saved IVF index is reused, reconciled
-    assert isinstance(store.index, faiss.IndexIVF) and store.index.ntotal == 1500
+    assert isinstance(store.index.index, faiss.IndexIVF) and len(store.index) == 1500
     assert store.search(keys[700], 1)[0][0] != 701 and store.search(make_clip(1).key, 1)[0][0] == new
