@@ -331,8 +331,9 @@ def _auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def _serve(args, config, cameras=(), mqtt=None) -> int:
-    """The page and the API on one server, with `cameras` (stream.service.config.CameraConfig) started first."""
+def _serve(args, config, cameras=(), sinks=None) -> int:
+    """The page and the API on one server, with `cameras` (stream.service.config.CameraConfig) started first and the
+    shared sinks they send to (`sinks`: {name: its config}, stream.service.sinks)."""
     from app.handlers import Handlers
     from app.server import Server
     from app.service import Service
@@ -346,29 +347,27 @@ def _serve(args, config, cameras=(), mqtt=None) -> int:
     except ModelLoadError as e:        # the page still opens, and says what went wrong and how to fix it
         error = str(e)
         print(f"vigil: error: {e}", file=sys.stderr)
-    shared = None
-    if mqtt is not None:
-        from stream.service.sinks import MqttSink
-        shared = MqttSink(mqtt)
+    from stream.service.sinks import open_shared
+    shared = open_shared(sinks or {})
     service = Service(engine, config, engine_error=error)
     server = Server(service, Handlers(service, error))      # before the cameras: a taken port fails first
-    if shared is not None and service.registry is not None:      # its retained status, for its cameras only
-        mqtt_cams = {c.name for c in cameras if "mqtt" in c.sinks}
-        service.registry.on_status(lambda cam, st: shared.status(cam, st) if cam in mqtt_cams else None)
+    if shared and service.registry is not None:        # each sink gets the status of its own cameras only
+        sends_to = {c.name: [shared[n] for n in c.sinks] for c in cameras}
+        service.registry.on_status(lambda cam, st: [sink.status(cam, st) for sink in sends_to.get(cam, [])])
     if engine is not None:
         for cam in cameras:
             service.add(cam.name, cam.source, cam.rules,
                         AlertConfig(scene_changes=cam.scene_alerts, activity=cam.activity_alerts,
                                     describe=cam.describe),
                         webhook=cam.webhook, fail_fast=False, checked=True, max_clips=cam.max_clips, loop=cam.loop,
-                        sinks=[shared] if shared is not None and "mqtt" in cam.sinks else [])
+                        sinks=[shared[n] for n in cam.sinks])
             print(f"vigil: camera {cam.name}: {cam.source}", flush=True)
     print(f"vigil: serving on http://{config.host}:{config.port} (API docs at /docs; Ctrl-C to stop)", flush=True)
     try:
         server.run()
     finally:
-        if shared is not None:
-            shared.close(timeout=2.0)
+        for sink in shared.values():
+            sink.close(timeout=2.0)
     return 0
 
 
@@ -385,7 +384,6 @@ def cmd_serve(args) -> int:
     from dataclasses import replace
 
     from app.config import UIConfig
-    from stream.config import MqttConfig
     from stream.service.config import load
     from stream.sources import kind_of
 
@@ -407,11 +405,10 @@ def cmd_serve(args) -> int:
         given = {"url": args.answer_with, "model": args.answer_model,
                  "max_frames": args.answer_frames}
         args.server = ServerConfig(**(cfg.answer | {k: v for k, v in given.items() if v is not None}))
-    mqtt = MqttConfig(**cfg.mqtt) if cfg.mqtt is not None and any("mqtt" in c.sinks for c in cfg.cameras) else None
     base = Path(args.config).resolve().parent
     cameras = [c if kind_of(c.source) != "file" or Path(c.source).is_absolute()
                else replace(c, source=str(base / c.source)) for c in cfg.cameras]   # files relative to the config
-    return _serve(args, config, cameras, mqtt)
+    return _serve(args, config, cameras, cfg.used_sinks())
 
 
 def cmd_soak(args) -> int:

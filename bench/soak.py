@@ -84,9 +84,8 @@ def soak(args: SoakConfig) -> int:
     from app.server import Server
     from app.service import Service
     from models.config import ModelConfig
-    from stream.config import MqttConfig
     from stream.engine import Engine, EngineConfig
-    from stream.service.sinks import MqttSink
+    from stream.service.sinks.mqtt import MqttConfig, MqttSink
 
     tmp = Path(tempfile.mkdtemp(prefix="vigil-soak-"))
     broker_port = free_port()

@@ -19,7 +19,7 @@ import torch
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.select import select_for_query
-from memory.store import ClipStore, StepRecord, StoreIdentity, StreamLog
+from memory.store import ClipStore, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when
 from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig

@@ -221,19 +221,26 @@ def test_light_ingest_then_ask_through_the_server_and_a_dead_server(videos, tmp_
 
 
 def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path, cache_dir, answer_server):
-    """`vigil serve --config` with an [answer] table: the camera's questions go to the server named there."""
+    """`vigil serve --config` with an [answer] table: the camera's questions go to the server named there; and with
+    an [mqtt] table (a shared sink from the registry) its status and every alert of its log reach a real broker."""
     import json
     import socket
     import time
 
     import httpx
+
+    from tests.stream.service.test_sinks import Broker, Subscriber, mosquitto_or_skip
+    mosquitto_or_skip()
+    broker = Broker(tmp_path).start()
+    sub = Subscriber(broker.port, ["vigil/#"])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = tmp_path / "vigil.toml"
     config.write_text(f'[server]\nport = {port}\nmemory = "{tmp_path / "mem"}"\n[model]\nname = "tiny"\n'
                       f'[answer]\nurl = "{answer_server.base_url}"\nmodel = "{answer_server.model}"\nmax_frames = 4\n'
-                      f'[[camera]]\nname = "bikes"\nsource = "{videos / "bikes.mp4"}"\n')
+                      f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                      f'[[camera]]\nname = "bikes"\nsource = "{videos / "bikes.mp4"}"\nsinks = ["mqtt"]\n')
     bad = tmp_path / "bad.toml"
     bad.write_text(config.read_text().replace("max_frames = 4", "max_frame = 4"))
     r = vigil("serve", "--config", str(bad), cache=cache_dir)
@@ -258,6 +265,16 @@ def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path,
             lines = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: ")]
         sent = next(x["sent"] for x in lines if "sent" in x)
         assert 1 <= sent["frames"] <= 4 and "RANDOM WEIGHTS" in lines[0]["text"]
+        states = []
+        while "ended" not in states:                   # retained status, in the order the camera went through them
+            states.append(json.loads(sub.get("vigil/bikes/status").payload)["state"])
+        logged = {json.loads(line)["id"] for line in (tmp_path / "mem" / "bikes" / "alerts.jsonl").read_text().splitlines()}
+        got = set()
+        while got != logged:                           # every alert of the camera's own log, on its alert topic
+            got.add(json.loads(sub.get("vigil/bikes/alert").payload)["id"])
+        assert logged, "bikes.mp4 raised no alert to compare"
     finally:
         proc.terminate()
         proc.wait(30)
+        sub.close()
+        broker.stop()

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from stream.service.registry import NAME
+from stream.service.sinks import SHARED, sink_class
+
+BUILT_IN = ("server", "model", "camera", "answer")       # the tables besides one per shared sink (SHARED)
 
 
 @dataclass
@@ -21,7 +24,8 @@ class CameraConfig:
     activity_alerts: bool = True
     # The video LLM describes each automatic alert's clip (title, sentence, severity).
     describe: bool = True
-    # Sinks besides the camera's own alerts.jsonl: "mqtt" (the [mqtt] broker). A webhook is its own key.
+    # Shared sinks besides the camera's own alerts.jsonl, by name (stream.service.sinks.SHARED: "mqtt", set in the
+    # [mqtt] table). A webhook is its own key.
     sinks: list[str] = field(default_factory=list)
     webhook: str | None = None
     # A video file source starts again at its end (a test camera); live sources ignore it.
@@ -34,9 +38,8 @@ class CameraConfig:
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ValueError("source must be a URL, a webcam index or a file path")
-        unknown = set(self.sinks) - {"mqtt"}
-        if unknown:
-            raise ValueError(f"unknown sink {sorted(unknown)[0]!r}: the sinks are 'mqtt' (and the webhook key)")
+        for name in self.sinks:
+            sink_class(name)                  # a one-line ValueError naming the sinks there are
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
 
@@ -64,7 +67,8 @@ class ModelSection:
 class ServiceConfig:
     server: ServerSection = field(default_factory=ServerSection)
     model: ModelSection = field(default_factory=ModelSection)
-    mqtt: dict | None = None           # the [mqtt] table, as stream.config.MqttConfig takes it
+    # Each shared sink's settings, read from its table ([mqtt]: stream.service.sinks.mqtt.MqttConfig).
+    sinks: dict[str, object] = field(default_factory=dict)
     cameras: list[CameraConfig] = field(default_factory=list)
     answer: dict | None = None         # the [answer] table, as models.config.ServerConfig takes it (an answer server)
 
@@ -73,8 +77,14 @@ class ServiceConfig:
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
             raise ValueError(f"two cameras are named {dup!r}")
-        if any("mqtt" in c.sinks for c in self.cameras) and self.mqtt is None:
-            raise ValueError("a camera sends to 'mqtt' but there is no [mqtt] table")
+        for cam in self.cameras:
+            for name in cam.sinks:
+                if name not in self.sinks:
+                    raise ValueError(f"camera {cam.name!r} sends to {name!r} but there is no [{name}] table")
+
+    def used_sinks(self) -> dict[str, object]:
+        """The shared sinks some camera sends to, with their settings: only those are opened."""
+        return {n: c for n, c in self.sinks.items() if any(n in cam.sinks for cam in self.cameras)}
 
 
 def _build(cls, table, where: str):
@@ -105,21 +115,21 @@ def load(path: str | Path) -> ServiceConfig:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: not valid TOML ({e})") from None
     try:
-        unknown = sorted(set(data) - {"server", "model", "mqtt", "camera", "answer"})
+        known = (*BUILT_IN, *sorted(SHARED))
+        unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown table [{unknown[0]}] (known: server, model, mqtt, camera, answer)")
+            raise ValueError(f"unknown table [{unknown[0]}] (known: {', '.join(known)})")
         cams = data.get("camera", [])
         if not isinstance(cams, list):
             raise ValueError("cameras are [[camera]] tables")
         cameras = [_build(CameraConfig, c, f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
-        if data.get("mqtt") is not None:
-            from stream.config import MqttConfig
-            _build(MqttConfig, data["mqtt"], "[mqtt]")          # checked now, built again where it is used
+        sinks = {name: _build(sink_class(name).config_class, data[name], f"[{name}]")
+                 for name in sorted(SHARED) if data.get(name) is not None}
         if data.get("answer") is not None:
             from models.config import ServerConfig
             _build(ServerConfig, data["answer"], "[answer]")
         return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
                              model=_build(ModelSection, data.get("model", {}), "[model]"),
-                             mqtt=data.get("mqtt"), cameras=cameras, answer=data.get("answer"))
+                             sinks=sinks, cameras=cameras, answer=data.get("answer"))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None

@@ -18,7 +18,7 @@ import numpy as np
 from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
-from stream.service.sinks import AlertLog, Webhook
+from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
 from stream.engine import Engine, Session
@@ -90,8 +90,8 @@ class Watcher:
         ask = self.session.about
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
                                  self._deliver, spec.alerts, noise=engine.noise)
-        self.log = AlertLog(spec.memory)
-        self.webhook = Webhook(spec.webhook, spec.alerts) if spec.webhook else None
+        self.log = LogSink(spec.memory)
+        self.webhook = WebhookSink(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
         self._stopped_by_user = False
         self.started_wall = time.time()

@@ -94,7 +94,7 @@ def test_the_hold_bites_at_2_fps_through_the_loop(llm, gap, activities):
     """Through the ingestion loop at 2 fps (the loop analyses the sampled frames itself): two crossings with an
     empty pause shorter than `hold` between them are one activity, with a longer pause two."""
     from stream.config import IngestConfig, SamplingConfig
-    from stream.ingest import Ingestor, Step
+    from stream.ingest import Ingestor
     from stream.sources import Frame
     cfg = IngestConfig(sampling=SamplingConfig(fps=2.0), events=EventConfig(activity=ActivityConfig(hold=1.0)))
     bg = scene(0)[..., ::-1].copy()                  # RGB, as sources give it

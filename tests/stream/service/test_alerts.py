@@ -9,7 +9,7 @@ import torch
 from memory.clip import ClipMemory
 from stream.service.alerts import Alert, Alerter, parse_verdict
 from stream.config import AlertConfig
-from stream.service.sinks import AlertLog, Webhook
+from stream.service.sinks import LogSink, WebhookSink
 from stream.events import Event
 from stream.ingest import ClipClosed, Step
 
@@ -87,11 +87,11 @@ def test_parse_verdict():
 
 
 def test_alert_log_appends_and_survives_a_torn_line(tmp_path):
-    log = AlertLog(tmp_path)
+    log = LogSink(tmp_path)
     log.append(Alert("activity_start", "s", 1.0, "a"))
     with open(log.path, "a") as f:
         f.write('{"kind": "rule", "tor')                                 # a crash mid-write
-    log2 = AlertLog(tmp_path)
+    log2 = LogSink(tmp_path)
     log2.append(Alert("rule", "s", 2.0, "b", rule="r"))
     assert [a["time"] for a in log2.read()] == [1.0]                   # the torn line swallowed the next one
     with open(log.path, "a") as f:
@@ -119,9 +119,9 @@ def test_webhook_retries_with_backoff_and_never_blocks():
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    hook = Webhook(f"http://127.0.0.1:{server.server_port}/hook", AlertConfig(webhook_backoff=0.05))
+    hook = WebhookSink(f"http://127.0.0.1:{server.server_port}/hook", AlertConfig(webhook_backoff=0.05))
     hook.send(Alert("rule", "door", 12.5, "a person enters", rule="a person enters"))
-    dead = Webhook("http://127.0.0.1:9/nothing", AlertConfig(webhook_attempts=2, webhook_backoff=0.01))
+    dead = WebhookSink("http://127.0.0.1:9/nothing", AlertConfig(webhook_attempts=2, webhook_backoff=0.01))
     dead.send(Alert("activity_start", "door", 1.0, "x"))
     hook.close(timeout=10)
     dead.close(timeout=10)

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from models.served import free_port
-from stream.config import AlertConfig, MqttConfig
+from stream.config import AlertConfig
 from stream.service.alerts import Alert
-from stream.service.sinks import LogSink, MqttSink, Sink, WebhookSink, topic_level
+from stream.service.sinks import LogSink, Sink, WebhookSink
+from stream.service.sinks.mqtt import MqttConfig, MqttSink, topic_level
 
 ROOT = Path(__file__).resolve().parents[3]
 MOSQUITTO = Path("/usr/sbin/mosquitto")
@@ -285,7 +286,7 @@ def test_mqtt_broker_that_never_answers(tmp_path):
 def test_mqtt_last_will_when_the_process_dies(broker):
     sub = Subscriber(broker.port, ["vigil/availability"])
     code = ("import sys, time; sys.path.insert(0, sys.argv[1])\n"
-            "from stream.config import MqttConfig\nfrom stream.service.sinks import MqttSink\n"
+            "from stream.service.sinks.mqtt import MqttConfig, MqttSink\n"
             "s = MqttSink(MqttConfig(host='127.0.0.1', port=int(sys.argv[2])))\n"
             "assert s.wait_connection(True, 10)\nprint('up', flush=True)\ntime.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT), str(broker.port)], stdout=subprocess.PIPE,

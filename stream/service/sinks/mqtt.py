@@ -1,194 +1,82 @@
-"""Where alerts go besides the page, each behind one small interface (`Sink`): the append-only JSON-lines log in the
-memory folder (`LogSink`), an optional webhook (`WebhookSink`: HTTP POST retried with backoff on a background thread)
-and MQTT (`MqttSink`: alert and status topics for Home Assistant and other MQTT consumers). A dead endpoint or broker
-costs a bounded queue, never the caller's time: ingestion is never stalled by delivery.
-
-An alert may be sent twice with the same id: the second time is an update (it carries its description). Every sink
-treats it as an alert (the log appends a line, the webhook posts again, MQTT publishes again); consumers match ids.
-"""
+"""MQTT: alert and status topics for Home Assistant and other MQTT consumers, one client per process shared by every
+camera that lists "mqtt" in its sinks; its settings are the [mqtt] table of the serve config (`MqttConfig`)."""
 import json
-import os
+import math
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
 
-from stream.config import AlertConfig, MqttConfig
 from stream.service.alerts import Alert
 
 
-@runtime_checkable
-class Sink(Protocol):
-    """Somewhere alerts go. A per-camera sink (log, webhook) is closed by its watcher; a shared one (MQTT: one
-    client per process for every camera) by whoever made it."""
-    name: str
+@dataclass
+class MqttConfig:
+    """Where alerts and camera status go for Home Assistant and other MQTT consumers (`MqttSink`)."""
+    # The broker; localhost is the usual setup (Home Assistant's Mosquitto add-on or a broker on the same box).
+    host: str = "localhost"
+    # 1883 is MQTT's registered port; a TLS broker usually listens on 8883 (set it with tls).
+    port: int = 1883
+    # Topics are <prefix>/<camera>/alert, <prefix>/<camera>/status and <prefix>/availability: one prefix per Vigil
+    # keeps two installations on one broker apart.
+    prefix: str = "vigil"
+    # The broker kicks an older connection with the same id, so two processes must not share one; empty: a random
+    # "vigil-..." id per process.
+    client_id: str = ""
+    # Credentials when the broker requires them (Home Assistant's add-on does); None: anonymous.
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)     # kept out of logs and tracebacks
+    # Alerts and status: 1 (at least once) survives a dropped connection, since the client resends what the broker
+    # did not acknowledge; 0 may lose them, 2 costs two more round trips for no gain (an update carries the same id).
+    qos: int = 1
+    # Seconds between keepalive pings: a broker that vanished without closing the connection is noticed after about
+    # 1.5 times this, and the broker publishes our last will ("offline") as late.
+    keepalive: int = 30
+    # Reconnection waits, seconds: the first after a drop, doubled per failed attempt up to the max, so a broker
+    # restarting is back within a second and a broker down for hours is tried once a minute.
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    # Seconds one connection attempt may take (TCP connect, TLS handshake): an unreachable host must not hold the
+    # client's thread for the OS's minutes-long default.
+    connect_timeout: float = 5.0
+    # Alerts kept while the broker is unreachable; beyond this the oldest is dropped and counted (a broker down for
+    # days must not grow memory). At default cooldowns a camera raises a few alerts a minute at most.
+    queue: int = 1000
+    # The status topic is retained, so a dashboard that connects later sees each camera's state at once.
+    retain_status: bool = True
+    # TLS with the system's certificate authorities (a broker reached over the internet).
+    tls: bool = False
+    # Seconds close() waits for queued alerts to reach the broker before giving up on them.
+    close_timeout: float = 5.0
 
-    def send(self, alert: Alert) -> None:
-        """Hand an alert over. Never waits on the network and never raises: a sink's fault must not stop a stream."""
+    def __post_init__(self):
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ValueError(f"mqtt host must be a host name or address, got {self.host!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ValueError(f"mqtt port must be an integer in [1, 65535], got {self.port!r}")
+        if not self.prefix or any(c in self.prefix for c in "+#\0") or self.prefix.startswith(("/", "$")) \
+                or self.prefix.endswith("/"):
+            raise ValueError(f"mqtt prefix must be a topic without wildcards or leading/trailing '/', got "
+                             f"{self.prefix!r}")
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt password needs a username")
+        if self.qos not in (0, 1, 2) or isinstance(self.qos, bool):
+            raise ValueError(f"mqtt qos must be 0, 1 or 2, got {self.qos!r}")
+        if isinstance(self.keepalive, bool) or not isinstance(self.keepalive, int) or not 1 <= self.keepalive <= 65535:
+            raise ValueError(f"mqtt keepalive must be whole seconds in [1, 65535], got {self.keepalive!r}")
+        times = (self.reconnect_min, self.reconnect_max, self.connect_timeout, self.close_timeout)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in times):
+            raise ValueError("mqtt reconnect, connect and close times must be finite numbers")
+        if not 0.0 < self.reconnect_min <= self.reconnect_max:     # zero: a refused broker retried in a tight loop
+            raise ValueError(f"mqtt reconnect_min must be in (0, reconnect_max={self.reconnect_max:g}] seconds, got "
+                             f"{self.reconnect_min}")
+        if self.connect_timeout <= 0 or self.close_timeout < 0:
+            raise ValueError("mqtt connect_timeout must be positive and close_timeout non-negative")
+        if isinstance(self.queue, bool) or not isinstance(self.queue, int) or self.queue < 1:
+            raise ValueError(f"mqtt queue must be an integer of at least 1, got {self.queue!r}")
 
-    def status(self, camera: str, state: dict) -> None:
-        """A camera's status changed (`state` is passed on as given); sinks that do not care ignore it."""
-
-    def close(self, timeout: float | None = None) -> None:
-        """Deliver what is queued for at most `timeout` seconds (None: the sink's own default), then stop."""
-
-    def stats(self) -> dict:
-        """Alert counts "delivered", "failed" (given up on) and "dropped" (pushed out of a full queue), "error" (the
-        last failure in one line, or None), and what the sink adds."""
-
-
-class LogSink:
-    """alerts.jsonl: one JSON object a line, appended and fsynced, never rewritten. One per camera (its memory)."""
-    name = "log"
-
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / "alerts.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()        # one line at a time: two threads' writes must not interleave
-        self.delivered = self.failed = 0
-        self.error: str | None = None
-
-    def append(self, alert: Alert) -> None:
-        """Append one line; raises OSError when the disk refuses (send() counts it instead)."""
-        line = json.dumps(alert.to_json()) + "\n"
-        with self._lock:
-            try:
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError as e:
-                self.failed += 1
-                self.error = f"alert log: {e}"
-                raise
-            self.delivered += 1
-
-    def send(self, alert: Alert) -> None:
-        # On the caller's thread: an fsync on a local disk takes milliseconds, and the line is then on disk before
-        # the alert goes anywhere else.
-        try:
-            self.append(alert)
-        except OSError:
-            pass                             # counted by append()
-
-    def status(self, camera: str, state: dict) -> None:
-        pass                                 # the log keeps alerts only
-
-    def close(self, timeout: float | None = None) -> None:
-        pass                                 # every line is on disk when send() returns
-
-    def stats(self) -> dict:
-        with self._lock:
-            return {"delivered": self.delivered, "failed": self.failed, "dropped": 0, "error": self.error}
-
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue                 # a line torn by a crash mid-write: the others still count
-        return out
-
-
-class WebhookSink:
-    """POSTs each alert as JSON to `url` from a background thread, retrying with backoff; `send` never blocks and
-    never raises. One per camera (its spec names the URL)."""
-    name = "webhook"
-    # Seconds close() gives queued alerts when not told: a stopping stream waits this long for its last alerts.
-    close_timeout = 5.0
-
-    def __init__(self, url: str, config: AlertConfig):
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook must be an http:// or https:// URL, got {url!r}")
-        self.url, self.config = url, config
-        self._queue: deque[dict] = deque()
-        self._cond = threading.Condition()   # guards the queue, the counters and _closing; wakes the worker
-        self._closing = False                # no more alerts: deliver what is queued, then end
-        self._abort = threading.Event()      # give up now, retries included (an Event: the backoff waits on it)
-        self.delivered = self.failed = self.dropped = 0
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="vigil-webhook", daemon=True)
-        self._thread.start()
-
-    def send(self, alert: Alert) -> None:
-        item = alert.to_json()
-        with self._cond:
-            if self._closing:
-                self.failed += 1             # nobody will post it
-                return
-            if len(self._queue) >= self.config.webhook_queue:
-                self._queue.popleft()        # the oldest goes: the newest alert is the one worth having
-                self.dropped += 1
-            self._queue.append(item)
-            self._cond.notify()
-
-    def status(self, camera: str, state: dict) -> None:
-        pass                                 # webhooks receive alerts only
-
-    def _post(self, body: bytes) -> None:
-        req = urllib.request.Request(self.url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "vigil"})
-        with urllib.request.urlopen(req, timeout=self.config.webhook_timeout) as r:
-            if r.status >= 300:
-                raise urllib.error.HTTPError(self.url, r.status, "not 2xx", r.headers, None)
-
-    def _attempts(self, item: dict) -> str | None:
-        """Posts one alert with its retries; None when delivered, else the last error."""
-        body, wait = json.dumps(item).encode(), self.config.webhook_backoff
-        for attempt in range(self.config.webhook_attempts):
-            try:
-                self._post(body)
-                return None
-            except (OSError, ValueError) as e:        # URLError and HTTPError are OSErrors
-                if attempt + 1 == self.config.webhook_attempts or self._abort.wait(wait):
-                    return f"webhook {self.url}: {e}"
-                wait *= 2
-        return None
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closing)
-                if not self._queue or self._abort.is_set():
-                    return
-                item = self._queue.popleft()
-            error = self._attempts(item)
-            with self._cond:
-                if error is None:
-                    self.delivered += 1
-                else:
-                    self.failed += 1
-                    self.error = error
-
-    def close(self, timeout: float | None = None) -> None:
-        """Deliver what is queued (with its retries) for at most `timeout` seconds, then give up on the rest."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(self.close_timeout if timeout is None else timeout)
-        self._abort.set()                    # a POST in progress ends by its own timeout; no new one starts
-        with self._cond:
-            self.failed += len(self._queue)
-            self._queue.clear()
-            self._cond.notify()
-
-    def stats(self) -> dict:
-        with self._cond:
-            return {"delivered": self.delivered, "failed": self.failed, "dropped": self.dropped,
-                    "queued": len(self._queue), "error": self.error}
-
-
-# The names the watcher has always used.
-AlertLog = LogSink
-Webhook = WebhookSink
 
 # '/' would split a camera's name into topic levels and '+' and '#' are subscription wildcards (NUL is not allowed).
 _TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
@@ -216,6 +104,7 @@ class MqttSink:
 
     "delivered" counts alerts the broker acknowledged (QoS 0: written to the connection)."""
     name = "mqtt"
+    config_class = MqttConfig      # the [mqtt] table
 
     def __init__(self, config: MqttConfig | None = None):
         from paho.mqtt import client as mqtt    # optional backend: only a process that publishes to MQTT needs it

@@ -1,0 +1,90 @@
+"""The serve config (TOML) and the shared-sink registry it reads: every sink's table is found through the registry,
+so a new sink is its class and one line; wrong input is a one-line error naming the file and the key."""
+from dataclasses import dataclass
+
+import pytest
+
+from stream.service import sinks
+from stream.service.config import load
+from stream.service.sinks.mqtt import MqttConfig, MqttSink
+
+CAMERA = '[[camera]]\nname = "door"\nsource = "rtsp://cam/1"\n'
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "vigil.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_example_config_reads(tmp_path):
+    from tests.conftest import ROOT
+    cfg = load(ROOT / "vigil.example.toml")
+    assert [c.name for c in cfg.cameras] == ["room"] and cfg.sinks == {} and cfg.used_sinks() == {}
+
+
+def test_a_camera_sends_to_a_registered_sink_with_its_table(tmp_path):
+    cfg = load(write(tmp_path, '[mqtt]\nhost = "127.0.0.1"\nport = 1884\n' + CAMERA + 'sinks = ["mqtt"]\n'
+                     '[[camera]]\nname = "yard"\nsource = "0"\n'))
+    assert cfg.sinks == {"mqtt": MqttConfig(host="127.0.0.1", port=1884)}
+    assert cfg.used_sinks() == cfg.sinks and cfg.cameras[1].sinks == []
+    unused = load(write(tmp_path, '[mqtt]\nport = 1884\n' + CAMERA))
+    assert unused.sinks and unused.used_sinks() == {}          # a table no camera sends to opens no client
+    assert sinks.sink_class("mqtt") is MqttSink
+
+
+@pytest.mark.parametrize("text, error", [
+    ('[mqtt]\nport = 1884\n' + CAMERA + 'sinks = ["ntfy"]\n', "unknown sink 'ntfy': the sinks are 'mqtt'"),
+    (CAMERA + 'sinks = ["mqtt"]\n', "camera 'door' sends to 'mqtt' but there is no [mqtt] table"),
+    ('[mqtt]\nbroker = "x"\n' + CAMERA, "[mqtt]: unknown key 'broker' (known: client_id"),
+    ('[mqtt]\nport = 0\n' + CAMERA, "[mqtt]: mqtt port must be an integer in [1, 65535]"),
+    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, camera, answer, mqtt)"),
+])
+def test_wrong_sinks_are_one_line_errors_naming_the_file(tmp_path, text, error):
+    with pytest.raises(ValueError) as e:
+        load(write(tmp_path, text))
+    assert str(e.value).startswith(f"{tmp_path / 'vigil.toml'}: ") and error in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@dataclass
+class BellConfig:
+    # The bell's name: a sink's settings are a dataclass with a why-comment per field, checked on construction.
+    tone: str = "ding"
+
+    def __post_init__(self):
+        if not self.tone:
+            raise ValueError("bell tone must not be empty")
+
+
+class BellSink:
+    """A shared sink that keeps what it is given: the smallest one, to prove that a sink needs nothing but its class
+    and one registry line."""
+    name = "bell"
+    config_class = BellConfig
+
+    def __init__(self, config: BellConfig):
+        self.config, self.alerts, self.statuses, self.closed = config, [], [], False
+
+    def send(self, alert):
+        self.alerts.append(alert)
+
+    def status(self, camera, state):
+        self.statuses.append((camera, state))
+
+    def close(self, timeout=None):
+        self.closed = True
+
+    def stats(self):
+        return {"delivered": len(self.alerts), "failed": 0, "dropped": 0, "error": None}
+
+
+def test_a_new_sink_is_its_class_and_one_registry_line(tmp_path, monkeypatch):
+    monkeypatch.setitem(sinks.SHARED, "bell", (__name__, "BellSink"))
+    cfg = load(write(tmp_path, '[bell]\ntone = "dong"\n' + CAMERA + 'sinks = ["bell"]\n'))
+    assert cfg.used_sinks() == {"bell": BellConfig(tone="dong")}
+    opened = sinks.open_shared(cfg.used_sinks())
+    assert isinstance(opened["bell"], BellSink) and opened["bell"].config.tone == "dong"
+    assert isinstance(opened["bell"], sinks.Sink)              # the protocol's methods, checked at run time
+    with pytest.raises(ValueError, match=r"\[bell\]: bell tone must not be empty"):
+        load(write(tmp_path, '[bell]\ntone = ""\n' + CAMERA))
