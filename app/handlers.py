@@ -16,6 +16,7 @@ from app.report import jpeg_data_uri
 from app.service import Service, SourceRefused
 from app.sessions import PageState, Pages
 from app.timeline import timeline_svg
+from stream.detectors import alert_kinds
 from memory.store import StoreError
 from stream.clock import clip_label, span_text, when_label
 from stream.config import AlertConfig
@@ -347,7 +348,8 @@ class Handlers:
             noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' if a.noise else ""
             title = html.escape(a.title or a.message)
             text = f"<br>{html.escape(a.description)}" if a.description else ""
-            kind = {"scene_change": "Scene change", "activity_start": "Activity", "rule": "Rule"}.get(a.kind, a.kind)
+            known = alert_kinds().get(a.kind)
+            kind = known[1].short if known else "Rule" if a.kind == "rule" else a.kind
             reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
             items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'
                          f'border-bottom:1px solid #eee">{img}<div><b>{when_label(a.time, a.wall_time)}</b> '

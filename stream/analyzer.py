@@ -1,6 +1,6 @@
 """Every decoded frame of a stream, analysed where it is decoded (the file decoder, a live stream's reader thread)
-on a small image: scene cuts (`stream.scenes`) and activity (`stream.activity`). Model-independent: the same
-footage gives the same events whichever vision tower is loaded.
+on a small image by the registered detectors (`stream.detectors`: scene cuts, activity). Model-independent: the
+same footage gives the same events whichever vision tower is loaded.
 
 Events wait in the analyzer until the source hands them over with the next sampled frame (`take`), so the loop
 sees every event with the step it belongs to, frame-accurate, even while the model is busy elsewhere.
@@ -8,19 +8,18 @@ sees every event with the step it belongs to, frame-accurate, even while the mod
 import threading
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from stream.activity import ActivityDetector
 from stream.config import EventConfig
+from stream.detectors import Detector, Look, detector_classes
 from stream.events import Event
-from stream.scenes import CutDetector
 from stream.sources import shrink
 
 
 @dataclass
 class AnalyzerState:
-    """A copy of an analyzer's state, for a resume point (JSON-able values, arrays)."""
+    """A copy of an analyzer's state, for a resume point (JSON-able values, arrays): each detector's under its name,
+    its arrays as "<name>.<array>"."""
     values: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -28,8 +27,7 @@ class AnalyzerState:
 class FrameAnalyzer:
     def __init__(self, config: EventConfig):
         self.config = config
-        self.cuts = CutDetector(config.cuts)
-        self.activity = ActivityDetector(config.activity)
+        self.detectors: list[Detector] = [cls(config) for cls in detector_classes()]
         self._pending: list[Event] = []
         self._lock = threading.Lock()            # a live source's reader thread feeds it; the loop takes from it
 
@@ -37,9 +35,12 @@ class FrameAnalyzer:
         """Forget the stream seen so far, as a new stream would (a looped file jumping back to its start: a cut,
         not motion). Events not taken yet are dropped with it."""
         with self._lock:
-            self.cuts = CutDetector(self.config.cuts)
-            self.activity = ActivityDetector(self.config.activity)
+            self.detectors = [cls(self.config) for cls in detector_classes()]
             self._pending = []
+
+    def detector(self, name: str) -> Detector:
+        """The running detector registered as `name` (its state, for a test or a bench)."""
+        return next(d for d in self.detectors if d.name == name)
 
     def small(self, bgr: np.ndarray) -> np.ndarray:
         """A frame [H, W, 3] at the analysis size (longest side `config.side`), area-filtered."""
@@ -47,14 +48,13 @@ class FrameAnalyzer:
 
     def see(self, bgr: np.ndarray, t: float) -> None:
         """One decoded frame [H, W, 3] BGR uint8 at source time t (seconds, increasing)."""
-        small = self.small(bgr)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32), (3, 3), 0)
+        look = Look(self.small(bgr), t)
         with self._lock:
-            if self.cuts.see(small, t):
-                self._pending += [Event("scene_change", t)] + self.activity.finish()
-                self.activity.reset(grey, t)            # a new scene: a new background and new floors
-            else:
-                self._pending += self.activity.see(grey, t)
+            new_scene = False
+            for d in self.detectors:                 # a cut, found first, makes the others start over on this frame
+                events = d.new_scene(look) if new_scene else d.see(look)
+                new_scene = new_scene or (d.starts_scene and bool(events))
+                self._pending += events
 
     def take(self) -> list[Event]:
         """The events found since the last take, in time order."""
@@ -63,23 +63,28 @@ class FrameAnalyzer:
         return sorted(events, key=lambda e: e.time)
 
     def finish(self) -> list[Event]:
-        """The end of the stream: what was not taken yet, and the end of an open activity."""
+        """The end of the stream: what was not taken yet, and what the detectors close (an open activity)."""
         with self._lock:
-            self._pending += self.activity.finish()
+            for d in self.detectors:
+                self._pending += d.finish()
         return self.take()
 
     def snapshot(self) -> AnalyzerState:
         """The state now (events waiting to be taken are not part of it: take them first)."""
+        values, arrays = {}, {}
         with self._lock:
-            cv, ca = self.cuts.state()
-            av, aa = self.activity.state()
-        return AnalyzerState(values={"cuts": cv, "activity": av},
-                             arrays={**{f"cuts.{k}": v for k, v in ca.items()},
-                                     **{f"activity.{k}": v for k, v in aa.items()}})
+            for d in self.detectors:
+                v, a = d.state()
+                values[d.name] = v
+                arrays |= {f"{d.name}.{k}": x for k, x in a.items()}
+        return AnalyzerState(values=values, arrays=arrays)
 
     def restore(self, state: AnalyzerState) -> None:
-        part = lambda prefix: {k.split(".", 1)[1]: v for k, v in state.arrays.items() if k.startswith(prefix)}  # noqa
+        """Continue from a snapshot; a detector registered since it was taken starts fresh."""
         with self._lock:
-            self.cuts.load(state.values["cuts"], part("cuts."))
-            self.activity.load(state.values["activity"], part("activity."))
+            for d in self.detectors:
+                if d.name in state.values:
+                    prefix = d.name + "."
+                    d.restore(state.values[d.name],
+                              {k[len(prefix):]: v for k, v in state.arrays.items() if k.startswith(prefix)})
             self._pending = []

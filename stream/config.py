@@ -230,7 +230,8 @@ class AnswerConfig:
 
 @dataclass
 class AlertConfig:
-    # Automatic alerts from the engine's events; each can be switched off.
+    # Automatic alerts from the detectors' events (stream.detectors); those of cuts and of activity can each be
+    # switched off (a detector registered later raises its alerts unless `enabled` is taught its switch).
     scene_changes: bool = True
     activity: bool = True
     # Stream seconds after an automatic alert of one kind during which that kind stays quiet: a busy scene must not
@@ -255,6 +256,10 @@ class AlertConfig:
     # Rule checks and descriptions waiting for the model, per stream; beyond this the oldest is dropped and counted
     # (a model that cannot keep up must not grow memory or make alerts arrive ever later).
     verify_queue: int = 16
+
+    def enabled(self, detector: str) -> bool:
+        """Whether the automatic alerts of this detector (its registry name) are on."""
+        return {"cuts": self.scene_changes, "activity": self.activity}.get(detector, True)
 
     def __post_init__(self):
         if not all(math.isfinite(v) for v in (self.cooldown, self.rule_cooldown, self.webhook_backoff,

@@ -26,6 +26,7 @@ from memory.store import StepRecord
 from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
+from stream.detectors.cuts import SCENE_CHANGE
 from stream.scheduler import ModelGate
 from stream.events import Event
 from stream.sources import Frame, shrink
@@ -282,7 +283,7 @@ class Ingestor:
                 events = [shifted(e, state.time_base) for e in events]
                 # Only stream time is shifted: the wall clock already goes on across runs.
                 frame = replace(frame, time=frame.time + state.time_base, events=events)
-            if any(e.kind == "scene_change" for e in events):
+            if any(e.kind == SCENE_CHANGE for e in events):
                 if state.pending:
                     group.append(self._take(state, pad=True))  # the step before the cut ends before it
                 state.cut_next = True

@@ -14,13 +14,16 @@ from typing import Callable
 from memory.clip import ClipMemory
 from stream.clock import clock_label, when_label
 from stream.config import AlertConfig
+from stream.detectors import alert_kinds
+from stream.detectors.activity import END as ACTIVITY_END
+from stream.detectors.activity import START as ACTIVITY_START
 
 Checker = Callable[[str, ClipMemory], tuple[bool, str]]   # (rule, clip) -> (holds, one-line reason)
 
 
 @dataclass
 class Alert:
-    kind: str                      # "scene_change", "activity_start" or "rule"
+    kind: str                      # an alert kind of a detector (stream.detectors.alert_kinds) or "rule"
     stream: str
     time: float                    # stream seconds
     message: str                   # a short title ("Activity started", or the rule's words)
@@ -93,8 +96,9 @@ class Alerter:
         self.stream, self.config, self.checker = stream, config, checker
         self._lock = threading.Lock()
         self.rules = [_RuleState(r.strip()) for r in rules if r.strip()]
-        self._last = {"scene_change": float("-inf"), "activity_start": float("-inf")}
-        self.occurrence = 0                 # counts activity starts and scene changes
+        self.kinds = alert_kinds()          # event kind -> (detector, AlertKind): the automatic alerts
+        self._last = {kind: float("-inf") for kind in self.kinds}
+        self.occurrence = 0                 # counts the events that are automatic alerts (activity starts, cuts)
         self.active = False
         self.span = (float("inf"), float("-inf"))    # the current or last activity span (start, end)
         self.checks = 0                     # clips sent to the checker
@@ -113,17 +117,18 @@ class Alerter:
         """Automatic alerts raised by one Step's events."""
         out = []
         for e in step.events:
-            if e.kind in ("activity_start", "scene_change"):
+            if e.kind in self.kinds:
                 self.occurrence += 1
-            if e.kind == "activity_start":
+            if e.kind == ACTIVITY_START:     # the span that rule checks look at
                 self.active, self.span = True, (e.time, e.time)
-            elif e.kind == "activity_end":
+            elif e.kind == ACTIVITY_END:
                 self.active, self.span = False, (self.span[0], e.time)
-            enabled = {"scene_change": self.config.scene_changes, "activity_start": self.config.activity}.get(e.kind)
-            if enabled and e.time - self._last[e.kind] >= self.config.cooldown:
+            if e.kind not in self.kinds:
+                continue
+            detector, how = self.kinds[e.kind]
+            if self.config.enabled(detector) and e.time - self._last[e.kind] >= self.config.cooldown:
                 self._last[e.kind] = e.time
-                title = "Scene change" if e.kind == "scene_change" else "Activity started"
-                out.append(Alert(e.kind, self.stream, e.time, title))
+                out.append(Alert(e.kind, self.stream, e.time, how.title))
         return out
 
     def candidate(self, clip: ClipMemory) -> bool:

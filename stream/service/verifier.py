@@ -15,6 +15,7 @@ from typing import Callable
 
 from memory.clip import ClipMemory
 from stream.config import AlertConfig
+from stream.detectors import alert_kinds
 from stream.service.alerts import Alert, Alerter, Checker, parse_verdict
 
 CHECK_PROMPT = "Does this clip show the following? {rule}\nAnswer yes or no, then give a one-line reason."
@@ -60,7 +61,8 @@ def model_checker(ask: Ask) -> Checker:
 
 def model_describer(ask: Ask) -> Describer:
     def describe(kind: str, clip: ClipMemory) -> Description:
-        what = "scene change" if kind == "scene_change" else "activity started"
+        known = alert_kinds().get(kind)
+        what = known[1].what if known else kind.replace("_", " ")
         return parse_description(ask(clip, DESCRIBE_PROMPT.format(what=what)))
     return describe
 

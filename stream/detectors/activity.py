@@ -16,16 +16,22 @@ from collections import deque
 import cv2
 import numpy as np
 
-from stream.config import ActivityConfig
+from stream.config import EventConfig
+from stream.detectors.base import AlertKind, Detector, Look
 from stream.events import Event
+
+START, END, LIGHTING = "activity_start", "activity_end", "lighting_change"
 
 _OPEN = np.ones((3, 3), np.uint8)        # opening removes speckles of noise from the masks
 _BLEND = 8.0                             # added to both sides of a brightness ratio so black pixels do not explode it
 
 
-class ActivityDetector:
-    def __init__(self, config: ActivityConfig):
-        self.config = config
+class ActivityDetector(Detector):
+    name = "activity"
+    alerts = {START: AlertKind("Activity started", "Activity", "activity started")}
+
+    def __init__(self, config: EventConfig):
+        self.config = config.activity
         self.background: np.ndarray | None = None      # [h, w] float32: the scene as it is when nothing is there
 
     # ---- per frame ----------------------------------------------------------------------------------------
@@ -44,9 +50,15 @@ class ActivityDetector:
         self.presence_floor: deque[tuple[float, float]] = deque()
         self.active, self.first_on, self.last_on = False, None, t
 
-    def see(self, grey: np.ndarray, t: float) -> list[Event]:
-        """A blurred grey frame [h, w] float32 at time t (seconds, increasing); returns the events it raises."""
-        c = self.config
+    def new_scene(self, look: Look) -> list[Event]:
+        """A new scene: what was open ends, and this frame is the new background (new floors too)."""
+        events = self.finish()
+        self.reset(look.grey, look.t)
+        return events
+
+    def see(self, look: Look) -> list[Event]:
+        """The events this frame raises (read from its blurred grey image [h, w] float32)."""
+        grey, t, c = look.grey, look.t, self.config
         if self.background is None or self.background.shape != grey.shape:
             events = self.finish()
             self.reset(grey, t)
@@ -66,7 +78,7 @@ class ActivityDetector:
         total = math.prod(g for _, g in self.gains)
         if abs(math.log(total)) >= math.log1p(c.lighting):
             if t - self.last_light >= c.lighting_gap:
-                events.append(Event("lighting_change", t, {"gain": round(total, 3)}))
+                events.append(Event(LIGHTING, t, {"gain": round(total, 3)}))
             self.last_light = t                        # a change that goes on extends the quiet time
             self.gains.clear()
         # 2. Presence and motion masks, against the stream's own noise.
@@ -117,7 +129,7 @@ class ActivityDetector:
                 self.first_on = t if self.first_on is None else self.first_on
                 if t - self.first_on >= c.min_duration - 1e-9:
                     self.active, self.last_on = True, t
-                    events.append(Event("activity_start", self.first_on, {"motion": round(motion, 4)}))
+                    events.append(Event(START, self.first_on, {"motion": round(motion, 4)}))
         elif moving_now or present:
             self.last_on = t
         elif t - self.last_on >= c.hold:
@@ -146,7 +158,7 @@ class ActivityDetector:
         if self.background is None or not self.active:
             return []
         self.active, self.first_on = False, None
-        return [Event("activity_end", self.last_on)]
+        return [Event(END, self.last_on)]
 
     # ---- resume points ------------------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -162,7 +174,7 @@ class ActivityDetector:
                   "last_moved": self.last_moved.copy(), "recent": np.stack([f for _, f in self.recent])}
         return values, arrays
 
-    def load(self, values: dict, arrays: dict[str, np.ndarray]) -> None:
+    def restore(self, values: dict, arrays: dict[str, np.ndarray]) -> None:
         if not values["started"]:
             self.background = None
             return

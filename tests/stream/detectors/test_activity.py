@@ -83,7 +83,7 @@ def test_a_noisy_camera_raises_its_own_bar():
     quiet = FrameAnalyzer(EventConfig())
     assert not starts_and_ends(feed(quiet, clip(30, lambda t: noisy(bg, 12.0, rng))))
     c = quiet.config.activity
-    assert c.noise_k * quiet.activity.noise > c.min_diff     # its bar rose above the floor of min_diff
+    assert c.noise_k * quiet.detector("activity").noise > c.min_diff     # its bar rose above the floor of min_diff
     walker = clip(30, lambda t: noisy(with_box(bg, int((t - 15) * 80), 60) if 15 <= t < 19 else bg, 12.0, rng))
     events = starts_and_ends(feed(FrameAnalyzer(EventConfig()), walker))
     assert [k for k, _ in events] == ["activity_start", "activity_end"] and abs(events[0][1] - 15.0) <= 0.5

@@ -6,7 +6,8 @@ import numpy as np
 from bench.score import f1
 from stream.analyzer import FrameAnalyzer
 from stream.config import CutConfig, EventConfig
-from stream.scenes import CutDetector
+from stream.detectors import Look
+from stream.detectors.cuts import CutDetector
 from tests.stream.scenery import feed, scene
 
 FPS = 25.0
@@ -33,13 +34,13 @@ def test_cuts_closer_than_the_minimum_scene_are_one_transition():
 def test_a_restored_detector_continues_exactly():
     a, b = scene(1), scene(2)
     frames = [(i / FPS, a if i < 40 or 41 < i < 60 else b) for i in range(100)]
-    whole = CutDetector(CutConfig())
-    expect = [t for t, f in frames if whole.see(cv2.resize(f, (160, 90)), t)]
-    first = CutDetector(CutConfig())
-    got = [t for t, f in frames[:30] if first.see(cv2.resize(f, (160, 90)), t)]
-    second = CutDetector(CutConfig())
-    second.load(*first.state())
-    got += [t for t, f in frames[30:] if second.see(cv2.resize(f, (160, 90)), t)]
+    whole = CutDetector(EventConfig())
+    expect = [t for t, f in frames if whole.see(Look(cv2.resize(f, (160, 90)), t))]
+    first = CutDetector(EventConfig())
+    got = [t for t, f in frames[:30] if first.see(Look(cv2.resize(f, (160, 90)), t))]
+    second = CutDetector(EventConfig())
+    second.restore(*first.state())
+    got += [t for t, f in frames[30:] if second.see(Look(cv2.resize(f, (160, 90)), t))]
     assert got == expect and len(expect) == 2
 
 
