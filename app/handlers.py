@@ -144,6 +144,12 @@ class Handlers:
             return
         p = self._page(request)
         with p.lock:                       # frames of one page arrive concurrently: one start only
+            now = time.monotonic()
+            if p.webcam_stopped:
+                if now - p.last_push <= self.config.webcam_idle:
+                    p.last_push = now
+                    return                 # the browser still streams after Stop: not a new start
+                p.webcam_stopped = False   # it paused and began again: the user started it anew
             if p.webcam is not None and p.webcam.closed:
                 ended = self.registry.get(p.webcam_name or "")
                 if ended is not None and ended.stats().error:
@@ -153,7 +159,7 @@ class Handlers:
                 p.webcam = PushSource(sampling.max_side, fps=sampling.fps)
                 w = self._start(p, request, p.webcam, "webcam", rules, scene, activity, webhook, own=True)
                 p.webcam_name = w.spec.name
-            p.last_push = time.monotonic()
+            p.last_push = now
             p.webcam.push(np.ascontiguousarray(image[..., :3], dtype=np.uint8))
 
     def stop(self, name: str, request: gr.Request) -> str:
@@ -161,6 +167,10 @@ class Handlers:
         w = self._watcher(p, name, request)
         if w is None:
             return "Nothing to stop."
+        if w.spec.name == p.webcam_name:
+            with p.lock:
+                p.webcam_stopped = True
+                p.last_push = time.monotonic()
         w.stop()
         return f"Stopped **{w.spec.name}**; its memory stays, ask away."
 

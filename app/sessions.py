@@ -13,6 +13,9 @@ class PageState:
     webcam: PushSource | None = None    # where the browser's webcam frames go
     webcam_name: str | None = None
     last_push: float = 0.0              # monotonic time of the last webcam frame
+    # Stop was pressed on the webcam's stream while the browser may still be sending: its frames are ignored until
+    # it pauses for UIConfig.webcam_idle (its own stop), so the next frame does not undo the Stop.
+    webcam_stopped: bool = False
     chats: dict = field(default_factory=dict)   # camera -> its chat history on this page
     shown_ids: list = field(default_factory=list)   # clip ids in the memory browser, in its order, as last drawn
     shown_key: tuple = ()               # (camera, clips) the memory browser was drawn for

@@ -181,3 +181,30 @@ def test_a_stream_started_again_from_a_new_page_continues_its_memory(serve, vide
     assert min(second) > max(first)                # the second page's stream goes on after the first's
     assert [s.index for s in stored] == list(range(len(first) + len(second)))
     assert [s.time for s in stored] == first + second
+
+
+def test_a_stopped_webcam_is_not_restarted_by_the_frames_the_browser_still_sends(serve, monkeypatch):
+    """Stop on the webcam's stream while the browser keeps streaming: no second webcam camera; once the browser
+    pauses for webcam_idle (its own stop) and streams again, a new stream starts."""
+    import numpy as np
+
+    import app.handlers
+    url, handlers = serve()
+    now = [1000.0]
+    monkeypatch.setattr(app.handlers.time, "monotonic", lambda: now[0])   # a fake clock: no waiting out the idle time
+
+    class Req:
+        session_hash = "page-cam"
+    frame = np.zeros((64, 64, 3), np.uint8)
+    handlers.webcam_frame(frame, "", True, True, "", Req())
+    reg = handlers.registry
+    assert reg.names("page-cam") == ["webcam"]
+    assert "Stopped" in handlers.stop("webcam", Req())
+    for _ in range(5):                               # the browser goes on sending, a frame every 0.5 s
+        now[0] += 0.5
+        handlers.webcam_frame(frame, "", True, True, "", Req())
+    assert reg.names("page-cam") == ["webcam"] and not reg.get("webcam").running
+    now[0] += handlers.config.webcam_idle + 1        # it paused (the widget's stop), then the user streams again
+    handlers.webcam_frame(frame, "", True, True, "", Req())
+    assert reg.names("page-cam") == ["webcam", "webcam-2"] and reg.get("webcam-2").running
+    handlers.unload(Req())
