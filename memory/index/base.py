@@ -28,7 +28,8 @@ class VectorIndex(ABC):
     @classmethod
     @abstractmethod
     def open(cls, path: Path, dim: int, count: int, sample: Sample, config) -> "VectorIndex":
-        """The cached index at `path` if it is sound and fits `count` keys, else a new empty one (`rebuild`).
+        """The cached index at `path` if it is sound and fits `count` keys, else a new empty one, which the store's
+        `sync` then fills from the rows (the rebuild: a torn, foreign or outgrown cache costs time, never data).
         `config` is the store's StoreConfig (engine settings live there, with why-comments)."""
 
     @classmethod
