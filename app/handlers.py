@@ -362,7 +362,7 @@ class Handlers:
             kind = known[1].short if known else "Rule" if a.kind == "rule" else a.kind
             reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
             items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'
-                         f'border-bottom:1px solid #eee">{img}<div><b>{when_label(a.time, a.wall_time)}</b> '
+                         f'border-bottom:1px solid #eee">{img}<div style="overflow-wrap:anywhere;min-width:0"><b>{when_label(a.time, a.wall_time)}</b> '
                          f'<span style="color:#667">{kind}</span>{sev}<br>{title}{noise}{text}{reason}</div></div>')
         return "".join(items) or "<i>No alerts yet.</i>"
 
