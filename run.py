@@ -250,9 +250,17 @@ def cmd_eval(args) -> int:
 
     from evaluation.benchmarks import read_questions
     from evaluation.config import EvalConfig
-    from evaluation.harness import Evaluation, engine_config, table, video_paths
+    from evaluation.harness import Evaluation, engine_config, rescore_folder, table, video_paths
     from stream.engine import Engine
 
+    if args.rescore is not None:
+        results = rescore_folder(args.rescore, args.annotations)
+        print(table(results))
+        print(f"results: {Path(args.rescore) / 'results.json'} (scored again; nothing was asked)")
+        return 0
+    missing = [f"--{k}" for k in ("annotations", "videos", "out") if getattr(args, k) is None]
+    if missing:
+        raise ValueError(f"eval needs {', '.join(missing)} (or --rescore OUT to score an earlier run again)")
     _answers_needed(args, "a benchmark's questions")
     config = EvalConfig(format=args.format, limit=args.limit)
     questions = read_questions(args.annotations, config.format)      # these fail fast, before the models load
@@ -606,10 +614,13 @@ def parser() -> argparse.ArgumentParser:
                                                       "video ingested once, each question asked at its time "
                                                       "(resumable: run it again after an interruption)")
     e.add_argument("--format", choices=FORMATS, default=EvalConfig.format, help="the annotation file's format")
-    e.add_argument("--annotations", required=True, help="questions_real_stream.json (StreamingBench) or "
-                                                        "ovo_bench_new.json (OVO-Bench)")
-    e.add_argument("--videos", required=True, help="folder the annotation file's video paths are relative to")
-    e.add_argument("--out", required=True, help="output folder: results.json and the memory (one stream per video)")
+    e.add_argument("--annotations", help="questions_real_stream.json (StreamingBench) or ovo_bench_new.json "
+                                         "(OVO-Bench); with --rescore, the file the run used if it has moved")
+    e.add_argument("--videos", help="folder the annotation file's video paths are relative to")
+    e.add_argument("--out", help="output folder: results.json and the memory (one stream per video)")
+    e.add_argument("--rescore", metavar="OUT", default=None,
+                   help="score an earlier run's results.json again from its stored responses (official rule and "
+                        "parsed letter); loads no model and asks nothing")
     e.add_argument("--limit", type=_positive_int, default=EvalConfig.limit, help="only the first N questions")
     return p
 

@@ -1,5 +1,16 @@
-"""Scoring a benchmark's answers as its own scripts do: reading the answer (a letter, a count, yes or no) and the
-accuracy per task, per group and overall (OVO-Bench: means of means; StreamingBench: over questions)."""
+"""Scoring a benchmark's answers as its own scripts do (`official`), and a second reading by Vigil's letter parser
+(`judge`, labelled "parsed"); the accuracy per task, per group and overall (OVO-Bench: means of means;
+StreamingBench: over questions).
+
+The official rules, from each benchmark's own code:
+- OVO-Bench (utils/OVOBenchScore.py): a choice is right when the ground-truth letter occurs in the response
+  (`gt in response`, case-sensitive: "A man walks" holds an "A"); REC when the response's digits joined are the count;
+  SSR and CRR when the response is exactly "Y"/"N" for Yes/No, or the expected "Yes"/"No" occurs in it.
+- StreamingBench (src/data/count.py): a choice is right when the response's first character is the answer letter
+  (`response[0] == answer`: "(A)" and " A" are wrong).
+One difference, on purpose: a failed or empty response is asked and wrong here. OVO-Bench scores None as 0 too;
+StreamingBench's script skips an empty response in sqa and raises on it elsewhere, so its totals can be smaller.
+"""
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -15,19 +26,33 @@ def _norm(text: str) -> str:
 _MARKS = r"\s.,;:!?()\[\]\"'*`_-"     # spaces and ASCII punctuation that may surround a letter
 
 
+_JOINS = ("or", "and", "nor", "vs", "versus", "then")   # "A or B": a letter, not the article
+
+
 def parse_letter(text: str, options: tuple[str, ...] | list[str]) -> str | None:
     """The option letter an answer gives, or None: "B", "(B)", "B.", "B) A map", "**B**", "The answer is B",
     "Answer: (C)", "I think it is C because ...", or one option's own text ("A map."). Only the letters of the
-    options count; "A" and "I" followed by a word in lower case are English ("A man walks"), not answers; two
-    different letters standing alone is no answer."""
+    options count; "A" and "I" followed by a word in lower case are English ("A man walks"), not answers, unless the
+    word joins letters ("A or B"). Two different letters standing alone is no answer, always ("A or B", "A, B",
+    "B) or C"); only a letter named as the answer ("The answer is B, not A") wins over another."""
     letters = LETTERS[:len(options)]
     s = text.strip().strip("*_`\"' ")
     one = f"[{letters}]"
     whole = re.fullmatch(rf"[{_MARKS}]*([A-Za-z])[{_MARKS}]*", s)    # the answer is one letter, in either case
     if whole and whole.group(1).upper() in letters:
         return whole.group(1).upper()
+    named = re.search(rf"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?({one})(?![A-Za-z0-9])", s)
+    if named:
+        return named.group(1)
+    # Standing alone: between spaces or punctuation (noise such as "2o\ufffdC\ufffd" names no letter).
+    alone = set()
+    for m in re.finditer(rf"(?:^|(?<=[\s({{\[\"*]))({one})(?=$|[\s.,;:!?)\]\"*])", s):
+        word = re.match(r"\s+([a-z]+)", s[m.end():])
+        if not (m.group(1) in "AI" and word and word.group(1) not in _JOINS):
+            alone.add(m.group(1))
+    if len(alone) > 1:
+        return None
     for pattern in (rf"^[(\[]?({one})[)\]]?(?:[.:,;)]|\s+[-–]|$)",   # leads with it: "B.", "(B)", "B) ..."
-                    rf"(?i:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*[(\[]?({one})(?![A-Za-z0-9])",
                     rf"[(\[]({one})[)\]]"):                          # bracketed anywhere
         m = re.search(pattern, s)
         if m:
@@ -35,10 +60,28 @@ def parse_letter(text: str, options: tuple[str, ...] | list[str]) -> str | None:
     by_text = [letters[i] for i, o in enumerate(options) if _norm(o) and _norm(o) == _norm(s)]
     if len(by_text) == 1:
         return by_text[0]
-    # Standing alone: between spaces or punctuation (noise such as "2o\ufffdC\ufffd" names no letter).
-    alone = {m.group(1) for m in re.finditer(rf"(?:^|(?<=[\s({{\[\"*]))({one})(?=$|[\s.,;:!?)\]\"*])", s)
-             if not (m.group(1) in "AI" and re.match(r"\s+[a-z]", s[m.end():]))}
-    return alone.pop() if len(alone) == 1 else None
+    return alone.pop() if alone else None
+
+
+OFFICIAL_RULES = {
+    "ovobench": "right when the ground-truth letter occurs in the response (OVO-Bench utils/OVOBenchScore.py)",
+    "streamingbench": "right when the response's first character is the answer letter (StreamingBench "
+                      "src/data/count.py)",
+}
+
+
+def official(format: str, kind: str, expected: str, response: str | None) -> bool:
+    """Whether a response is right by the benchmark's own rule (see the module's docstring), on the response exactly
+    as the model gave it; a failed (None) or empty one is wrong."""
+    if not response:
+        return False
+    if kind == "choice":
+        return expected in response if format == "ovobench" else response[0] == expected
+    if kind == "count":
+        return "".join(re.findall(r"\d+", response)) == expected
+    if kind == "yesno":
+        return response == expected[0] or expected in response
+    raise ValueError(f"unknown answer kind {kind!r}")
 
 
 @dataclass
@@ -84,10 +127,11 @@ class Scores:
     overall: Tally = field(default_factory=Tally)
 
 
-def score(rows: list[dict], format: str) -> Scores:
-    """Accuracy per task, per group and overall. OVO-Bench (score.py): a group's score is the mean of its tasks'
-    accuracies and the overall score the mean of the groups'. StreamingBench (src/data/count.py): accuracies are
-    over questions, a group's and the total alike."""
+def score(rows: list[dict], format: str, key: str = "correct") -> Scores:
+    """Accuracy per task, per group and overall, of the rows' `key` ("correct": the official rule; "correct_parsed":
+    Vigil's parsed letter). OVO-Bench (OVOBenchScore.py): a group's score is the mean of its tasks' accuracies and
+    the overall score the mean of the groups'. StreamingBench (src/data/count.py): accuracies are over questions, a
+    group's and the total alike."""
     groups = OVO_GROUPS if format == "ovobench" else STREAMINGBENCH_GROUPS
     macro = format == "ovobench"
     order = {t: i for i, t in enumerate(t for ts in groups.values() for t in ts)}
@@ -98,7 +142,7 @@ def score(rows: list[dict], format: str) -> Scores:
         out.task_group[r["task"]] = r["group"]
         for t in (tally, out.groups.setdefault(r["group"], Tally()), out.overall):
             t.asked += 1
-            t.correct += r["correct"]
+            t.correct += r[key]
             t.unparsed += r["parsed"] is None
     for t in [*out.tasks.values(), *out.groups.values(), out.overall]:
         t.accuracy = t.correct / t.asked if t.asked else 0.0
