@@ -262,7 +262,7 @@ def cmd_eval(args) -> int:
     if missing:
         raise ValueError(f"eval needs {', '.join(missing)} (or --rescore OUT to score an earlier run again)")
     _answers_needed(args, "a benchmark's questions")
-    config = EvalConfig(format=args.format, limit=args.limit)
+    config = EvalConfig(format=args.format, limit=args.limit, protocol=args.protocol, answer_tokens=args.answer_tokens)
     questions = read_questions(args.annotations, config.format)      # these fail fast, before the models load
     video_paths(questions[:config.limit] if config.limit else questions, args.videos)
     engine = Engine(engine_config(_engine_config(args), config))
@@ -610,6 +610,7 @@ def parser() -> argparse.ArgumentParser:
     z.add_argument("--summary", action="store_true", help="a timeline summary built from the captions (implies --captions)")
     from evaluation.benchmarks import FORMATS
     from evaluation.config import EvalConfig
+    from evaluation.protocol import PROTOCOLS
     e = sub.add_parser("eval", parents=[models], help="score a streaming benchmark (StreamingBench, OVO-Bench): each "
                                                       "video ingested once, each question asked at its time "
                                                       "(resumable: run it again after an interruption)")
@@ -622,6 +623,10 @@ def parser() -> argparse.ArgumentParser:
                    help="score an earlier run's results.json again from its stored responses (official rule and "
                         "parsed letter); loads no model and asks nothing")
     e.add_argument("--limit", type=_positive_int, default=EvalConfig.limit, help="only the first N questions")
+    e.add_argument("--protocol", choices=PROTOCOLS, default=EvalConfig.protocol,
+                   help="what a question is shown: " + "; ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()))
+    e.add_argument("--answer-tokens", type=_positive_int, default=EvalConfig.answer_tokens,
+                   help="longest answer in tokens (the benchmarks' own Qwen wrappers allow 128)")
     return p
 
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from evaluation.benchmarks import Probe, Question
 from evaluation.config import EvalConfig
+from evaluation.protocol import PROTOCOLS, TIME_EPS, clips_for
 from evaluation.scoring import OFFICIAL_RULES, judge, official, score
 from memory.files import write_atomic
 from stream.analysis import ingest_identity
@@ -34,8 +35,6 @@ from stream.sources import FileSource, Frame
 RESULTS_VERSION = 1
 RESULTS = "results.json"
 MEMORY = "memory"
-# Frame times come from the container as floats: a frame stamped at the question's time belongs before it.
-TIME_EPS = 1e-6
 NAMES = {"streamingbench": "StreamingBench", "ovobench": "OVO-Bench"}
 
 
@@ -119,13 +118,14 @@ def verdicts(format: str, kind: str, expected: str, response: str | None, option
             "correct_parsed": verdict.correct}
 
 
-def ask(session: Session, probe: Probe, question: Question, format: str) -> dict:
+def ask(session: Session, probe: Probe, question: Question, format: str, protocol: str = "streaming") -> dict:
     """Ask one probe of a question as of its time; the answer, what it used and its timings (a results row without its
     labels). A time in the question's own words limits what it sees; the prompt's options ("About 2 minutes") must
     not."""
     options, kind = question.options, question.kind
+    shown = clips_for(protocol, session.store, session.stream, probe.time, session.engine.config.select.token_budget)
     t0 = time.perf_counter()
-    answer = session.ask(probe.prompt, until=probe.time, when_text=question.prompt)
+    answer = session.ask(probe.prompt, until=probe.time, when_text=question.prompt, clip_ids=shown)
     reply = answer.read(t0)
     text = reply.text
     return {"time": probe.time, "seen_until": session.now, "expected": probe.answer, "response": text,
@@ -157,7 +157,7 @@ class Evaluation:
 
     def _identity(self, annotations: Path) -> dict:
         cfg = self.engine.config
-        return {"format": self.config.format,
+        return {"format": self.config.format, "protocol": self.config.protocol,
                 "annotations_sha256": hashlib.sha256(annotations.read_bytes()).hexdigest(),
                 **self._settings(cfg)}
 
@@ -188,6 +188,7 @@ class Evaluation:
             raise EvaluationError(f"{path} is not a Vigil evaluation of this version; use another --out")
         # Settings added since an older run are read at their default (as that run could not record them).
         have["identity"] = with_defaults(have.get("identity"), json.loads(json.dumps(self._settings(EngineConfig()))))
+        have["identity"].setdefault("protocol", "streaming")     # runs before protocols were a choice
         if have.get("identity") != want:
             old = have.get("identity") or {}
             diff = [k for k in want if old.get(k) != want[k]]
@@ -233,7 +234,11 @@ class Evaluation:
                 stats["ingest_seconds"] = round(stats["ingest_seconds"] + time.perf_counter() - t0, 4)
             q = a.question
             row = {"id": q.id, "probe": a.index, "video": video, "task": q.task, "group": q.group, "kind": q.kind,
-                   **ask(session, a.probe, q, self.config.format)}
+                   **ask(session, a.probe, q, self.config.format, self.config.protocol)}
+            ended = feed.held is None and not feed.has(a.probe.time)     # the video ran out before the question
+            if ended and a.probe.time > session.now + 1.0 / self.engine.config.ingest.sampling.fps:
+                row["past_end"] = (f"asked at {a.probe.time:g} s, after the video ends at {session.now:g} s: "
+                                   f"answered from the video up to its end")
             s = session.state
             stats.update(stream_seconds=session.now, frames=s.frames, steps=s.steps, encoded=s.encoded,
                          tokens_kept=s.tokens_kept, tokens_total=s.tokens_total,
@@ -325,10 +330,13 @@ def table(results: dict) -> str:
     lines = []
     if results["warning"]:
         lines += [f"!!! {RANDOM_WEIGHTS_WARNING} !!!", "!!! every answer is noise, and so is every score below !!!", ""]
-    p = results["scores_parsed"]
-    rule = OFFICIAL_RULES[results["identity"]["format"]]
+    p, ident = results["scores_parsed"], results["identity"]
+    rule = OFFICIAL_RULES[ident["format"]]
+    protocol = ident.get("protocol", "streaming")
     lines += [f"{results['benchmark']}: {t['answered']} probes answered over {t['videos']} videos "
               f"({results['annotations']}); accuracy {s['averaging']}",
+              f"protocol: {protocol} ({PROTOCOLS[protocol]}); model {ident['model']['llm']}; answers capped at "
+              f"{ident['model']['max_new_tokens']} tokens",
               f"accuracy: the benchmark's own rule, {rule}; parsed: Vigil's letter parser, a second reading that "
               f"published numbers do not use", "",
               "| group | task | asked | correct | unparsed | accuracy | parsed |", "|---|---|---|---|---|---|---|"]
@@ -344,6 +352,10 @@ def table(results: dict) -> str:
     kept = f"{t['kept_ratio']:.1%} ({t['tokens_kept']} of {t['tokens_total']})" if t["kept_ratio"] is not None else "-"
     speed = f"{t['ingest_speed']:.2f}" if t["ingest_speed"] is not None else "-"
     first = f"{t['first_token_median_s']:.3f} s" if t["first_token_median_s"] is not None else "-"
+    late = sum(1 for r in results["answers"].values() if r.get("past_end"))
+    if late:
+        lines += ["", f"{late} probes were asked after their video's end (answered from the video up to its end; "
+                      f"a truncated download or a typo in the file's times): see \"past_end\" in results.json"]
     lines += ["", f"tokens kept {kept}; first token median {first}; ingest {speed} stream s per wall s "
                   f"({t['stream_seconds']:.0f} s of video, each ingested once: {t['frames']} frames, "
                   f"{t['encoded']} of {t['steps']} steps encoded)"]

@@ -474,6 +474,7 @@ def test_eval_arguments_default_from_the_config_and_bad_ones_get_one_line(capsys
     import run
     a = run.parser().parse_args(["eval", "--annotations", "a.json", "--videos", "v", "--out", "o"])
     assert (a.format, a.limit) == (EvalConfig.format, EvalConfig.limit)
+    assert (a.protocol, a.answer_tokens) == (EvalConfig.protocol, EvalConfig.answer_tokens) == ("streaming", 128)
     for args, says in ((["--limit", "0"], "--limit: must be more than 0"),
                        (["--format", "mvbench"], "argument --format: invalid choice: 'mvbench'")):
         with pytest.raises(SystemExit) as stop:
