@@ -3,7 +3,10 @@
 StreamingBench (github.com/THUNLP-MT/StreamingBench, src/data/questions_real_stream.json and the omni and sqa files):
 a list of per-video entries `{"video_path": "./videos/sample_416_real.mp4", "questions": [{"task_type": ...,
 "question": ..., "time_stamp": "00:02:37", "options": ["A. Black.", ...] or ["Black.", ...], "answer": "A", ...}]}`;
-a question is asked at its time_stamp (src/benchmark/StreamingBench.py cuts the video at it).
+a question is asked at its time_stamp (src/benchmark/StreamingBench.py cuts the video at it). questions_sqa.json holds
+a list of parts per video instead, read as one entry; a Sequential QA question is asked with the video's earlier
+questions and their ground-truth answers in its prompt (src/benchmark/StreamingBenchSQA.py). Options are shown as
+that code shows them (`shown_options`).
 
 OVO-Bench (github.com/JoeLeelyf/OVO-Bench, data/ovo_bench_new.json): a list of items `{"id", "task", "video", ...}`.
 Backward and real-time items have `realtime` (seconds), `question`, `options` and `gt` (the index of the right one);
@@ -45,6 +48,19 @@ STREAMINGBENCH_PROMPT = (
     "video and a multiple-choice question related to the video. Your task is to carefully analyze the video and "
     "provide the best answer to question, choosing from the four options provided. Respond with only the letter "
     "(A, B, C, or D) of the correct option.\n\nQuestion: {question}\n\nOptions:\n{options}\n\nThe best option is:")
+# StreamingBench's Sequential QA (src/benchmark/StreamingBenchSQA.py): the earlier questions of the same video and
+# their ground-truth answers go in the prompt.
+STREAMINGBENCH_SQA_PROMPT = (
+    "You are an advanced video question-answering AI assistant. You have been provided with a video and a "
+    "multiple-choice question related to the video. Your task is to carefully analyze the video and the provided "
+    "context to answer the question, choosing from the four options provided. Respond with only the letter (A, B, C, "
+    "or D) of the correct option.\n\n{context}\n\nHere is the question. Answer it and don't confuse it with the "
+    "previous conversation.\nQuestion: {question}\n\nOptions:\n{options}\n\nThe best option is:")
+SQA_CONTEXT_HEAD = ("Here are the contextual information related to the video. Please answer the questions based on "
+                    "the contextual information: ")
+SQA_CONTEXT_ITEM = ("At timestamp {time_stamp}, the following question and answer occurred: Question: {question}; "
+                    "Options: {options}; Answer: {answer}; ")
+SQA_TASK = "Sequential Question Answering"
 OVO_CHOICE_PROMPT = ("Question: {question}\nOptions:\n{options}\n\nRespond only with the letter corresponding to your "
                      "chosen option (e.g., A, B, C). \nDo not include any additional text or explanation in your "
                      "response.")
@@ -90,10 +106,6 @@ class Question:
     group: str           # real-time, backward, forward (OVO-Bench); real-time, omni-source, contextual (StreamingBench)
     kind: str            # how an answer is read: "choice" (a letter), "count" (a number), "yesno"
     probes: tuple[Probe, ...] = field(default_factory=tuple)   # in file order (test_info's), each asked at its time
-
-
-def lettered(options) -> str:
-    return "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
 
 
 def _load(path: Path):
@@ -143,9 +155,39 @@ def _options(values: list, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def shown_options(values: list[str]) -> list[str]:
+    """The options as StreamingBench's own code shows them: as they are when the first starts with "A.", else the
+    first four each behind its letter (so a blank option is shown as "C. ", and the answer letter keeps pointing at
+    the option the file means)."""
+    if values[0].startswith("A."):
+        return list(values)
+    return [f"{LETTERS[i]}. {v}" for i, v in enumerate(values[:4])]
+
+
+def _entries(data: list, path: Path) -> list[dict]:
+    """Per-video entries: questions_sqa.json holds a list per video of its parts (each with the video's path and
+    some of its questions), which are one entry here, its questions in file order."""
+    out = []
+    for n, item in enumerate(data, 1):
+        if isinstance(item, list):
+            parts = [p for p in item if isinstance(p, dict)]
+            if len(parts) != len(item) or not parts:
+                raise BenchmarkFormatError(f"{path}: entry {n} must be a list of parts with 'video_path' and "
+                                           f"'questions'")
+            videos = {p.get("video_path") for p in parts}
+            if len(videos) != 1:
+                raise BenchmarkFormatError(f"{path}: entry {n}: its parts name {len(videos)} videos, one is expected")
+            item = {"video_path": parts[0].get("video_path"),
+                    "questions": [q for p in parts for q in _need(p, "questions", list, f"{path}: entry {n}")]}
+        out.append(item)
+    return out
+
+
 def read_streamingbench(path: str | Path) -> list[Question]:
     path = Path(path)
     data = _load(path)
+    if isinstance(data, list):
+        data = _entries(data, path)
     if not isinstance(data, list):
         raise BenchmarkFormatError(f"{path}: a StreamingBench file is a list of per-video entries, got "
                                    f"{type(data).__name__}")
@@ -157,6 +199,7 @@ def read_streamingbench(path: str | Path) -> list[Question]:
     for n, entry in enumerate(data, 1):
         where = f"{path}: entry {n}"
         video = _need(entry, "video_path", str, where)
+        context = ""                # SQA: the video's earlier questions with their answers, as the official script
         for k, q in enumerate(_need(entry, "questions", list, where), 1):
             at = f"{where}, question {k}"
             task = _need(q, "task_type", str, at)
@@ -167,12 +210,19 @@ def read_streamingbench(path: str | Path) -> list[Question]:
                 raise BenchmarkFormatError(f"{at}: unknown task_type {task!r}{hint}; known: {known}")
             text = _need(q, "question", str, at)
             time = _seconds(_need(q, "time_stamp", (int, float, str), at), at, "time_stamp")
-            options = _options(_need(q, "options", list, at), at)
+            raw = _need(q, "options", list, at)
+            options = _options(raw, at)
             answer = _need(q, "answer", str, at).strip()
             if answer not in tuple(LETTERS[:len(options)]):
                 raise BenchmarkFormatError(f"{at}: answer {answer!r} is not one of the letters "
                                            f"{', '.join(LETTERS[:len(options)])}")
-            prompt = STREAMINGBENCH_PROMPT.format(question=text, options=lettered(options))
+            shown = shown_options(raw)
+            if task == SQA_TASK:
+                prompt = STREAMINGBENCH_SQA_PROMPT.format(context=context, question=text, options="\n".join(shown))
+                context = (context or SQA_CONTEXT_HEAD) + SQA_CONTEXT_ITEM.format(
+                    time_stamp=q["time_stamp"], question=text, options=", ".join(shown), answer=answer)
+            else:
+                prompt = STREAMINGBENCH_PROMPT.format(question=text, options="\n".join(shown))
             out.append(Question(id=f"{n}.{k}", video=video, time=time, prompt=text, options=options, answer=answer,
                                 task=task, group=groups[task], kind="choice", probes=(Probe(time, prompt, answer),)))
     if not out:

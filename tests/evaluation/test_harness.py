@@ -52,6 +52,48 @@ def test_streamingbench_groups_by_task(tmp_path):
     assert qs[0].time == 65.0
 
 
+def test_options_are_shown_as_streamingbench_shows_them(tmp_path):
+    entry = lambda options: {"task_type": "Emotion Recognition", "question": "q?", "time_stamp": "00:00:05",  # noqa: E731
+                             "options": options, "answer": "C"}
+    path = tmp_path / "omni.json"
+    path.write_text(json.dumps([{"video_path": "v.mp4", "questions": [
+        entry(["A. Calm.", "Angry.", "C. Sad.", "Happy."]),          # the first lettered: shown as it is
+        entry(["Calm.", "Angry.", "", "Happy."]),                    # a blank option keeps its letter
+        entry(["A.Calm", "B.Angry", "C.Sad", "D.Happy"])]}]))       # "A." without a space: as it is
+    a, b, c = (q.probes[0].prompt for q in read_questions(path, "streamingbench"))
+    assert "Options:\nA. Calm.\nAngry.\nC. Sad.\nHappy.\n" in a
+    assert "Options:\nA. Calm.\nB. Angry.\nC. \nD. Happy.\n" in b
+    assert "Options:\nA.Calm\nB.Angry\nC.Sad\nD.Happy\n" in c
+
+
+def test_sequential_qa_is_asked_with_the_earlier_questions_and_their_answers(tmp_path):
+    """questions_sqa.json (a list of parts per video) as StreamingBenchSQA.py asks it: each question's prompt holds
+    the video's earlier questions, their options and their ground-truth answers; the first holds none."""
+    sqa = lambda q, t, answer: {"task_type": "Sequential Question Answering", "question": q,  # noqa: E731
+                                "time_stamp": t, "answer": answer, "options": ["Ma.", "Fan.", "Xu.", "Lin."]}
+    path = tmp_path / "questions_sqa.json"
+    path.write_text(json.dumps([[
+        {"time": "[0:00:00 - 0:01:00]", "video_path": "./videos/sample_17_sqa.mp4",
+         "questions": [sqa("Who serves now?", "00:00:36", "A")]},
+        {"time": "[0:01:00 - 0:02:00]", "video_path": "./videos/sample_17_sqa.mp4",
+         "questions": [sqa("What has the person of the last question scored?", "00:01:30", "C"),
+                       sqa("And the opponent?", "00:01:50", "B")]}]]))
+    qs = read_questions(path, "streamingbench")
+    assert [q.id for q in qs] == ["1.1", "1.2", "1.3"] and [q.time for q in qs] == [36.0, 90.0, 110.0]
+    assert {q.video for q in qs} == {"./videos/sample_17_sqa.mp4"} and {q.group for q in qs} == {"contextual"}
+    first, second, third = (q.probes[0].prompt for q in qs)
+    assert "following question and answer occurred" not in first and "Question: Who serves now?" in first
+    told = ("At timestamp 00:00:36, the following question and answer occurred: Question: Who serves now?; Options: "
+            "A. Ma., B. Fan., C. Xu., D. Lin.; Answer: A; ")
+    assert ("Please answer the questions based on the contextual information: " + told) in second
+    assert told in third and "Question: What has the person of the last question scored?; " in third
+    assert "Answer: C; " in third and "Answer: B" not in third          # its own answer is never told
+    assert third.endswith("Options:\nA. Ma.\nB. Fan.\nC. Xu.\nD. Lin.\n\nThe best option is:")
+    path.write_text(json.dumps([[{"video_path": "a.mp4", "questions": []}, {"video_path": "b.mp4", "questions": []}]]))
+    with pytest.raises(BenchmarkFormatError, match="its parts name 2 videos"):
+        read_questions(path, "streamingbench")
+
+
 def test_ovobench_reader():
     qs = {q.id: q for q in read_ovobench(OVO)}
     assert {i: q.group for i, q in qs.items()} == {"0": "backward", "1": "backward", "2": "real-time",
