@@ -37,7 +37,7 @@ STREAMINGBENCH_GROUPS = {
                   "Prospective Reasoning"),
     "omni-source": ("Emotion Recognition", "Scene Understanding", "Source Discrimination", "Multimodal Alignment"),
     "contextual": ("Misleading Context Understanding", "Anomaly Context Understanding",
-                   "Sequential Question Answering"),
+                   "Sequential Question Answering", "Proactive Output"),
 }
 # OVO-Bench's tasks by group (constant.py).
 OVO_GROUPS = {"backward": ("EPM", "ASI", "HLD"), "real-time": ("OCR", "ACR", "ATR", "STU", "FPD", "OJR"),
@@ -61,6 +61,17 @@ SQA_CONTEXT_HEAD = ("Here are the contextual information related to the video. P
 SQA_CONTEXT_ITEM = ("At timestamp {time_stamp}, the following question and answer occurred: Question: {question}; "
                     "Options: {options}; Answer: {answer}; ")
 SQA_TASK = "Sequential Question Answering"
+# StreamingBench's Proactive Output (src/benchmark/StreamingBenchProactive.py): from a second after the question's
+# time to `PROACTIVE_AFTER` seconds past the ground-truth time, once a second, the model is asked whether it is the
+# right time to output the answer; on its first yes it is asked the question itself, and that time is scored.
+PROACTIVE_TASK = "Proactive Output"
+PROACTIVE_AFTER = 4
+PROACTIVE_PROMPT = (
+    "You are an advanced image question-answering AI assistant. You have been provided with images and a question "
+    "related to the images. Your task is to carefully analyze the images and provide the answer to the question. You "
+    "need to carefully confirm whether the images content meet the conditions of the question, and then output the "
+    "correct content.\n\nQuestion: {}\n\nThe answer is:\n")
+PROACTIVE_POLL = "{question} Is it the right time to output \"{output}\"? You can only answer yes or no."
 OVO_CHOICE_PROMPT = ("Question: {question}\nOptions:\n{options}\n\nRespond only with the letter corresponding to your "
                      "chosen option (e.g., A, B, C). \nDo not include any additional text or explanation in your "
                      "response.")
@@ -104,8 +115,9 @@ class Question:
     answer: str          # the right letter; "" for forward tasks (each probe has its own)
     task: str            # the benchmark's task name ("Counting", "EPM", "REC", ...)
     group: str           # real-time, backward, forward (OVO-Bench); real-time, omni-source, contextual (StreamingBench)
-    kind: str            # how an answer is read: "choice" (a letter), "count" (a number), "yesno"
+    kind: str            # how an answer is read: "choice" (a letter), "count" (a number), "yesno", "proactive"
     probes: tuple[Probe, ...] = field(default_factory=tuple)   # in file order (test_info's), each asked at its time
+    follow_up: str = ""  # proactive: asked once the model first says it is the right time (its answer is kept)
 
 
 def _load(path: Path):
@@ -205,11 +217,12 @@ def read_streamingbench(path: str | Path) -> list[Question]:
             task = _need(q, "task_type", str, at)
             if task not in groups:
                 known = "; ".join(f"{g}: {', '.join(t)}" for g, t in STREAMINGBENCH_GROUPS.items())
-                hint = " (Proactive Output asks the model when to speak, not a question at a time; not supported)" \
-                    if task == "Proactive Output" else ""
-                raise BenchmarkFormatError(f"{at}: unknown task_type {task!r}{hint}; known: {known}")
+                raise BenchmarkFormatError(f"{at}: unknown task_type {task!r}; known: {known}")
             text = _need(q, "question", str, at)
             time = _seconds(_need(q, "time_stamp", (int, float, str), at), at, "time_stamp")
+            if task == PROACTIVE_TASK:
+                out.append(_proactive(q, text, time, f"{n}.{k}", video, groups[task], at))
+                continue
             raw = _need(q, "options", list, at)
             options = _options(raw, at)
             answer = _need(q, "answer", str, at).strip()
@@ -228,6 +241,21 @@ def read_streamingbench(path: str | Path) -> list[Question]:
     if not out:
         raise BenchmarkFormatError(f"{path}: no questions in it")
     return out
+
+
+def _proactive(q: dict, text: str, time: float, qid: str, video: str, group: str, at: str) -> Question:
+    """A Proactive Output question: one yes/no poll a second, from a second after its time to PROACTIVE_AFTER
+    seconds past the ground-truth time (whole seconds, as the official script counts them)."""
+    truth = _seconds(_need(q, "ground_truth_time_stamp", (int, float, str), at), at, "ground_truth_time_stamp")
+    output = _need(q, "ground_truth_output", str, at)
+    poll = PROACTIVE_PROMPT.format(PROACTIVE_POLL.format(question=text, output=output))
+    start, last = int(time) + 1, int(truth) + PROACTIVE_AFTER
+    if start > last:
+        raise BenchmarkFormatError(f"{at}: its ground_truth_time_stamp comes before its time_stamp")
+    probes = tuple(Probe(float(t), poll, str(int(truth))) for t in range(start, last + 1))
+    return Question(id=qid, video=video, time=float(start), prompt=text, options=(), answer=str(int(truth)),
+                    task=PROACTIVE_TASK, group=group, kind="proactive", probes=probes,
+                    follow_up=PROACTIVE_PROMPT.format(text))
 
 
 def _ovo_time(value, where: str) -> float:

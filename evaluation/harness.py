@@ -26,7 +26,7 @@ from typing import Iterator
 from evaluation.benchmarks import Probe, Question
 from evaluation.config import EvalConfig
 from evaluation.protocol import PROTOCOLS, TIME_EPS, clips_for
-from evaluation.scoring import OFFICIAL_RULES, judge, official, score
+from evaluation.scoring import OFFICIAL_RULES, judge, official, proactive, says_yes, score
 from memory.files import write_atomic
 from stream.analysis import ingest_identity
 from stream.engine import RANDOM_WEIGHTS_WARNING, Engine, EngineConfig, Session, answered_by, with_defaults
@@ -111,8 +111,15 @@ class FrameFeed:
             yield frame
 
 
-def verdicts(format: str, kind: str, expected: str, response: str | None, options: tuple[str, ...]) -> dict:
-    """A row's scoring fields: "correct" by the benchmark's own rule, "parsed" and "correct_parsed" by Vigil's."""
+def verdicts(format: str, kind: str, expected: str, response: str | None, options: tuple[str, ...],
+             time: float = 0.0, last: bool = False) -> dict:
+    """A row's scoring fields: "correct" by the benchmark's own rule, "parsed" and "correct_parsed" by Vigil's. A
+    proactive poll (asked at `time`; `last`: the question's last poll) also says whether it "counts": only the one
+    that decides its question does."""
+    if kind == "proactive":
+        counts, correct = proactive(time, expected, response, last)
+        return {"parsed": "yes" if says_yes(response) else "no", "correct": correct, "correct_parsed": correct,
+                "counts": counts, "last_poll": last}
     verdict = judge(kind, expected, response or "", options)
     return {"parsed": verdict.parsed, "correct": official(format, kind, expected, response),
             "correct_parsed": verdict.correct}
@@ -128,8 +135,9 @@ def ask(session: Session, probe: Probe, question: Question, format: str, protoco
     answer = session.ask(probe.prompt, until=probe.time, when_text=question.prompt, clip_ids=shown)
     reply = answer.read(t0)
     text = reply.text
+    last = probe is question.probes[-1]
     return {"time": probe.time, "seen_until": session.now, "expected": probe.answer, "response": text,
-            **verdicts(format, kind, probe.answer, text, options), "warning": answer.warning,
+            **verdicts(format, kind, probe.answer, text, options, probe.time, last), "warning": answer.warning,
             "clips": [[c.start, c.end] for c in answer.clips],     # memory clips shown: [start, end] stream seconds
             "window": [answer.window.start, answer.window.end] if answer.window else None,   # the live window shown
             "prompt_tokens": answer.prompt_tokens,
@@ -225,7 +233,11 @@ class Evaluation:
         source = FileSource(str(self.paths[video]), self.engine.config.ingest.sampling.fps)
         feed = FrameFeed(session.frames(source, resume=True))
         stats = self.results["videos"].setdefault(video, {"ingest_seconds": 0.0})
+        # Proactive questions already decided (their first yes, or their last poll): no later poll is asked.
+        decided = {r["id"] for r in self.results["answers"].values() if r["kind"] == "proactive" and r["counts"]}
         for a in asks:
+            if a.question.id in decided:
+                continue
             if feed.has(a.probe.time):
                 t0 = time.perf_counter()
                 # Each piece closes its clip (the question sees it stored) but not the stream: a rerun continues it.
@@ -245,6 +257,10 @@ class Evaluation:
                          broken_at=s.notes.get("broken_at"))
             if stats["broken_at"] is not None:
                 self.broken[video] = stats["broken_at"]
+            if q.kind == "proactive" and row["counts"]:
+                decided.add(q.id)
+                if row["parsed"] == "yes":        # the official script then asks the question itself; kept, not scored
+                    row["output"] = session.ask(q.follow_up, until=a.probe.time).read(time.perf_counter()).text
             self.results["answers"][a.key] = row
             self.results["warning"] = self.results["warning"] or row["warning"]
             self._write()
@@ -273,8 +289,17 @@ def rescore(results: dict, questions: list[Question]) -> int:
     for row in results["answers"].values():
         q = by_id.get(row["id"])
         if q is not None:
-            row.update(verdicts(fmt, q.kind, row["expected"], row["response"], q.options))
+            row.update(verdicts(fmt, q.kind, row["expected"], row["response"], q.options, row["time"],
+                                row["probe"] == len(q.probes) - 1))
             n += 1
+    polls: dict[str, list[dict]] = {}
+    for row in results["answers"].values():
+        if row["kind"] == "proactive":
+            polls.setdefault(row["id"], []).append(row)
+    for rows in polls.values():         # only a question's first deciding poll scores (later ones were not asked then)
+        first = next((r for r in sorted(rows, key=lambda r: r["time"]) if r["counts"]), None)
+        for r in rows:
+            r["counts"] = r is first
     return n
 
 

@@ -84,6 +84,22 @@ def official(format: str, kind: str, expected: str, response: str | None) -> boo
     raise ValueError(f"unknown answer kind {kind!r}")
 
 
+# count.py's window for Proactive Output: the time of the model's first yes within 2 s of the ground truth.
+PROACTIVE_TOLERANCE = 2.0
+
+
+def says_yes(response: str | None) -> bool:
+    """A proactive poll's answer is yes as the official script reads it: "yes" anywhere in it, any case."""
+    return bool(response) and "yes" in response.strip().lower()
+
+
+def proactive(time: float, truth: str, response: str | None, last: bool) -> tuple[bool, bool]:
+    """(whether this poll decides the question, whether it is right): the first yes decides (right within
+    PROACTIVE_TOLERANCE of the ground-truth time), and so does the last poll with no yes (wrong)."""
+    yes = says_yes(response)
+    return yes or last, yes and abs(time - float(truth)) <= PROACTIVE_TOLERANCE
+
+
 @dataclass
 class Verdict:
     parsed: str | None      # what was read from the answer: a letter, a count, "Yes"/"No"; None: nothing readable
@@ -138,6 +154,8 @@ def score(rows: list[dict], format: str, key: str = "correct") -> Scores:
     out = Scores(averaging="mean of task accuracies per group, mean of groups overall" if macro
                  else "over questions, per group and overall")
     for r in sorted(rows, key=lambda r: order.get(r["task"], len(order))):
+        if not r.get("counts", True):
+            continue                     # a proactive poll that said no before the last: not a score of its own
         tally = out.tasks.setdefault(r["task"], Tally())
         out.task_group[r["task"]] = r["group"]
         for t in (tally, out.groups.setdefault(r["group"], Tally()), out.overall):

@@ -127,7 +127,7 @@ def test_malformed_fixture_is_refused_with_one_line():
     ("streamingbench", '[{"video_path": "v.mp4", "questions": [{"task_type": "Counting", "question": "q", '
                        '"time_stamp": "soon", "options": ["a", "b"], "answer": "A"}]}]', "'time_stamp' 'soon' is not a time"),
     ("streamingbench", '[{"video_path": "v.mp4", "questions": [{"task_type": "Proactive Output", "question": "q", '
-                       '"time_stamp": "00:00:05"}]}]', "Proactive Output asks the model when to speak"),
+                       '"time_stamp": "00:00:05"}]}]', "'ground_truth_time_stamp' is missing"),
     ("streamingbench", '[{"id": 1, "task": "EPM"}]', "an OVO-Bench file? (--format ovobench)"),
     ("streamingbench", "[]", "no questions in it"),
     ("ovobench", '[{"id": 7, "task": "EPM", "video": "v.mp4", "realtime": 3, "question": "q", "options": ["a", "b"], '
