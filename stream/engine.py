@@ -405,7 +405,7 @@ class Session:
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
         span = window = None
-        if clip_ids:
+        if clip_ids is not None:             # these clips and no others (none: a benchmark protocol's empty span)
             loaded = self.load(sorted(clip_ids))
             clips, skipped = loaded.clips, loaded.unreadable
         else:
