@@ -60,7 +60,7 @@ def _prefix(engine: Engine, video: Path, q: Question) -> dict:
             feed = FrameFeed(session.frames(FileSource(str(video), engine.config.ingest.sampling.fps)))
             for _ in session.run(feed.until(q.time)):
                 pass
-            return ask(session, q.probes[0], q)
+            return ask(session, q.probes[0], q, "streamingbench")
         finally:
             session.close()
 
