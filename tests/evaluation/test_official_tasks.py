@@ -1,4 +1,4 @@
-"""StreamingBench's Proactive Output as its own script runs it: a yes/no poll each second from a second after the
+"""StreamingBench's Sequential QA and Proactive Output end to end. Proactive Output as its own script runs it: a yes/no poll each second from a second after the
 question's time to 4 s past the ground truth, the question itself asked on the first yes, and that time scored within
 2 s of the ground truth (count.py); polls after the deciding one are never asked, and a resume does not ask again."""
 import json
@@ -78,3 +78,32 @@ def test_a_proactive_question_runs_end_to_end(llm, embedder, model_config, video
     rescore(results, questions)                                                # the 8 s poll: within 2 s of 10 s
     decided = [r for r in results["answers"].values() if r["counts"]]
     assert [r["time"] for r in decided] == [8.0] and decided[0]["correct"]
+
+
+def test_a_sequential_qa_file_runs_end_to_end(llm, embedder, model_config, videos, tmp_path):
+    """questions_sqa.json's own shape through the harness: each question is asked at its time with the earlier ones
+    and their answers in its prompt, and scored by StreamingBench's rule."""
+    from tests.evaluation.test_harness import Counting
+    sqa = lambda q, t, answer: {"task_type": "Sequential Question Answering", "question": q,  # noqa: E731
+                                "time_stamp": t, "answer": answer, "options": ["One.", "Two.", "Three.", "Four."]}
+    path = tmp_path / "questions_sqa.json"
+    path.write_text(json.dumps([[
+        {"video_path": "./videos/bottle-detection.mp4", "questions": [sqa("How many bottles stand now?", "00:00:04",
+                                                                          "C")]},
+        {"video_path": "./videos/bottle-detection.mp4", "questions": [sqa("How many of those are left now?",
+                                                                          "00:00:12", "B")]}]]))
+    counting = Counting(llm)
+    engine = _engine(counting, embedder, model_config)
+    questions = read_questions(path, "streamingbench")
+    ev = Evaluation(engine, questions, videos, tmp_path / "out", EvalConfig(format="streamingbench"), path)
+    try:
+        rows = list(ev.run())
+    finally:
+        ev.close()
+    assert [r["time"] for r in rows] == [4.0, 12.0] and len(counting.asked) == 2
+    assert "occurred" not in counting.asked[0]
+    assert "Question: How many bottles stand now?; Options: A. One., B. Two., C. Three., D. Four.; Answer: C; " \
+        in counting.asked[1]
+    assert [r["correct"] for r in rows] == [bool(r["response"]) and r["response"][0] == a
+                                            for r, a in zip(rows, "CB")]
+    assert ev.results["scores"]["tasks"]["Sequential Question Answering"]["asked"] == 2
