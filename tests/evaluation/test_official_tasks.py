@@ -1,6 +1,7 @@
-"""StreamingBench's Sequential QA and Proactive Output end to end. Proactive Output as its own script runs it: a yes/no poll each second from a second after the
-question's time to 4 s past the ground truth, the question itself asked on the first yes, and that time scored within
-2 s of the ground truth (count.py); polls after the deciding one are never asked, and a resume does not ask again."""
+"""StreamingBench's Sequential QA and Proactive Output end to end. Proactive Output as its own script runs it: a
+yes/no poll each second from a second after the question's time to 4 s past the ground truth, the question itself
+asked on the first yes, and that time scored within 2 s of the ground truth (count.py); polls after the deciding one
+are never asked, and a resume does not ask again."""
 import json
 
 from evaluation.benchmarks import read_questions
