@@ -188,12 +188,7 @@ class Evaluation:
             self.results = fresh
             self._write()            # before anything is ingested: a rerun after a crash knows the folder as its own
             return fresh
-        try:
-            have = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise EvaluationError(f"cannot read {path}: {e}; move it away to start again") from None
-        if not isinstance(have, dict) or have.get("vigil_eval") != RESULTS_VERSION:
-            raise EvaluationError(f"{path} is not a Vigil evaluation of this version; use another --out")
+        have = read_results(path, "; move it away to start again", "; use another --out")
         # Settings added since an older run are read at their default (as that run could not record them).
         have["identity"] = with_defaults(have.get("identity"), json.loads(json.dumps(self._settings(EngineConfig()))))
         have["identity"].setdefault("protocol", "streaming")     # runs before protocols were a choice
@@ -281,6 +276,19 @@ def scored(results: dict) -> None:
                                            "benchmark's rule: not comparable to published numbers)"}
 
 
+def read_results(path: Path, unreadable: str = "", foreign: str = "") -> dict:
+    """A results.json as it was written; EvaluationError in one line (with the hint given) when it cannot be read or
+    is not a Vigil evaluation of this version."""
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise EvaluationError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else e}{unreadable}") \
+            from None
+    if not isinstance(results, dict) or results.get("vigil_eval") != RESULTS_VERSION:
+        raise EvaluationError(f"{path} is not a Vigil evaluation of this version{foreign}")
+    return results
+
+
 def rescore(results: dict, questions: list[Question]) -> int:
     """Score every stored row again from its raw response, by today's rules (official and parsed), without asking
     anything; returns how many rows were scored. A row whose question is not in `questions` is left as it is."""
@@ -308,12 +316,7 @@ def rescore_folder(out: str | Path, annotations: str | Path | None = None) -> di
     (atomically); the annotation file is the one it names unless given, and must be the one it was run on."""
     from evaluation.benchmarks import read_questions
     path = Path(out) / RESULTS
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise EvaluationError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else e}") from None
-    if not isinstance(results, dict) or results.get("vigil_eval") != RESULTS_VERSION:
-        raise EvaluationError(f"{path} is not a Vigil evaluation of this version")
+    results = read_results(path)
     source = Path(annotations or results["annotations"])
     try:
         digest = hashlib.sha256(source.read_bytes()).hexdigest()

@@ -20,6 +20,15 @@ def po_file(tmp_path, truth="00:00:10"):
     return path
 
 
+def run(engine, questions, videos, out, path):
+    """An evaluation of `path` in `out`, run to its end: (the evaluation, its rows)."""
+    ev = Evaluation(engine, questions, videos, out, EvalConfig(format="streamingbench"), path)
+    try:
+        return ev, list(ev.run())
+    finally:
+        ev.close()
+
+
 def test_the_polls_and_the_window_are_the_official_ones(tmp_path):
     (q,) = read_questions(po_file(tmp_path), "streamingbench")
     assert q.kind == "proactive" and q.group == "contextual" and q.answer == "10"
@@ -55,21 +64,14 @@ def test_a_proactive_question_runs_end_to_end(llm, embedder, model_config, video
     scripted = Scripted(llm)
     engine = _engine(scripted, embedder, model_config)
     questions = read_questions(path, "streamingbench")
-    ev = Evaluation(engine, questions, videos, tmp_path / "out", EvalConfig(format="streamingbench"), path)
-    try:
-        rows = list(ev.run())
-    finally:
-        ev.close()
+    ev, rows = run(engine, questions, videos, tmp_path / "out", path)
     assert [r["time"] for r in rows] == [6.0, 7.0, 8.0, 9.0]                  # no poll after the yes
     assert [r["counts"] for r in rows] == [False, False, False, True] and rows[-1]["correct"]
     assert rows[-1]["output"] == "taken" and scripted.polls == 4 and len(scripted.asked) == 5
     s = ev.results["scores"]
     assert s["tasks"]["Proactive Output"]["asked"] == 1 and s["tasks"]["Proactive Output"]["accuracy"] == 1.0
-    ev = Evaluation(engine, questions, videos, tmp_path / "out", EvalConfig(format="streamingbench"), path)
-    try:
-        assert list(ev.run()) == [] and scripted.polls == 4                    # decided: nothing asked again
-    finally:
-        ev.close()
+    _, again = run(engine, questions, videos, tmp_path / "out", path)
+    assert again == [] and scripted.polls == 4                                 # decided: nothing asked again
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     results["answers"]["1.1#0"]["response"] = "yes"                            # rescored: the 6 s poll decides,
     rescore(results, questions)                                                # 4 s early: wrong
@@ -96,11 +98,7 @@ def test_a_sequential_qa_file_runs_end_to_end(llm, embedder, model_config, video
     counting = Counting(llm)
     engine = _engine(counting, embedder, model_config)
     questions = read_questions(path, "streamingbench")
-    ev = Evaluation(engine, questions, videos, tmp_path / "out", EvalConfig(format="streamingbench"), path)
-    try:
-        rows = list(ev.run())
-    finally:
-        ev.close()
+    ev, rows = run(engine, questions, videos, tmp_path / "out", path)
     assert [r["time"] for r in rows] == [4.0, 12.0] and len(counting.asked) == 2
     assert "occurred" not in counting.asked[0]
     assert "Question: How many bottles stand now?; Options: A. One., B. Two., C. Three., D. Four.; Answer: C; " \
