@@ -67,7 +67,8 @@ def camera_json(w) -> dict:
                       for r in w.rules()]}
 
 
-def router(service: Service) -> APIRouter:
+def guard(service: Service):
+    """The dependency that asks for the page's credentials (HTTP Basic) when the page has them."""
     basic = HTTPBasic(auto_error=False)
 
     def auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
@@ -79,8 +80,11 @@ def router(service: Service) -> APIRouter:
         if not ok:
             raise HTTPException(401, "give the page's user and password (HTTP Basic)",
                                 headers={"WWW-Authenticate": "Basic"})
+    return auth
 
-    r = APIRouter(dependencies=[Depends(auth)])
+
+def router(service: Service) -> APIRouter:
+    r = APIRouter(dependencies=[Depends(guard(service))])
 
     def registry():
         if service.registry is None:
@@ -244,7 +248,15 @@ def router(service: Service) -> APIRouter:
 
 
 def app_with_api(service: Service) -> FastAPI:
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    # The schema and its two viewers are behind the same credentials as the API (FastAPI's own routes have none).
     app = FastAPI(title="Vigil", version="1", description="Cameras, questions, clips and alerts of a Vigil server. "
-                  "The live page is at /.")
+                  "The live page is at /.", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router(service))
+    docs = APIRouter(dependencies=[Depends(guard(service))], include_in_schema=False)
+    docs.get("/openapi.json")(lambda: app.openapi())
+    docs.get("/docs")(lambda: get_swagger_ui_html(openapi_url="/openapi.json", title="Vigil API"))
+    docs.get("/redoc")(lambda: get_redoc_html(openapi_url="/openapi.json", title="Vigil API"))
+    app.include_router(docs)
     return app

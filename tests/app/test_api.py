@@ -91,6 +91,16 @@ def test_api_asks_for_the_page_credentials_when_it_has_them(serve):
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "wrong")).status_code == 401
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "s3cret")).json() == []
     assert httpx.get(url + "health", auth=("admin", "s3cret")).status_code == 200
+    for doc in ("openapi.json", "docs", "redoc"):                # the schema and its viewers too
+        assert httpx.get(url + doc).status_code == 401, doc
+        assert httpx.get(url + doc, auth=("admin", "s3cret")).status_code == 200, doc
+    assert "/api/v1/cameras" in httpx.get(url + "openapi.json", auth=("admin", "s3cret")).json()["paths"]
+
+
+def test_the_api_docs_open_without_credentials_when_the_page_has_none(serve):
+    url, _ = serve()
+    assert "/api/v1/cameras" in httpx.get(url + "openapi.json").json()["paths"]
+    assert "swagger-ui" in httpx.get(url + "docs").text and "redoc" in httpx.get(url + "redoc").text
 
 
 def test_a_qwen3_camera_answers_with_a_time_and_the_live_window(serve, videos, model_config):
