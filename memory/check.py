@@ -31,7 +31,7 @@ class Finding:
     def line(self, repair: bool) -> str:
         """One line for the user: what is wrong and what --repair does (or did) about it."""
         head = "problem" if self.problem else "note"
-        if not self.problem or self.fix is None:
+        if self.fix is None:
             return f"{head}: {self.text}"
         if self.fixed:
             return f"{head}: {self.text} [repaired: {self.fix}]"
@@ -144,11 +144,11 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
                 found.append(Finding(("foreign", p.name), False, f"{name}: not a Vigil file (left as it is)"))
         for kind in INDEXES:
             text = store.backend.check(store.index_path(kind), store.key_dim, set(store.indexed_ids(kind)))
-            if text and writing:          # the writer keeps it in memory and saves it as it goes: not a fault
+            if text and writing:          # the writer keeps it in memory and saves it as it goes
                 found.append(Finding(("index", kind), False, f"{text} while a writer has it open"))
-            elif text:
-                found.append(Finding(("index", kind), True, f"{text}; questions still work (it is rebuilt in "
-                                     f"memory on each open)", "rebuilt"))
+            elif text:                    # a cache, not data: a kill before a clean stop leaves it behind
+                found.append(Finding(("index", kind), False, f"{text}: a cache of the database's keys, rebuilt "
+                                     f"from it on the next open; questions still work", "rewritten"))
     finally:
         store.close()
     report.findings = found
@@ -180,13 +180,13 @@ def check_memory(folder: str | Path, repair: bool = False, config: StoreConfig |
     """Survey a memory folder; with `repair`, fix what can be fixed without losing data, and survey again."""
     folder, config = Path(folder), config or StoreConfig()
     before = _survey(folder, config)
-    if not repair or not any(f.problem and f.fix for f in before.findings):
+    if not repair or not any(f.fix for f in before.findings):
         return before
     _repair(folder, before, config)
     after = _survey(folder, config)
-    left = {f.key for f in after.findings if f.problem}
+    left = {f.key for f in after.findings if f.problem or f.fix}
     for f in before.findings:
-        f.fixed = f.problem and f.fix is not None and f.key not in left
+        f.fixed = f.fix is not None and f.key not in left
     seen = {f.key for f in before.findings}
     before.findings += [f for f in after.findings if f.problem and f.key not in seen]   # what an old schema hid
     before.memory_id, before.schema, before.streams = after.memory_id, after.schema, after.streams

@@ -39,9 +39,8 @@ def test_survey_reports_each_problem_and_changes_nothing(tmp_path):
     ids = damaged(tmp_path)
     before = snapshot(tmp_path)
     report = check_memory(tmp_path)
-    assert keys(report) == sorted([("lost", ids[1]), ("lost", ids[2]), ("tmp", "3.tmp"), ("orphan", 99),
-                                   ("index", "visual")])
-    assert [f.key for f in report.findings if not f.problem] == [("foreign", "notes.txt")]
+    assert keys(report) == sorted([("lost", ids[1]), ("lost", ids[2]), ("tmp", "3.tmp"), ("orphan", 99)])
+    assert [f.key for f in report.findings if not f.problem] == [("foreign", "notes.txt"), ("index", "visual")]
     lines = [f.line(False) for f in report.findings]
     assert any("token file missing" in x and "--repair: marked missing" in x for x in lines)
     assert any("99.safetensors: token file that no row describes (kept" in x for x in lines)
@@ -64,6 +63,20 @@ def test_repair_fixes_what_loses_nothing_and_keeps_the_rest(tmp_path):
     again = check_memory(tmp_path)
     assert [f.key for f in again.problems_left] == [("orphan", 99)]
     assert sorted(f.key for f in again.findings if f.key[0] == "marked") == [("marked", ids[1]), ("marked", ids[2])]
+
+
+def test_a_missing_or_stale_index_cache_is_a_note_not_a_problem(tmp_path):
+    """As after a SIGKILL of `serve`: the index file is a cache written at a clean stop, so its absence is no fault."""
+    filled(tmp_path)
+    (tmp_path / "index.faiss").unlink()
+    report = check_memory(tmp_path)
+    (note,) = [f for f in report.findings if f.key == ("index", "visual")]
+    assert report.problems_left == [] and not note.problem
+    assert note.line(False) == ("note: index.faiss is missing: a cache of the database's keys, rebuilt from it on the "
+                                "next open; questions still work [--repair: rewritten]")
+    repaired = check_memory(tmp_path, repair=True)
+    assert [f.key for f in repaired.findings if f.fixed] == [("index", "visual")] and (tmp_path / "index.faiss").exists()
+    assert check_memory(tmp_path).findings == []
 
 
 def test_a_file_that_comes_back_is_unmarked(tmp_path):
