@@ -5,12 +5,13 @@ import json
 import queue
 import secrets
 import time
+from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.service import Service, SourceRefused, redact
 from memory.store import StoreError
@@ -22,12 +23,28 @@ from stream.service.registry import RegistryError
 from stream.sources import SourceError
 
 PREFIX = "/api/v1"
+ID_MAX = 2 ** 63 - 1          # SQLite's largest integer: a clip id past it names no clip
+SECONDS = dict(allow_inf_nan=False, le=1e12)   # a time: finite, and short of year 33,000 as Unix time
+
+
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be text (it holds a lone surrogate, which is no character)") from None
+    return value
+
+
+# Text that can be stored, tokenized and sent back. Pydantic refuses a lone surrogate ("\\ud800") in a string field
+# of JSON but lets one through inside a list, where it would fail only when the answer is written.
+Text = Annotated[str, AfterValidator(_text)]
+
 
 
 class CameraIn(BaseModel):
     name: str = Field(description="unique name: letters, digits, '_', '.', '-'")
     source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
-    rules: list[str] = Field(default_factory=list, description="watch rules in words")
+    rules: list[Text] = Field(default_factory=list, description="watch rules in words")
     scene_alerts: bool = True
     activity_alerts: bool = True
     describe: bool = True
@@ -36,11 +53,12 @@ class CameraIn(BaseModel):
 
 class Question(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
-    at: float | None = Field(default=None, ge=0, description="answer as of this stream second (default: now)")
+    at: float | None = Field(default=None, ge=0, description="answer as of this stream second (default: now)",
+                             **SECONDS)
 
 
 class Rules(BaseModel):
-    rules: list[str]
+    rules: list[Text]
 
 
 def sse(event: str, data) -> str:
@@ -179,8 +197,10 @@ def router(service: Service) -> APIRouter:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
-    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)"),
-              until: float | None = Query(None), q: str | None = Query(None, description="text to search for"),
+    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)",
+                                                     **SECONDS),
+              until: float | None = Query(None, **SECONDS),
+              q: str | None = Query(None, description="text to search for", max_length=2000),
               limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
         w = camera(name)
         store = w.session.store
@@ -208,7 +228,7 @@ def router(service: Service) -> APIRouter:
 
     @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-    def thumbnail(name: str, clip_id: int):
+    def thumbnail(name: str, clip_id: int = Path(ge=0, le=ID_MAX)):
         w = camera(name)
         got = [c for c in w.session.store.get([clip_id]) if c.stream == name]
         if not got:
@@ -248,12 +268,22 @@ def router(service: Service) -> APIRouter:
 
 
 def app_with_api(service: Service) -> FastAPI:
+    from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import JSONResponse
 
     # The schema and its two viewers are behind the same credentials as the API (FastAPI's own routes have none).
     app = FastAPI(title="Vigil", version="1", description="Cameras, questions, clips and alerts of a Vigil server. "
                   "The live page is at /.", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(router(service))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc):
+        # FastAPI's own 422 echoes the input, and an input that is no text (a lone surrogate) cannot be encoded: the
+        # reason and where, never the input.
+        return JSONResponse(status_code=422, content={"detail": [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]})
+
     docs = APIRouter(dependencies=[Depends(guard(service))], include_in_schema=False)
     docs.get("/openapi.json")(lambda: app.openapi())
     docs.get("/docs")(lambda: get_swagger_ui_html(openapi_url="/openapi.json", title="Vigil API"))

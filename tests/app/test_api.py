@@ -160,3 +160,24 @@ def test_a_dead_answer_server_is_one_line_in_the_stream_and_ingestion_goes_on(se
     assert [k for k, _ in stream][-2:] == ["clips", "done"]
     clips = handlers.registry.get("bikes").stats().clips
     wait_for(lambda: handlers.registry.get("bikes").stats().clips > clips, timeout=60)     # the camera goes on
+
+
+def test_odd_input_is_a_422_never_a_500(serve, videos):
+    """A lone surrogate, NaN, an infinity, a huge id: each is refused at the API's edge with a reason."""
+    url, handlers = serve()
+    api = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+    assert api.post("/api/v1/cameras", json={"name": "bikes", "source": str(videos / "bikes.mp4")}).status_code == 201
+    for body in ('{"question": "\\ud800 what"}', '{"question": "what?", "at": NaN}', '{"question": "what?", "at": 1e400}',
+                 '{"question": "what?", "at": -Infinity}', '{"question": "what?", "at": 1e300}'):
+        r = api.post("/api/v1/cameras/bikes/ask", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (body, r.status_code, r.text)
+    r = api.post("/api/v1/cameras/bikes/ask", content='{"question": "\\ud800 what"}',
+                 headers={"content-type": "application/json"})
+    assert "unicode string" in r.text and r.json()["detail"][0]["loc"] == ["body", "question"]
+    for cid in (2 ** 63, 10 ** 30, -1):
+        assert api.get(f"/api/v1/cameras/bikes/clips/{cid}/thumbnail.jpg").status_code == 422, cid
+    assert api.get("/api/v1/cameras/bikes/clips/9223372036854775807/thumbnail.jpg").status_code == 404
+    assert api.get("/api/v1/cameras/bikes/clips", params={"since": "nan"}).status_code == 422
+    assert api.put("/api/v1/cameras/bikes/rules", content='{"rules": ["\\udfff"]}',
+                   headers={"content-type": "application/json"}).status_code == 422
+    api.delete("/api/v1/cameras/bikes")
