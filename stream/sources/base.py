@@ -53,7 +53,8 @@ class SourceStatus:
     state: str                       # "connecting", "live", "reconnecting", "playing", "ended", "stopped" or "error"
     since: float                     # wall-clock time (Unix seconds) the state began
     reconnects: int = 0              # times frames flowed again after a drop
-    last_error: str | None = None    # the latest failure, one line (kept after a recovery: what went wrong last)
+    last_error: str | None = None    # the current failure, one line; None again once frames flow (the gap event
+                                     # of the outage keeps its reason)
     attempt: int = 0                 # failed attempts in a row; 0 while frames flow
 
 

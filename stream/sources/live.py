@@ -155,6 +155,7 @@ class LiveSource(LatestFrame):
             st = self._status
             st.reconnects += st.state == "reconnecting"      # frames again after a drop, not the first connection
             st.state, st.since, st.attempt = "live", self.wall_clock(), 0
+            st.last_error = None           # live again: the failure is over (its gap event keeps the reason)
             self._status_cond.notify_all()
 
     def _reader(self, cap) -> None:

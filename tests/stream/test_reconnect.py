@@ -152,7 +152,7 @@ def test_a_killed_server_is_reconnected_and_the_gap_reported(server, sources):
     threading.Event().wait(down)
     server.start()
     st = src.wait_for("live", timeout=SETTLE)
-    assert (st.state, st.reconnects, st.attempt) == ("live", 1, 0)
+    assert (st.state, st.reconnects, st.attempt, st.last_error) == ("live", 1, 0, None)   # no stale error
 
     frame, seq = next_frame(src, seq)
     threading.Event().wait(0.5)                  # a sampler's take at 5 fps
