@@ -1,5 +1,6 @@
 """One HTTP server for the page and the API: FastAPI with the API routes, the Gradio page mounted at `/`, run by
 uvicorn. `serve` runs it in the foreground; tests start it on a thread (`Server.start`) and stop it."""
+import socket
 import threading
 
 import gradio as gr
@@ -19,11 +20,32 @@ def build_app(service: Service, handlers: Handlers):
                                max_file_size=f"{c.max_upload_mb}mb", server_name=c.host, server_port=c.port)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn binds one; a port in use is a one-line ValueError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}; is another server using the port? "
+                         f"give another with --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 class Server:
     def __init__(self, service: Service, handlers: Handlers, port: int | None = None):
+        """Binds the port now, so that a port in use fails before any camera starts."""
         self.service = service
         c = service.config
-        self.app = build_app(service, handlers)
+        self._socket = listen(c.host, port or c.port)
+        try:
+            self.app = build_app(service, handlers)
+        except BaseException:
+            self._socket.close()
+            raise
         self._server = uvicorn.Server(uvicorn.Config(self.app, host=c.host, port=port or c.port, log_level="warning",
                                                      timeout_graceful_shutdown=2))
         self._thread: threading.Thread | None = None
@@ -36,12 +58,13 @@ class Server:
     def run(self) -> None:
         """In the foreground until Ctrl-C (uvicorn handles the signal), then every camera stops and keeps its memory."""
         try:
-            self._server.run()
+            self._server.run(sockets=[self._socket])
         finally:
             self.service.close()
 
     def start(self, timeout: float = 30.0) -> "Server":
-        self._thread = threading.Thread(target=self._server.run, name="vigil-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, args=([self._socket],), name="vigil-http",
+                                        daemon=True)
         self._thread.start()
         ready = threading.Event()
         # uvicorn sets `started` once it listens; poll it on a short wait (no callback exists for it)

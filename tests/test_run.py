@@ -278,3 +278,22 @@ def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path,
         proc.wait(30)
         sub.close()
         broker.stop()
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_starts_no_camera(videos, tmp_path, cache_dir):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[server]\nport = {port}\nmemory = "{tmp_path / "mem"}"\n[model]\nname = "tiny"\n'
+                      f'[[camera]]\nname = "bikes"\nsource = "{videos / "bikes.mp4"}"\n')
+    try:
+        r = vigil("serve", "--config", str(config), cache=cache_dir)
+    finally:
+        taken.close()
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"vigil: error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "camera bikes" not in r.stdout and "serving on" not in r.stdout
+    assert not (tmp_path / "mem" / "bikes").exists()                  # no camera started, no memory made
