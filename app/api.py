@@ -40,11 +40,20 @@ def _text(value: str) -> str:
 Text = Annotated[str, AfterValidator(_text)]
 
 
+def _rule(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a rule must say something (to remove every rule, send an empty list)")
+    return value
+
+
+Rule = Annotated[Text, AfterValidator(_rule)]     # a watch rule: an empty one would silently clear the others
+
+
 
 class CameraIn(BaseModel):
     name: str = Field(description="unique name: letters, digits, '_', '.', '-'")
     source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
-    rules: list[Text] = Field(default_factory=list, description="watch rules in words")
+    rules: list[Rule] = Field(default_factory=list, description="watch rules in words")
     scene_alerts: bool = True
     activity_alerts: bool = True
     describe: bool = True
@@ -58,7 +67,7 @@ class Question(BaseModel):
 
 
 class Rules(BaseModel):
-    rules: list[Text]
+    rules: list[Rule]
 
 
 def sse(event: str, data) -> str:

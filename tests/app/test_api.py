@@ -180,4 +180,8 @@ def test_odd_input_is_a_422_never_a_500(serve, videos):
     assert api.get("/api/v1/cameras/bikes/clips", params={"since": "nan"}).status_code == 422
     assert api.put("/api/v1/cameras/bikes/rules", content='{"rules": ["\\udfff"]}',
                    headers={"content-type": "application/json"}).status_code == 422
+    for rules in ([""], ["a dog", "   "]):                      # an empty rule would clear every rule silently
+        r = api.put("/api/v1/cameras/bikes/rules", json={"rules": rules})
+        assert r.status_code == 422 and "a rule must say something" in r.text, rules
+    assert api.put("/api/v1/cameras/bikes/rules", json={"rules": []}).json()["rules"] == []   # cleared on purpose
     api.delete("/api/v1/cameras/bikes")
