@@ -94,7 +94,9 @@ class FileSource(Source):
             n = len(self._reader)
             if n == 0:
                 raise SourceError(f"video has no frames: {self.path}")
-            self._pts = self._reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
+            # decord gives float32 seconds (7.04 comes as 7.039999961853027): each is read back as the shortest
+            # decimal that float32 holds, so times are float64 from here on and 0.04 s apart stays 0.04 s apart.
+            self._pts = np.array([float(str(v)) for v in self._reader.get_frame_timestamp(np.arange(n))[:, 0]])
             self.native_fps = float(self._reader.get_avg_fps())
             if not _sound_times(self._pts) and self.native_fps > 0:
                 # Some AVIs give decord garbage times (Megamind.avi: -3.8e17 s for 182 of its 270 frames): such a

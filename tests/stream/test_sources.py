@@ -29,6 +29,15 @@ def test_file_source_times_and_size(videos):
     assert src.duration == pytest.approx(10.0, abs=0.1)
 
 
+def test_frame_times_are_the_containers_decimals_not_float32_noise(videos):
+    """decord gives float32 seconds; bikes.mp4's frames are 0.04 s apart, and a time must read as 7.04, not
+    7.039999961853027 (two events 10 s apart once came out 9.9999995 s apart, under a 10 s cooldown)."""
+    src = FileSource(str(videos / "bikes.mp4"), fps=25.0)
+    times = [f.time for f in src.frames()]
+    assert len(times) > 200 and all(t == round(t, 2) for t in times) and 7.04 in times
+    assert all(abs((b - a) - 0.04) < 1e-9 for a, b in zip(times, times[1:]))
+
+
 def test_mkv_and_avi_open(videos):
     for name in ("flipping_a_pancake.mkv", "vtest.avi"):
         frames = list(FileSource(str(videos / name), fps=0.5).frames())
