@@ -374,6 +374,11 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
     try:
         server.run()
     finally:
+        import time
+        stopped = {"state": "stopped", "since": time.time(), "last_error": None, "reconnects": 0}
+        for cam in cameras:            # the retained status must not say "playing" after the process has gone
+            for n in cam.sinks:
+                shared[n].status(cam.name, stopped)
         for sink in shared.values():
             sink.close(timeout=2.0)
     return 0

@@ -57,9 +57,17 @@ class Server:
 
     def run(self) -> None:
         """In the foreground until Ctrl-C (uvicorn handles the signal), then every camera stops and keeps its memory."""
+        import signal
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+        # uvicorn stops on SIGTERM and then raises it again with the handler that was there before: the default one
+        # would end the process before the cameras stop and the sinks say so; this one unwinds like Ctrl-C.
+        before = signal.signal(signal.SIGTERM, stop)
         try:
             self._server.run(sockets=[self._socket])
         finally:
+            signal.signal(signal.SIGTERM, before)
             self.service.close()
 
     def start(self, timeout: float = 30.0) -> "Server":

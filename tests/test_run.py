@@ -273,6 +273,10 @@ def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path,
         while got != logged:                           # every alert of the camera's own log, on its alert topic
             got.add(json.loads(sub.get("vigil/bikes/alert").payload)["id"])
         assert logged, "bikes.mp4 raised no alert to compare"
+        proc.terminate()                               # a clean stop: the retained status says so
+        proc.wait(30)
+        while states[-1] != "stopped":
+            states.append(json.loads(sub.get("vigil/bikes/status").payload)["state"])
     finally:
         proc.terminate()
         proc.wait(30)
