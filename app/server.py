@@ -1,5 +1,6 @@
 """One HTTP server for the page and the API: FastAPI with the API routes, the Gradio page mounted at `/`, run by
 uvicorn. `serve` runs it in the foreground; tests start it on a thread (`Server.start`) and stop it."""
+import signal
 import socket
 import threading
 
@@ -57,8 +58,6 @@ class Server:
 
     def run(self) -> None:
         """In the foreground until Ctrl-C (uvicorn handles the signal), then every camera stops and keeps its memory."""
-        import signal
-
         def stop(signum, frame):
             raise KeyboardInterrupt
         # uvicorn stops on SIGTERM and then raises it again with the handler that was there before: the default one

@@ -204,10 +204,7 @@ class Evaluation:
         r = self.results
         scored(r)
         r["totals"] = totals(r)
-        try:
-            write_atomic(self.out / RESULTS, json.dumps(r, indent=1).encode())
-        except OSError as e:
-            raise EvaluationError(f"cannot write {self.out / RESULTS}: {e.strerror or e}") from e
+        write_results(self.out / RESULTS, r)
 
     def asks(self) -> list[Ask]:
         return [a for asks in schedule(self.questions).values() for a in asks]
@@ -289,17 +286,24 @@ def read_results(path: Path, unreadable: str = "", foreign: str = "") -> dict:
     return results
 
 
-def rescore(results: dict, questions: list[Question]) -> int:
+def write_results(path: Path, results: dict) -> None:
+    """Replace results.json atomically; EvaluationError in one line when the disk refuses."""
+    try:
+        write_atomic(path, json.dumps(results, indent=1).encode())
+    except OSError as e:
+        raise EvaluationError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def rescore(results: dict, questions: list[Question]) -> None:
     """Score every stored row again from its raw response, by today's rules (official and parsed), without asking
-    anything; returns how many rows were scored. A row whose question is not in `questions` is left as it is."""
+    anything. A row whose question is not in `questions` is left as it is."""
     fmt = results["identity"]["format"]
-    by_id, n = {q.id: q for q in questions}, 0
+    by_id = {q.id: q for q in questions}
     for row in results["answers"].values():
         q = by_id.get(row["id"])
         if q is not None:
             row.update(verdicts(fmt, q.kind, row["expected"], row["response"], q.options, row["time"],
                                 row["probe"] == len(q.probes) - 1))
-            n += 1
     polls: dict[str, list[dict]] = {}
     for row in results["answers"].values():
         if row["kind"] == "proactive":
@@ -308,7 +312,6 @@ def rescore(results: dict, questions: list[Question]) -> int:
         first = next((r for r in sorted(rows, key=lambda r: r["time"]) if r["counts"]), None)
         for r in rows:
             r["counts"] = r is first
-    return n
 
 
 def rescore_folder(out: str | Path, annotations: str | Path | None = None) -> dict:
@@ -328,10 +331,7 @@ def rescore_folder(out: str | Path, annotations: str | Path | None = None) -> di
     fmt = results["identity"]["format"]
     rescore(results, read_questions(source, fmt))
     scored(results)
-    try:
-        write_atomic(path, json.dumps(results, indent=1).encode())
-    except OSError as e:
-        raise EvaluationError(f"cannot write {path}: {e.strerror or e}") from e
+    write_results(path, results)
     return results
 
 
