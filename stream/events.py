@@ -3,6 +3,8 @@ frame by frame from pixels (`stream.analyzer`), never from a model's features.
 """
 from dataclasses import dataclass, field
 
+SOURCE_GAP = "source_gap"    # a live source had no video from the event's time to detail["end"]
+
 
 @dataclass
 class Event:
@@ -29,4 +31,4 @@ def activity_spans(events: list[Event], now: float | None = None) -> list[dict]:
 
 def gap_spans(events: list[Event]) -> list[tuple[float, float]]:
     """(from, to) stream seconds of each "source_gap" event: where a live source had no video."""
-    return [(e.time, e.detail["end"]) for e in events if e.kind == "source_gap"]
+    return [(e.time, e.detail["end"]) for e in events if e.kind == SOURCE_GAP]

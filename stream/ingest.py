@@ -6,7 +6,9 @@ serves many streams. Storing closed clips is the caller's job (see `stream.engin
 
 Events (cuts, activity, lighting) come with the frames, found by the stream's `FrameAnalyzer` on every decoded frame
 (or here, on the sampled ones, when a source analysed nothing); they never depend on the vision tower. A cut ends
-the step and the clip before it, and the first step after it is kept whole as the new drop reference.
+the step and the clip before it, and the first step after it is kept whole as the new drop reference. A gap (a live
+source lost its stream) does the same: no step or clip spans time with no video, and what comes after an outage is
+not measured against what was seen before it.
 """
 import time
 from collections import deque
@@ -28,7 +30,7 @@ from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
 from stream.detectors.cuts import SCENE_CHANGE
 from stream.scheduler import ModelGate
-from stream.events import Event
+from stream.events import SOURCE_GAP, Event
 from stream.sources import Frame, shrink
 
 
@@ -156,7 +158,7 @@ class _Planned:
     frames: list[Frame]
     skipped: int                    # live sample slots skipped before it
     events: list[Event]             # found with its frames
-    cut: bool                       # a scene change starts with this step
+    cut: bool                       # a scene change or a gap (a live source's outage) starts with this step
     analysis: object                # the analyzer's state after its last frame (file sources), or None
     sampled: int = 0                # sampled frames it consumed (a step cut short repeats its last one)
     encode: bool = True
@@ -283,9 +285,9 @@ class Ingestor:
                 events = [shifted(e, state.time_base) for e in events]
                 # Only stream time is shifted: the wall clock already goes on across runs.
                 frame = replace(frame, time=frame.time + state.time_base, events=events)
-            if any(e.kind == SCENE_CHANGE for e in events):
+            if any(e.kind in (SCENE_CHANGE, SOURCE_GAP) for e in events):
                 if state.pending:
-                    group.append(self._take(state, pad=True))  # the step before the cut ends before it
+                    group.append(self._take(state, pad=True))  # the step before the cut or gap ends before it
                 state.cut_next = True
             state.frames += 1
             state.skipped += skipped
@@ -418,7 +420,9 @@ class Ingestor:
         if tokens is not None:
             state.prev_tokens = tokens
         if state.window.maxlen and state.prev_tokens is not None:
-            if state.window and (state.window[-1].grid != (h, w) or start > state.window[-1].end + self.step_seconds):
+            after_gap = any(e.kind == SOURCE_GAP for e in p.events)
+            if state.window and (after_gap or state.window[-1].grid != (h, w)
+                                 or start > state.window[-1].end + self.step_seconds):
                 state.window.clear()         # a new frame size, or a gap (steps lost, a reconnect): not one window
             state.window.append(WindowStep(start, end, state.prev_tokens.half(), (h, w), p.frames[0].wall,
                                            p.frames[-1].wall, p.frames[-1].image))

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import cv2
 
 from stream.config import ReconnectConfig
-from stream.events import Event
+from stream.events import SOURCE_GAP, Event
 from stream.sources.base import Frame, SourceError, SourceStatus, shrink
 from stream.sources.slot import LatestFrame
 
@@ -135,7 +135,7 @@ class LiveSource(LatestFrame):
             t = self.clock() - self.t0
             events = []
             if gap is not None:
-                events.append(Event("source_gap", gap[0], {"end": t, "reason": gap[1]}))
+                events.append(Event(SOURCE_GAP, gap[0], {"end": t, "reason": gap[1]}))
             first = gap is not None or self._delivered == 0      # frames flow (again) from this one
             frame = Frame(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.max_side), t, events,
                           wall=self.wall_clock())

@@ -126,3 +126,39 @@ def test_events_on_real_clips(llm, videos, annotations):
     feature = [s for s in alone.run(FileSource(path, 1.0).attach(state.analyzer).frames(), state) if isinstance(s, Step)]
     assert sum(s.changed_kept for s in feature) < 0.9 * sum(s.changed for s in feature)
     assert sum(s.changed_kept for s in real) == sum(s.changed for s in real) > 0
+
+
+def test_a_gap_ends_the_step_and_clip_before_it_and_clears_the_live_window(llm):
+    """A live source lost its stream from 4.5 s to 20 s (the first frame after the outage carries the gap event): no
+    step and no clip spans the outage, the first step after it is kept whole (the scene is not measured against what
+    was seen before it), and the live window holds nothing from before it."""
+    from stream.events import SOURCE_GAP, Event
+    rng = np.random.default_rng(2)
+    scene = rng.integers(0, 255, (112, 168, 3), dtype=np.uint8)
+    times = [i / 2 for i in range(10)] + [20 + i / 2 for i in range(10)]
+    ing = Ingestor(llm, IngestConfig(clip_seconds=100.0, window_steps=8))
+    state = ing.new_state("s")
+    gap = Event(SOURCE_GAP, 4.5, {"end": 20.0, "reason": "stream lost"})
+    out = list(ing.run(iter([Frame(scene, t, [gap] if t == 20 else []) for t in times]), state, final=False))
+    steps = [s for s in out if isinstance(s, Step)]
+    assert [(s.time, s.end) for s in steps] == [(0.0, 0.5), (1.0, 1.5), (2.0, 2.5), (3.0, 3.5), (4.0, 4.5),
+                                                (20.0, 20.5), (21.0, 21.5), (22.0, 22.5), (23.0, 23.5), (24.0, 24.5)]
+    assert [(c.clip.start, c.clip.end) for c in out if isinstance(c, ClipClosed)] == [(0.0, 4.5), (20.0, 24.5)]
+    assert steps[5].kept == steps[5].total and steps[5].encoded            # after the outage: whole, a new reference
+    assert [w.time for w in state.window] == [20.0, 21.0, 22.0, 23.0, 24.0]
+
+
+def test_a_short_gap_inside_a_step_still_ends_it(llm):
+    """The outage is shorter than a step (frames 0.5 s apart, the gap between 2.5 and 3.0 s): the step that was
+    filling ends at the last frame before it, and the window starts again, though the clock did not jump."""
+    from stream.events import SOURCE_GAP, Event
+    scene = np.random.default_rng(3).integers(0, 255, (112, 168, 3), dtype=np.uint8)
+    ing = Ingestor(llm, IngestConfig(clip_seconds=100.0, window_steps=8))
+    state = ing.new_state("s")
+    gap = Event(SOURCE_GAP, 2.5, {"end": 3.0, "reason": "stream lost"})
+    out = list(ing.run(iter([Frame(scene, i / 2, [gap] if i == 6 else []) for i in range(11)]), state,
+                       final=False))
+    assert [(s.time, s.end) for s in out if isinstance(s, Step)] == [(0.0, 0.5), (1.0, 1.5), (2.0, 2.5),
+                                                                     (3.0, 3.5), (4.0, 4.5), (5.0, 5.0)]
+    assert [(c.clip.start, c.clip.end) for c in out if isinstance(c, ClipClosed)] == [(0.0, 2.5), (3.0, 5.0)]
+    assert [w.time for w in state.window] == [3.0, 4.0, 5.0]

@@ -304,3 +304,50 @@ def test_the_timeline_draws_gaps_and_a_legend():
     plain = timeline_svg(*args)                                      # callers without gaps draw none
     assert 'class="gap" ' not in plain and 'class="key-gap"' in plain
     assert svg.count('class="cut" ') == plain.count('class="cut" ') == 1     # legend swatches are not marks
+
+
+# ---- what the ingest loop records across an outage -------------------------------------------------------------
+
+def test_no_step_or_clip_spans_the_outage_of_a_killed_server(server, sources, llm):
+    """The camera's server is killed for a while and restarted under a running ingest loop: every step and clip
+    ends before the gap or starts after it, and the one clip that was open when the stream dropped ends at the last
+    frame before the drop, not at the first one after it."""
+    from stream.config import IngestConfig
+    from stream.events import SOURCE_GAP
+    from stream.ingest import ClipClosed, Ingestor, Step
+    src = live(server.start().url, sources)
+    assert src.wait_for("live", timeout=SETTLE).state == "live"
+    ing = Ingestor(llm, IngestConfig(sampling=SamplingConfig(fps=4.0, reconnect=FAST), clip_seconds=100.0))
+    state, out, done = ing.new_state("cam"), [], threading.Event()
+    consumer = threading.Thread(target=lambda: out.extend(ing.run(sample_live(src, 4.0, stop=done), state)),
+                                daemon=True)
+    consumer.start()
+
+    def steps_after(t):
+        return [r for r in list(out) if isinstance(r, Step) and r.time > t]
+
+    deadline = time.monotonic() + SETTLE
+    while len(steps_after(0.0)) < 3 and time.monotonic() < deadline:
+        threading.Event().wait(0.1)
+    server.kill()
+    assert src.wait_for("reconnecting", timeout=SETTLE).state == "reconnecting"
+    threading.Event().wait(1.5)                 # down long enough that a stretched step would show
+    server.start()
+    assert src.wait_for("live", timeout=SETTLE).state == "live"
+    dropped_at = src.clock() - src.t0
+    deadline = time.monotonic() + SETTLE
+    while len(steps_after(dropped_at)) < 3 and time.monotonic() < deadline:
+        threading.Event().wait(0.1)
+    done.set()
+    consumer.join(SETTLE)
+    assert not consumer.is_alive()
+
+    gaps = [(e.time, e.detail["end"]) for r in out if isinstance(r, Step) for e in r.events
+            if e.kind == SOURCE_GAP and e.time > 0]
+    assert len(gaps) == 1 and gaps[0][1] - gaps[0][0] >= 1.5, gaps
+    start, end = gaps[0]
+    spans = [(r.time, r.end) for r in out if isinstance(r, Step)] + \
+            [(r.clip.start, r.clip.end) for r in out if isinstance(r, ClipClosed)]
+    assert all(b <= start or a >= end for a, b in spans), (gaps, spans)
+    clips = [(r.clip.start, r.clip.end) for r in out if isinstance(r, ClipClosed)]
+    assert len(clips) == 2 and clips[0][1] <= start < end <= clips[1][0], clips    # clip_seconds is 100: the gap
