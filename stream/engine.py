@@ -74,10 +74,10 @@ def with_defaults(have, defaults):
     return out
 
 
-def prompt_clip(clip: ClipMemory) -> PromptClip:
+def prompt_clip(clip: ClipMemory, note: str = "") -> PromptClip:
     """A stored clip (with tokens) as the video LLM sees it, labelled with its time span: local date and time for a
-    live clip (so "this morning" or "at 14:00" can be answered), stream time for a file."""
-    return PromptClip(label=f"[{clip_label(clip, ' - ')}]", tokens=clip.tokens,
+    live clip (so "this morning" or "at 14:00" can be answered), stream time for a file; `note` follows the span."""
+    return PromptClip(label=f"[{clip_label(clip, ' - ')}{note}]", tokens=clip.tokens,
                       positions=clip.positions.long(), grid=clip.grid, seconds_per_step=clip.seconds_per_step,
                       start=clip.start, frames=[PromptFrame(when_label(k.time, k.wall), k.jpeg) for k in clip.keyframes])
 
@@ -113,8 +113,9 @@ def live_window(steps: list[WindowStep], step_seconds: float, frame_side: int | 
     return LiveWindow(first.time, last.end, first.wall_start, last.wall_end, prompt)
 
 
-def _within(window: LiveWindow, span: TimeSpan) -> bool:
-    """Whether the live window overlaps a question's time span (on the wall clock for a wall span)."""
+def _within(window: LiveWindow | ClipMemory, span: TimeSpan) -> bool:
+    """Whether the live window (or the open clip) overlaps a question's time span (on the wall clock for a wall
+    span)."""
     a, b = (window.wall_start, window.wall_end) if span.wall else (window.start, window.end)
     if a is None or b is None:
         return False
@@ -145,6 +146,9 @@ class Answer:
     skipped: list[ClipMemory] = field(default_factory=list)   # selected, but their token files are unreadable
     span: TimeSpan | None = None   # the time the question asks about ("since this morning"), None: all of it
     window: LiveWindow | None = None   # the live window shown whole (hybrid and window policies, a running stream)
+    # The clip still being recorded, its steps before the live window, compacted as a stored clip is (hybrid and
+    # memory policies, a running stream): with the window, the prompt sees the stream up to the question.
+    opened: ClipMemory | None = None
     request: RequestSize | None = None  # what was sent to an answer server (None: the local video LLM answered)
 
     def text(self) -> str:
@@ -163,7 +167,7 @@ class Answer:
     def nothing_shown(self) -> str | None:
         """Why the model was shown nothing (then its text would be about nothing, and is not worth asking for), or
         None when it was shown clips or the live window."""
-        if self.clips or self.window is not None:
+        if self.clips or self.window is not None or self.opened is not None:
             return None
         if self.span is not None:
             return f"Nothing was stored in that time ({span_text(self.span)})."
@@ -178,6 +182,8 @@ class Answer:
     def shown(self) -> str:
         """What the model was shown, as people read it: the clips' spans, then the live window."""
         parts = [clip_label(c) for c in self.clips]
+        if self.opened is not None:
+            parts.append(f"{clip_label(self.opened)} (still recording)")
         if self.window is not None:
             w = self.window
             parts.append(f"live window {span_label(w.start, w.end, w.wall_start, w.wall_end)} (every token)")
@@ -368,6 +374,15 @@ class Session:
         side = self.engine.config.server.frame_side if self.engine.remote else None
         return live_window(steps, self.engine.ingestor.step_seconds, side)
 
+    def open_clip(self, window: LiveWindow | None, until: float | None, span: TimeSpan | None,
+                  budget: int) -> ClipMemory | None:
+        """The clip being recorded, up to where the live window starts (or to `until`), if it lies in the question's
+        span and fits the `budget` tokens; None otherwise, and when the stream is not running here."""
+        opened = self.engine.ingestor.open_clip(self.state, window.start if window is not None else None, until)
+        if opened is None or opened.n_tokens > budget or (span is not None and not _within(opened, span)):
+            return None
+        return opened
+
     def load(self, ids: list[int]):
         """Clips as what answers reads them: tokens for the local video LLM, keyframes for a server."""
         remote = self.engine.remote
@@ -404,7 +419,7 @@ class Session:
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
-        span = window = None
+        span = window = opened = None
         if clip_ids is not None:             # these clips and no others (none: a benchmark protocol's empty span)
             loaded = self.load(sorted(clip_ids))
             clips, skipped = loaded.clips, loaded.unreadable
@@ -420,14 +435,19 @@ class Session:
             window = live if live is None or span is None or _within(live, span) else None
             clips, skipped = [], []
             budget -= window.tokens if window else 0
+            if policy != "window":
+                opened = self.open_clip(window, until, span, budget)
+                budget -= opened.n_tokens if opened is not None else 0
             if policy != "window" and budget > 0:
                 # Memory covers what the window does not, in the budget it leaves: clips that began before it (the
                 # one it cuts into too, whose earlier frames only it holds).
                 clips, skipped = self._gather(question, until, span, budget)
                 if window is not None:
                     clips = [c for c in clips if c.start < window.start]
-        prompt = [prompt_clip(c) for c in clips] + ([window.prompt] if window else [])
-        now = until if until is not None else max([now] + [c.end for c in clips] + ([window.end] if window else []))
+        prompt = [prompt_clip(c) for c in clips] + ([prompt_clip(opened, ", still recording")] if opened else []) + \
+            ([window.prompt] if window else [])
+        now = until if until is not None else max([now] + [c.end for c in clips + ([opened] if opened else [])] +
+                                                  ([window.end] if window else []))
         context = f"Time now: {time_now(now, clips + newest)}."
         if span is not None:
             context += " " + _span_note(span, bool(prompt))
@@ -436,7 +456,7 @@ class Session:
         answerer = engine.answerer
         return Answer(question=question, clips=clips, prompt_tokens=answerer.prompt_size(question, prompt, context),
                       pieces=pieces, warning=RANDOM_WEIGHTS_WARNING if engine.noise else None,
-                      skipped=skipped, span=span, window=window,
+                      skipped=skipped, span=span, window=window, opened=opened,
                       request=answerer.request_size(question, prompt, context) if engine.remote else None)
 
     def close(self) -> None:

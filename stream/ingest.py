@@ -146,6 +146,8 @@ class _Draft:
     last_t: int = 0
     kept: int = 0
     total: int = 0
+    # (t, end, wall_end) of each step so far: where a question can cut the open clip (`Ingestor.open_clip`)
+    ends: list = field(default_factory=list)
     # Wall-clock times of its first and last frames (live and pushed sources; None for files): the clip's wall times.
     wall_start: float | None = None
     wall_end: float | None = None
@@ -437,6 +439,7 @@ class Ingestor:
         t = int(round((start - d.start) / self.step_seconds))
         d.end, d.steps, d.last_t, d.total, d.kept = end, d.steps + 1, t, d.total + n, d.kept + kept
         d.wall_end = p.frames[-1].wall       # a step cut short repeats its last frame, so this is its last real one
+        d.ends.append((t, end, d.wall_end))
         if kept:
             idx = keep.nonzero().squeeze(1)
             d.tokens.append(tokens[idx].half())
@@ -466,10 +469,36 @@ class Ingestor:
                    changed_kept=int((changed & keep).sum()) if changed is not None else 0, wall=p.frames[-1].wall,
                    arrived=p.frames[-1].arrived)
 
+    def open_clip(self, state: StreamState, before: float | None = None, until: float | None = None
+                  ) -> ClipMemory | None:
+        """The clip still being recorded, as it would be stored if it closed now (compacted the same way, no id, no
+        key), made of its steps that began before `before` (stream seconds; a question's live window starts there
+        and shows the later steps whole) and ended by `until`; None when no clip is open or none of its steps is
+        left. Reads a snapshot: the ingest thread may append a step meanwhile, and that step is left out."""
+        d = state.draft
+        if d is None or state.size is None:
+            return None
+        ends = [e for e in list(d.ends) if (before is None or d.start + e[0] * self.step_seconds < before - 1e-6)
+                and (until is None or e[1] <= until + 1e-6)]
+        if not ends:
+            return None
+        last_t, end, wall_end = ends[-1]
+        n = min(len(d.tokens), len(d.positions), len(d.novelty))      # appended one after the other
+        chunks = [i for i in range(n) if int(d.positions[i][0, 0]) <= last_t]
+        cut = replace(d, tokens=[d.tokens[i] for i in chunks], positions=[d.positions[i] for i in chunks],
+                      novelty=[d.novelty[i] for i in chunks], end=end, wall_end=wall_end, last_t=last_t,
+                      best=[c for c in list(d.best) if c.time <= end + 1e-6], ends=ends)
+        return self._build(state, cut)
+
     def _close(self, state: StreamState) -> ClipMemory | None:
         d, state.draft = state.draft, None
         if d is None or d.steps == 0:
             return None
+        state.clips += 1
+        return self._build(state, d)
+
+    def _build(self, state: StreamState, d: _Draft) -> ClipMemory:
+        """A draft's steps as one clip: its kept tokens compacted to the clip budget, its keyframes, its thumbnail."""
         h, w = state.size[0] // self.llm.cell, state.size[1] // self.llm.cell
         dim = self.llm.token_dim
         tokens = torch.cat(d.tokens) if d.tokens else torch.zeros(0, dim, dtype=torch.float16)
@@ -481,7 +510,6 @@ class Ingestor:
             context = d.context.half()
             context_pos = torch.stack([torch.zeros_like(idx), idx // w, idx % w], 1)
         tokens, positions = compact(tokens, positions, novelty, self.config.compact.clip_tokens, context, context_pos)
-        state.clips += 1
         keyframes = [Keyframe(c.time, c.wall, jpeg(c.frame, self.config.keyframe_side))
                      for c in ([d.first] if d.first else []) + d.best]      # `offer` keeps the order they came
         return ClipMemory(stream=state.stream, start=d.start, end=d.end, tokens=tokens.half(),

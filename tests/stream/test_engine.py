@@ -200,3 +200,34 @@ def test_a_live_question_about_a_time_selects_by_the_wall_clock(engine, tmp_path
     assert contexts[-1] == ('Time now: 2026-11-22 14:03:21. No clips were stored in that time (2026-11-22 13:50:51 to'
                             ' 13:55:51; the question asks "10 minutes ago").')
     session.close()
+
+
+def test_a_question_is_shown_the_stream_up_to_now_at_every_phase_of_the_open_clip(engine, tmp_path):
+    """Clips are 8 s (four 2-s steps at 1 fps) and the live window holds the newest 2 steps: a question asked as
+    any step ends (every phase of the clip) is shown the moment 5 s before it, from a stored clip, the clip still
+    being recorded (compacted as a stored one, its steps before the window) or the window. Before, the open clip's
+    older steps were in no prompt until the clip was stored."""
+    from tests.stream.test_ingest import frames
+    session = engine.open(str(tmp_path), stream="cam")
+    only_open, phases = [], set()                      # question times at which only the open clip held t - 5
+    for record in session.run(frames(48, moving=True), batch=1):
+        if not isinstance(record, Step) or record.end < 8:
+            continue
+        t = record.end                                 # the ingest loop waits for its next frame meanwhile
+        answer = session.ask("what moved 5 seconds ago?", policy="hybrid")
+        answer.pieces.close()
+        shown = {"stored": [(c.start, c.end) for c in answer.clips],
+                 "open": [(answer.opened.start, answer.opened.end)] if answer.opened else [],
+                 "window": [(answer.window.start, answer.window.end)] if answer.window else []}
+        holds = {k for k, spans in shown.items() if any(a <= t - 5 <= b for a, b in spans)}
+        assert holds, (t, shown)
+        phases.add(t % 8)
+        if holds == {"open"}:
+            only_open.append(t)
+        if answer.opened is not None:                  # the open clip ends where the window begins
+            assert answer.opened.id is None and answer.opened.end < answer.window.start
+            assert answer.opened.n_tokens <= engine.config.ingest.compact.clip_tokens
+            assert "still recording" in answer.shown()
+    assert phases == {1, 3, 5, 7}
+    assert len(only_open) >= 4, only_open              # without it, those questions missed the moment
+    session.close()
