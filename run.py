@@ -104,6 +104,18 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def _models_of_memory(args, folder) -> None:
+    """--model and --embedder not given: the ones the memory was built with (a flag given still wins, and a
+    mismatch is refused by the store as before). The light mode loads no video LLM, so its --model stays."""
+    from memory.store import recorded_models
+    from models.loader import spec_of
+    recorded = recorded_models(folder)
+    if isinstance(args.model, _Default) and not args.light and "llm" in recorded:
+        args.model = spec_of(recorded["llm"])
+    if isinstance(args.embedder, _Default) and "embedder" in recorded:
+        args.embedder = spec_of(recorded["embedder"])
+
+
 def cmd_ask(args) -> int:
     from pathlib import Path
 
@@ -121,6 +133,7 @@ def cmd_ask(args) -> int:
     folder, stream = find_memory(Path(args.memory), stream)        # a memory root and a camera's name work too
     inspect(folder, write=False)                       # not a memory: one line, before the models load
     args.memory = str(folder)
+    _models_of_memory(args, folder)
     engine = Engine(_engine_config(args))
     session = engine.open(args.memory, stream=stream or "default", readonly=True)
     try:
@@ -339,6 +352,12 @@ def _auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def _log_status(camera: str, status: dict) -> None:
+    """One line of the serve log per change of a camera's state: `vigil: camera door: error (could not ...)`."""
+    why = f" ({status['last_error']})" if status.get("last_error") else ""
+    print(f"vigil: camera {camera}: {status['state']}{why}", flush=True)
+
+
 def _serve(args, config, cameras=(), sinks=None) -> int:
     """The page and the API on one server, with `cameras` (stream.service.config.CameraConfig) started first and the
     shared sinks they send to (`sinks`: {name: its config}, stream.service.sinks)."""
@@ -359,6 +378,8 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
     shared = open_shared(sinks or {})
     service = Service(engine, config, engine_error=error)
     server = Server(service, Handlers(service, error))      # before the cameras: a taken port fails first
+    if service.registry is not None:                    # every change of a camera's state is a line of the log
+        service.registry.on_status(_log_status)
     if shared and service.registry is not None:        # each sink gets the status of its own cameras only
         sends_to = {c.name: [shared[n] for n in c.sinks] for c in cameras}
         service.registry.on_status(lambda cam, st: [sink.status(cam, st) for sink in sends_to.get(cam, [])])
@@ -494,6 +515,10 @@ def _number(kind, low: float, inclusive: bool = False, high: float | None = None
 _positive_float, _positive_int = _number(float, 0), _number(int, 0)
 
 
+class _Default(str):
+    """A flag's default, told apart from the same value given by hand (`ask` then reads the memory's own model)."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line (the usage is one `--help` away)."""
 
@@ -515,7 +540,7 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("-v", "--verbose", action="store_true",
                       help="more output: every step and event (ingest), and what native libraries print (FFmpeg)")
     models = _Parser(add_help=False, parents=[base])
-    models.add_argument("--model", default=ModelConfig.llm,
+    models.add_argument("--model", default=_Default(ModelConfig.llm),
                         help="video LLM: hub id or local folder of a supported family (" + ", ".join(sorted(BACKENDS))
                         + "); auto: " + " on a CPU or small GPU, ".join(DEFAULT_LLMS.values()) + f" on a GPU with "
                         f"{LARGE_GPU_GIB} GB or more; or a random-weight model for smoke runs: " + ", ".join(TINY_LLMS))
@@ -659,7 +684,7 @@ def main(argv=None) -> int:
         _native_stderr_off()
     if getattr(args, "embedder", "") is None:
         from models.config import ModelConfig
-        args.embedder = "tiny" if args.model in TINY_LLMS else ModelConfig.embedder
+        args.embedder = _Default("tiny" if args.model in TINY_LLMS else ModelConfig.embedder)
     from memory.store import StoreError
     from models.loader import ModelLoadError
     from models.remote import ServerError

@@ -13,14 +13,15 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.service import Service, SourceRefused, redact
+from app.service import Service, SourceRefused
 from memory.store import StoreError
 from stream.clock import clip_label, span_text
 from models.remote import ServerError
 from stream.engine import NoAnswerer
+from stream.events import SOURCE_GAP
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError
-from stream.sources import SourceError
+from stream.sources import SourceError, redact
 
 PREFIX = "/api/v1"
 ID_MAX = 2 ** 63 - 1          # SQLite's largest integer: a clip id past it names no clip
@@ -88,6 +89,9 @@ def camera_json(w) -> dict:
             "status": w.status(), "shared": w.spec.owner is None,
             "figures": {k: getattr(st, k) for k in ("frames", "steps", "clips", "alerts", "drop_ratio", "sampled_fps",
                                                    "lag", "frames_skipped", "encodes_skipped", "tau")},
+            # Spans with no video (a live source's outages, a stop of the loop on a full disk): not watched.
+            "not_watched": [{"start": e.time, "end": e.detail["end"], "reason": w.public(e.detail.get("reason"))}
+                            for e in w.series()[1] if e.kind == SOURCE_GAP],
             "rules": [{"rule": r.text, "checks": r.checks, "fired_last_hour": r.fired,
                        "last": None if r.last is None else {"holds": r.last.holds, "reason": r.last.reason,
                                                             "clip": r.last.clip[0], "at": r.last.wall}}
@@ -143,9 +147,9 @@ def router(service: Service) -> APIRouter:
                             AlertConfig(scene_changes=body.scene_alerts, activity=body.activity_alerts,
                                         describe=body.describe), webhook=body.webhook)
         except RegistryError as e:
-            raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, str(e))
+            raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, service.public(str(e)))
         except (SourceRefused, SourceError, StoreError, ValueError, OSError) as e:
-            raise HTTPException(400, str(e))
+            raise HTTPException(400, service.public(str(e)))
         return camera_json(w)
 
     @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"])
@@ -167,7 +171,8 @@ def router(service: Service) -> APIRouter:
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "events: `answer` ({text}) pieces as they come (`error` ({text}) if "
                                             "the answer server fails), then `clips` (the clips used and skipped, "
-                                            "the live window shown whole, the time span the question asks about, "
+                                            "the clip still being recorded (`open`), the live window shown whole, "
+                                            "the time span the question asks about, "
                                             "prompt tokens or what went to the answer server, warning), then "
                                             "`done`"}})
     def ask(name: str, body: Question):
@@ -189,8 +194,11 @@ def router(service: Service) -> APIRouter:
                         yield sse("answer", {"text": piece})
                 except ServerError as e:     # the answer server failed: said once, in the stream already open
                     yield sse("error", {"text": str(e)})
-            w, span = answer.window, answer.span
+            w, span, o = answer.window, answer.span, answer.opened
             yield sse("clips", {"clips": [clip_json(c, name) for c in answer.clips],
+                                "open": None if o is None else {"start": o.start, "end": o.end,
+                                                                "wall_start": o.wall_start, "wall_end": o.wall_end,
+                                                                "tokens": o.n_tokens},
                                 "skipped": [clip_json(c, name) for c in answer.skipped],
                                 "window": None if w is None else {"start": w.start, "end": w.end,
                                                                   "wall_start": w.wall_start, "wall_end": w.wall_end,

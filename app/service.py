@@ -1,7 +1,6 @@
 """What the page, the API and `serve` share: the engine, the registry of cameras, the alert feed, the shared sinks,
 and the rules for adding a camera from user input (which sources are allowed, which names)."""
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 from app.config import UIConfig
 from stream.config import AlertConfig
@@ -20,19 +19,6 @@ class SourceRefused(ValueError):
     """A source the server will not open; the message is one line and names no server path."""
 
 
-def redact(source: str) -> str:
-    """A source as shown to users: a URL without its password; a file by its name only."""
-    kind = kind_of(source)
-    if kind == "file":
-        return Path(source).name
-    if kind != "webcam":
-        u = urlparse(source)
-        if u.password:
-            netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
-            return urlunparse(u._replace(netloc=netloc))
-    return source
-
-
 class Service:
     def __init__(self, engine: Engine | None, config: UIConfig, checker: Checker | None = None,
                  sinks: list | None = None, engine_error: str | None = None):
@@ -43,6 +29,15 @@ class Service:
         if self.registry is not None:
             for sink in self.sinks:
                 self.registry.on_status(sink.status)
+
+    def public(self, text: str) -> str:
+        """A message as the API gives it: the server's memory root and media folders are named, not given."""
+        roots = [(self.config.memory_root, "<memory>")] + [(r, "<media>") for r in self.config.media_roots]
+        pairs = {(p, label) for root, label in roots for p in (str(root), str(Path(root).expanduser().resolve()))
+                 if p not in ("", ".", "/")}
+        for path, label in sorted(pairs, key=lambda x: len(x[0]), reverse=True):
+            text = text.replace(path, label)
+        return text
 
     def allowed_file(self, path: str) -> str:
         """A server path under the media folders, resolved; refused otherwise (the message names no server path)."""

@@ -33,6 +33,11 @@ class StoreError(RuntimeError):
     """The store cannot do what was asked; the message is one line for the user. Nothing stored is lost."""
 
 
+class StorageFault(StoreError):
+    """The disk or the database refused a write (full, read-only, gone, locked): a fault of the machine, not of the
+    request, that may clear on its own; a live stream holds what it could not store and tries again."""
+
+
 @dataclass
 class Marker:
     id: str            # the memory's id, also in the database's meta table

@@ -33,8 +33,8 @@ from memory.clip import ClipMemory, Keyframe
 from memory.config import StoreConfig
 from memory import schema
 from memory.files import write_new
-from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StoreError, WriterLock, inspect,
-                           new_marker, write_marker)
+from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StorageFault, StoreError, WriterLock,
+                           inspect, new_marker, write_marker)
 from memory.index import index_class
 from memory.index.base import VectorIndex
 from memory.when import TimeSpan
@@ -113,6 +113,23 @@ def carries(path: Path, nonce: str) -> bool:
             return (f.metadata() or {}).get("vigil_write") == nonce
     except Exception:          # safetensors raises several types for a missing or torn file
         return False
+
+
+def recorded_models(folder: str | Path) -> dict[str, str]:
+    """The embedder and video LLM a memory folder was built with, as its database records them ({} when it records
+    none, or is no memory): read-only, before any model loads, so `ask` can load the same ones."""
+    db_path = Path(folder) / DATABASE
+    if not db_path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            meta = schema.read_meta(db)
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return {}                       # the store's own open says what is wrong, in one line
+    return {k: meta[k] for k in ("embedder", "llm") if meta.get(k)}
 
 
 class ClipStore:
@@ -316,7 +333,7 @@ class ClipStore:
             except (OSError, sqlite3.Error) as e:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
-                raise StoreError(f"could not {what} in {self.folder} ({e}); what was stored before is intact") from e
+                raise StorageFault(f"could not {what} in {self.folder} ({e}); what was stored before is intact") from e
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")

@@ -69,6 +69,13 @@ def spec_name(name: str) -> str:
     return f"{name}-v{tiny.TINY_VERSION}" if name in tiny.TINY_LLMS else name
 
 
+def spec_of(recorded: str) -> str:
+    """The `--model` that loads what a store recorded (`spec_name`'s inverse): a tiny build's name without its
+    version (a build of another version is not that model: its recorded name is kept, and refused as unknown)."""
+    base, _, version = recorded.rpartition("-v")
+    return base if base in tiny.TINY_LLMS and version == str(tiny.TINY_VERSION) else recorded
+
+
 def _quiet_transformers():
     """transformers' and huggingface_hub's own logging (download retries offline, progress bars) would bury the
     one line that says what went wrong."""

@@ -167,6 +167,32 @@ class EventConfig:
 
 
 @dataclass
+class StoreRetryConfig:
+    """How a live stream rides out a store that refuses writes (a full or read-only disk, a lost database): the
+    loop goes on watching (the live window, alerts) and holds the clips it could not store, trying again with
+    backoff; stored again, nothing is missing but what it had to let go."""
+    # Closed clips held in RAM while writes fail: past this the oldest held clip's tokens are let go (its steps and
+    # events stay, stored with the next clip). 8 clips of 8 s are about a minute of video, a few MB.
+    hold_clips: int = 8
+    # Seconds before the first retry after a failed write (then doubled by `factor` each failure up to `cap`): a disk
+    # freed by hand is seen within seconds, a disk full for hours is tried a few times a minute.
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 30.0
+    # Share of each wait drawn at random (one store per stream: no herd of retries to spread), as ReconnectConfig.
+    jitter: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.hold_clips, bool) or not isinstance(self.hold_clips, int) or self.hold_clips < 1:
+            raise ValueError(f"store retry hold_clips must be an integer >= 1, got {self.hold_clips!r}")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (self.initial, self.factor, self.cap)):
+            raise ValueError("store retry times must be finite numbers")
+        if not 0.0 < self.initial <= self.cap or self.factor < 1.0 or not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"store retry needs 0 < initial <= cap, factor >= 1 and jitter in [0, 1); got "
+                             f"initial={self.initial}, cap={self.cap}, factor={self.factor}, jitter={self.jitter}")
+
+
+@dataclass
 class IngestConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     gate: GateConfig = field(default_factory=GateConfig)
@@ -193,6 +219,8 @@ class IngestConfig:
     # now sees them at full resolution. 2 steps are the last 4 sampled frames, SimpleStream's setting (arXiv
     # 2604.02317: Qwen3-VL shown the last 4 frames beats every published streaming memory on real-time questions).
     window_steps: int = 2
+    # A live stream whose store refuses writes keeps watching and retries (a file run stops at once: run it again).
+    store_retry: StoreRetryConfig = field(default_factory=StoreRetryConfig)
 
     def __post_init__(self):
         if self.window_steps < 0:

@@ -8,8 +8,10 @@
     answer = session.ask("When did someone come in?")
     for piece in answer.pieces: print(piece, end="")
 """
+import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
@@ -18,6 +20,7 @@ import torch
 
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
+from memory.folder import StorageFault
 from memory.select import select_for_query
 from memory.store import ClipStore, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when
@@ -29,7 +32,7 @@ from stream.clock import clip_label, span_label, span_text, time_now, when_label
 from stream.config import AnswerConfig, IngestConfig
 from stream.ingest import ClipClosed, Ingestor, Record, Step, StreamState, WindowStep, jpeg
 from stream.scheduler import ModelGate, ModelGateConfig
-from stream.sources import Frame, Source, until_break
+from stream.sources import Frame, Source, backoff_delay, until_break
 
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
                           "not an answer")
@@ -261,11 +264,24 @@ class Engine:
             return self.embedder.embed_texts(texts)
 
 
+@dataclass
+class _Held:
+    """A write the store refused (a closed clip, or the end's log), held to try again: `write(log)`."""
+    write: object
+    log: StreamLog
+    clip: ClipMemory | None = None
+
+
 class Session:
     """One stream's state: its ingestion state, its store, its questions."""
 
-    def __init__(self, engine: Engine, store: ClipStore, stream: str):
+    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic):
         self.engine, self.store, self.stream = engine, store, stream
+        self.clock = clock              # when a refused write is tried again (tests pass a fake)
+        # A live stream's writes the store refused, oldest first, and when to try again; `fault` says why (one line,
+        # None while writes succeed), `lost` counts held clips let go past hold_clips.
+        self._held: deque[_Held] = deque()
+        self._retry_at, self._failures, self.fault, self.lost = 0.0, 0, None, 0
         self.state: StreamState = engine.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
@@ -321,34 +337,71 @@ class Session:
         """Ingest a source to its end (or until it is closed): `run` over `frames(source, resume)`, a step at a time
         for a live source (the loop encodes as frames arrive). Nothing when a resumed run had read it to its end."""
         frames = self.frames(source, resume)
-        return iter(()) if self.done else self.run(frames, batch=1 if source.live else None)
+        return iter(()) if self.done else self.run(frames, batch=1 if source.live else None, heal=source.live)
 
-    def run(self, frames: Iterable[Frame], batch: int | None = None, final: bool = True) -> Iterator[Record]:
+    def run(self, frames: Iterable[Frame], batch: int | None = None, final: bool = True,
+            heal: bool = False) -> Iterator[Record]:
         """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
         point after it, before it is yielded; the end's resume point is stored before the StreamEnd is. `final`:
-        as in `Ingestor.run` (False: more frames of this stream follow, in this run or a resumed one)."""
+        as in `Ingestor.run` (False: more frames of this stream follow, in this run or a resumed one). A write the
+        store refuses (StorageFault) ends the run with it; with `heal` (a live stream) the run goes on, holds what it
+        could not store (`fault` says why) and tries again with backoff, and at the end a write still refused
+        raises."""
         for record in self.engine.ingestor.run(frames, self.state, batch, final):
             self.now = max(self.now, record.end)
             self._log.events += record.events
             if isinstance(record, Step):
                 self._log.steps.append(record.record())
+                if self._held and self.clock() >= self._retry_at:
+                    self._flush(heal)
             elif isinstance(record, ClipClosed):
-                self._commit(lambda log: self._store(record, log), record.resume)
+                clip, thumb = record.clip, record.thumb
+                self._commit(lambda log, c=clip, t=thumb: self._store(c, t, log), record.resume, heal, clip)
             elif record.resume is not None:
-                self._commit(lambda log: self.store.record(self.stream, log), record.resume)
+                self._commit(lambda log: self.store.record(self.stream, log), record.resume, heal)
             yield record
+        if self._held:
+            self._flush(heal=False)           # the end: what is still refused is the caller's one line
 
-    def _commit(self, write, resume: Checkpoint) -> None:
-        """Write what the stream logged since its last stored clip, with the resume point after it, in one go."""
-        t0 = time.perf_counter()
+    def _commit(self, write, resume: Checkpoint, heal: bool, clip: ClipMemory | None = None) -> None:
+        """Write what the stream logged since its last stored clip, with the resume point after it, in one go (after
+        any writes held before it, in order)."""
         self._log.progress = resume.dumps()
-        write(self._log)
+        self._held.append(_Held(write, self._log, clip))
         self._log = StreamLog()
-        self.state.timings["store"] += time.perf_counter() - t0
+        self._flush(heal)
 
-    def _store(self, closed: ClipClosed, log: StreamLog) -> None:
-        closed.clip.key = self.engine.embed_images([closed.thumb])[0]
-        self.store.add(closed.clip, log)
+    def _flush(self, heal: bool) -> None:
+        """Try the held writes, oldest first. A refusal raises (not `heal`), or is kept for the next try after a
+        backoff; past hold_clips the oldest held clip is let go, its steps and events passed on to the next write."""
+        t0 = time.perf_counter()
+        try:
+            while self._held:
+                held = self._held[0]
+                try:
+                    held.write(held.log)
+                except StorageFault as e:
+                    if not heal:
+                        raise
+                    retry = self.engine.config.ingest.store_retry
+                    self._failures += 1
+                    self.fault = str(e)
+                    self._retry_at = self.clock() + backoff_delay(self._failures, retry, random.random())
+                    while sum(h.clip is not None for h in self._held) > retry.hold_clips:
+                        gone = self._held.popleft()
+                        nxt = self._held[0].log
+                        nxt.steps[:0], nxt.events[:0] = gone.log.steps, gone.log.events
+                        self.lost += 1
+                    return
+                self._held.popleft()
+            self.fault, self._failures = None, 0
+        finally:
+            self.state.timings["store"] += time.perf_counter() - t0
+
+    def _store(self, clip: ClipMemory, thumb: np.ndarray, log: StreamLog) -> None:
+        if clip.key is None:                  # a retried clip keeps the key it was given
+            clip.key = self.engine.embed_images([thumb])[0]
+        self.store.add(clip, log)
 
     def caption(self, clip: ClipMemory) -> str:
         """Have the video LLM write a one-line caption for a stored clip; it is stored with the clip, with its text

@@ -24,6 +24,10 @@ def test_ingest_then_ask(videos, tmp_path, cache_dir):
     r = vigil("ask", "--memory", str(mem), "--model", "tiny", "What changed?", cache=cache_dir)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("RANDOM WEIGHTS") == 2 and "clips used (" in r.stdout and "answer: " in r.stdout
+    # No --model, no --embedder: the memory's own (before, the default model was fetched from the hub and failed)
+    r = vigil("ask", "--memory", str(mem), "What changed?", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("RANDOM WEIGHTS") == 2 and "clips used (" in r.stdout
 
 
 @pytest.mark.parametrize("model", ["tiny-qwen3-vl", "tiny-qwen3.5"])
@@ -36,7 +40,9 @@ def test_the_qwen3_families_ingest_ask_and_analyze(model, videos, tmp_path, cach
     assert r.stdout.count("RANDOM WEIGHTS") == 2 and 'time asked about: "in the first 4 seconds"' in r.stdout
     used = r.stdout.split("clips used (")[1].split("\n")[0]
     assert "00:00:10" not in used                            # only clips of the first 4 seconds
-    # a memory is read only by the model that wrote it
+    r = vigil("ask", "--memory", str(mem), "What changed?", cache=cache_dir)     # the memory names its model
+    assert r.returncode == 0 and r.stdout.count("RANDOM WEIGHTS") == 2, r.stderr
+    # a memory is read only by the model that wrote it: one given by hand that is another is refused
     r = vigil("ask", "--memory", str(mem), "--model", "tiny", "What changed?", cache=cache_dir)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     out = tmp_path / "report"

@@ -133,17 +133,30 @@ def test_check_reports_then_repairs(videos, tmp_path, cache_dir):
     assert "no memory at" in err
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 3 MB tmpfs: a real full disk. Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped."""
-    disk = tmp_path / "disk"
+def mounted_tmpfs(disk, size: str):
+    """A tmpfs of `size` at `disk`: a real disk to fill. Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is
+    skipped."""
     disk.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True,
+                       text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip() or r.returncode}): the full-disk case needs "
                     f"root")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    return disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs, full after a few clips."""
+    yield mounted_tmpfs(tmp_path / "disk", "3m")
+    subprocess.run(["umount", "-l", str(tmp_path / "disk")], check=False)
+
+
+@pytest.fixture
+def roomy_disk(tmp_path):
+    """A 32 MB tmpfs: room for minutes of tiny-model clips, until a test fills it."""
+    yield mounted_tmpfs(tmp_path / "disk", "32m")
+    subprocess.run(["umount", "-l", str(tmp_path / "disk")], check=False)
 
 
 def _grow(disk):
@@ -192,3 +205,77 @@ def test_analyze_on_a_full_disk_leaves_no_temporary_file_and_runs_once_there_is_
     r = vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--out", str(out), cache=cache_dir)
     assert r.returncode == 0 and (out / "report.json").exists(), r.stderr
     shutil.rmtree(out)
+
+
+def test_a_camera_on_a_full_disk_says_so_and_heals_on_its_own_once_there_is_room(videos, roomy_disk, tmp_path,
+                                                                                    cache_dir):
+    """`serve` with a camera whose memory is on a tmpfs: the disk is filled to the last byte while it runs
+    (status `error`, said in one line of the serve log, no server path in the status), then freed: with no restart
+    the camera is back (its status and the log say so, `last_error` cleared) and its clip count grows again."""
+    import json
+    import os
+    import sys
+    import time
+
+    import httpx
+
+    from tests.test_run import ROOT
+    port = free_tcp_port()
+    config = tmp_path / "vigil.toml"
+    config.write_text(f'[server]\nport = {port}\nmemory = "{roomy_disk}"\n[model]\nname = "tiny"\n'
+                      f'[[camera]]\nname = "room"\nsource = "{videos / "one-by-one-person-detection.mp4"}"\n'
+                      f'loop = true\n')
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--config", str(config), "--fps", "2",
+                             "--clip-seconds", "2"], env=dict(os.environ, VIGIL_CACHE=str(cache_dir)), stdout=log,
+                            stderr=subprocess.STDOUT)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+
+    def camera(until, within=120.0):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                cam = api.get("/api/v1/cameras").json()[0]
+                if until(cam):
+                    return cam
+            except (httpx.HTTPError, ValueError, IndexError):
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"no such state within {within} s: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+
+    filler = roomy_disk / "filler"
+    try:
+        camera(lambda c: c["figures"]["clips"] >= 2)
+        with open(filler, "wb") as f:                      # fill the disk to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        down = camera(lambda c: c["status"]["state"] == "error")
+        assert "No space left on device" in down["status"]["last_error"] or "full" in down["status"]["last_error"]
+        assert str(roomy_disk) not in json.dumps(down)              # no server path in what the API says
+        held = down["figures"]["clips"]
+        time.sleep(3.0)                                             # the stream goes on meanwhile
+        assert camera(lambda c: True)["status"]["state"] == "error"
+        filler.unlink()
+        back = camera(lambda c: c["status"]["state"] == "playing" and c["figures"]["clips"] > held + 2)
+        assert back["status"]["last_error"] is None
+        time.sleep(2.0)                                             # the status monitor's next look logs it
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    states = [line for line in lines if line.startswith("vigil: camera room: ")]
+    said = [line.split(": ", 2)[2] for line in states[1:]]
+    assert said[0] == "playing" and said[-1] == "playing", said
+    assert any(s.startswith("error (could not ") and "<memory>/room" in s for s in said), said
+    assert vigil("check", "--memory", str(roomy_disk / "room"), cache=cache_dir).returncode == 0
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -24,7 +24,7 @@ from memory.store import StepRecord
 from stream.engine import Engine, Session
 from stream.events import Event
 from stream.ingest import ClipClosed, Step, jpeg
-from stream.sources import Source, SourceError, SourceOptions, open_source
+from stream.sources import Source, SourceError, SourceOptions, kind_of, open_source, redact
 
 
 @dataclass
@@ -94,6 +94,8 @@ class Watcher:
         self.webhook = WebhookSink(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
         self._stopped_by_user = False
+        self._log_fault: str | None = None       # the alert log's last write failed (cleared by the next that works)
+        self._sink_fault: str | None = None      # the last alert a sink refused to take, for the status
         self.started_wall = time.time()
         self._lock = threading.Lock()           # guards what the page reads
         self._alerts: deque[Alert] = deque(maxlen=200)
@@ -111,7 +113,7 @@ class Watcher:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float | None = 30.0) -> None:
         """Stop reading and finish the open clip; its memory stays open for questions. Idempotent."""
         self._stopped_by_user = True
         self.source.close()                     # its frames end; the loop closes the open clip and stores it
@@ -119,8 +121,9 @@ class Watcher:
             self._thread.join(timeout)
 
     def close(self) -> None:
-        """Stop, and close the stream's store."""
-        self.stop()
+        """Stop, and close the stream's store: on return its folder is released (a new camera may write it). The
+        loop ends once its source is closed (every wait in it is bounded), so this waits for it whole."""
+        self.stop(timeout=None)
         self.session.close()
 
     def join(self, timeout: float | None = None) -> None:
@@ -161,6 +164,8 @@ class Watcher:
             self._stats.running = False
 
     def _observe(self, record) -> None:
+        if isinstance(record, Step) and self._log_fault and self.log.retry():   # alert lines a full disk refused
+            self._log_fault = None
         now = self.clock()
         s = self.session.state
         with self._lock:
@@ -194,13 +199,14 @@ class Watcher:
                 self._stats.alerts += 1
         try:
             self.log.append(alert)
-        except OSError as e:
-            self._stats.error = f"alert log: {e}"
+            self._log_fault = None
+        except OSError as e:                   # a full disk: the alert still reaches the feed and the sinks
+            self._log_fault = f"could not write the alert log ({e.strerror or e})"
         for sink in ([self.webhook] if self.webhook else []) + self.sinks:
             try:
                 sink.send(alert)
-            except Exception as e:             # a sink's own fault must not stop the stream
-                self._stats.error = f"alert sink {getattr(sink, 'name', type(sink).__name__)}: {e}"
+            except Exception as e:             # a sink's own fault must not stop the stream, nor mark it failed
+                self._sink_fault = f"alert sink {getattr(sink, 'name', type(sink).__name__)}: {e}"
         if self.on_alert:
             self.on_alert(alert)
 
@@ -232,9 +238,27 @@ class Watcher:
             # A source that ran out while the loop still stores its tail is still playing: "ended" means all stored.
             state = "playing" if src.state == "ended" else src.state
             out = {"state": state, "since": src.since, "last_error": src.last_error, "reconnects": src.reconnects}
+            fault = self.session.fault or self._log_fault
+            if fault:                           # the store refuses writes: the stream goes on and retries
+                out.update(state="error", last_error=fault)
         v = self.verifier.stats()   # rule checks and descriptions that failed (a dead answer server) say so here
         out["checks_failed"], out["check_error"] = v["failed"], v["last_error"]
+        out["sink_error"] = self._sink_fault
+        for k in ("last_error", "check_error", "sink_error"):
+            out[k] = self.public(out[k])
         return out
+
+    def public(self, text: str | None) -> str | None:
+        """A message as the API, the page and the sinks show it: the server's path of this camera's memory folder
+        (and of a file it plays) is named, not given."""
+        if not text:
+            return text
+        folder = Path(self.spec.memory)
+        for path in sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True):
+            text = text.replace(path, f"<memory>/{folder.name}")
+        if isinstance(self.spec.source, str) and kind_of(self.spec.source) != "webcam":
+            text = text.replace(self.spec.source, redact(self.spec.source))       # a file's name, a URL's no password
+        return text
 
     # ---- what the page reads ------------------------------------------------------------------------------
     def stats(self) -> LiveStats:

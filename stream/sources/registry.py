@@ -36,6 +36,21 @@ def kind_of(spec: str) -> str:
     return "file"
 
 
+def redact(source: str) -> str:
+    """A source as shown to users: a URL without its password; a file by its name only."""
+    from pathlib import Path
+    from urllib.parse import urlparse, urlunparse
+    kind = kind_of(source)
+    if kind == "file":
+        return Path(source).name
+    if kind != "webcam":
+        u = urlparse(source)
+        if u.password:
+            netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
+            return urlunparse(u._replace(netloc=netloc))
+    return source
+
+
 def open_source(spec: "str | Source", options: SourceOptions) -> Source:
     """The source a spec names, opened with `options` (a Source given as it is, e.g. pushed frames, is returned
     as it is). One line when the kind is unknown or the source cannot be opened."""

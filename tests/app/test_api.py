@@ -185,3 +185,24 @@ def test_odd_input_is_a_422_never_a_500(serve, videos):
         assert r.status_code == 422 and "a rule must say something" in r.text, rules
     assert api.put("/api/v1/cameras/bikes/rules", json={"rules": []}).json()["rules"] == []   # cleared on purpose
     api.delete("/api/v1/cameras/bikes")
+
+
+def test_a_deleted_camera_can_be_added_again_at_once_and_no_message_names_a_server_path(serve, videos, tmp_path):
+    """DELETE returns once the camera's memory folder is released, so the same camera can be added back at once
+    (it continues its memory); refusals name no server path (the memory root, the media folders)."""
+    url, _ = serve()
+    api = httpx.Client(base_url=url, timeout=60)
+    room = {"name": "room", "source": str(videos / "one-by-one-person-detection.mp4")}
+    for _ in range(3):
+        r = api.post("/api/v1/cameras", json=room)
+        assert r.status_code == 201, r.text
+        wait_for(lambda: api.get("/api/v1/cameras").json()[0]["figures"]["steps"] >= 1, timeout=60)
+        assert api.delete("/api/v1/cameras/room").status_code == 200
+    r = api.post("/api/v1/cameras", json=room)
+    assert r.status_code == 201, r.text
+    r = api.post("/api/v1/cameras", json={**room, "name": "room"})          # the name is taken: refused
+    assert r.status_code == 409 and str(tmp_path) not in r.text
+    bad = api.post("/api/v1/cameras", json={"name": "x", "source": str(tmp_path / "nothing.mp4")})
+    assert bad.status_code == 400 and str(tmp_path) not in bad.text, bad.text
+    listed = api.get("/api/v1/cameras").text
+    assert str(tmp_path) not in listed and str(videos) not in listed

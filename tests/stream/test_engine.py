@@ -231,3 +231,51 @@ def test_a_question_is_shown_the_stream_up_to_now_at_every_phase_of_the_open_cli
     assert phases == {1, 3, 5, 7}
     assert len(only_open) >= 4, only_open              # without it, those questions missed the moment
     session.close()
+
+
+def test_a_live_stream_holds_the_clips_a_refusing_store_cannot_take_and_stores_them_when_it_can(llm, embedder,
+                                                                                                 tmp_path):
+    """The disk refuses writes for a while (fault injection at the store's write): the loop goes on, `fault` says
+    why, the refused clips are held (at most hold_clips; the oldest past it is let go, its steps kept) and tried
+    again on a backoff by the session's clock; once writes work, every held clip is stored in order and the fault
+    clears. Nothing stored before is touched; the steps and events of every step reach the database."""
+    import errno
+
+    from memory.folder import StorageFault
+    from stream.config import StoreRetryConfig
+    from tests.stream.test_ingest import frames
+    cfg = EngineConfig(model=ModelConfig(llm="tiny"),
+                       ingest=IngestConfig(store_retry=StoreRetryConfig(hold_clips=3, initial=4.0, cap=8.0)))
+    eng = Engine(cfg, llm=llm, embedder=embedder)
+    now = [0.0]
+    session = eng.open(str(tmp_path), stream="cam")
+    session.clock = lambda: now[0]
+    real_add, refuse, tries = session.store.add, [False], []
+
+    def add(clip, log=None):
+        tries.append((now[0], clip.start))
+        if refuse[0]:
+            raise StorageFault(f"could not store a clip ({OSError(errno.ENOSPC, 'No space left on device')})")
+        return real_add(clip, log)
+
+    session.store.add = add
+    faults, closed = [], []
+    for record in session.run(frames(100, moving=True), batch=1, heal=True):
+        now[0] = record.end                          # the session's clock follows the stream
+        if isinstance(record, ClipClosed):
+            closed.append(record.clip.start)
+        refuse[0] = 16 <= record.end < 70            # the disk is full from 16 s to 70 s
+        faults.append((record.end, session.fault))
+    stored = [c.start for c in session.store.clips("cam")]
+    assert [t for t, f in faults if f] and all("No space left" in f for _, f in faults if f)
+    assert faults[-1][1] is None and session.fault is None          # healed: the fault cleared on its own
+    # Clips of 8 s: 0 and 8 stored; 16 .. 56 refused (the write of a clip comes as the next step begins), at most 3
+    # held at a time, so the oldest three were let go; from 71 s the held ones and all after them are stored.
+    assert closed == [float(s) for s in range(0, 100, 8)]
+    assert session.lost == 3 and stored == [0.0, 8.0, 40.0, 48.0, 56.0, 64.0, 72.0, 80.0, 88.0, 96.0]
+    # Retries came on the backoff (4 s, then 8 s, capped), not at every step.
+    refused = [t for t, start in tries if 16 <= t < 70]
+    assert len(refused) < 16, refused
+    steps = session.store.steps("cam")
+    assert [s.time for s in steps] == [float(t) for t in range(0, 100, 2)]      # every step's record kept
+    session.close()

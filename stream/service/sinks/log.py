@@ -2,36 +2,59 @@
 import json
 import os
 import threading
+from collections import deque
 from pathlib import Path
 
 from stream.service.alerts import Alert
 
 
 class LogSink:
-    """alerts.jsonl: one JSON object a line, appended and fsynced, never rewritten. One per camera (its memory)."""
+    """alerts.jsonl: one JSON object a line, appended and fsynced, never rewritten. One per camera (its memory).
+    Lines the disk refused (full) are held, up to `hold`, and written first by the next append or `retry`."""
     name = "log"
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, hold: int = 256):
         self.path = Path(folder) / "alerts.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()        # one line at a time: two threads' writes must not interleave
+        self._unwritten: deque[str] = deque(maxlen=hold)
         self.delivered = self.failed = 0
         self.error: str | None = None
 
     def append(self, alert: Alert) -> None:
-        """Append one line; raises OSError when the disk refuses (send() counts it instead)."""
-        line = json.dumps(alert.to_json()) + "\n"
+        """Append one line (after any held ones); raises OSError when the disk refuses (send() counts it instead)."""
         with self._lock:
-            try:
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError as e:
-                self.failed += 1
-                self.error = f"alert log: {e}"
-                raise
-            self.delivered += 1
+            self._unwritten.append(json.dumps(alert.to_json()) + "\n")
+            self._write()
+
+    def retry(self) -> bool:
+        """Write the held lines, if any; True when none is left."""
+        with self._lock:
+            if self._unwritten:
+                try:
+                    self._write()
+                except OSError:
+                    return False
+            return True
+
+    def _write(self) -> None:
+        """Under the lock. A line a full disk tore off midway is ended first, so it costs no other line."""
+        try:
+            with open(self.path, "a+b") as f:
+                if f.seek(0, os.SEEK_END) > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
+                f.write("".join(self._unwritten).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self.failed += 1
+            self.error = f"alert log: {e}"
+            raise
+        self.delivered += len(self._unwritten)
+        self._unwritten.clear()
+        self.error = None
 
     def send(self, alert: Alert) -> None:
         # On the caller's thread: an fsync on a local disk takes milliseconds, and the line is then on disk before

@@ -336,6 +336,25 @@ def test_log_sink_appends_updates_and_never_raises(tmp_path):
     assert (st["delivered"], st["failed"]) == (0, 1) and st["error"].startswith("alert log:")
 
 
+def test_log_sink_holds_lines_the_disk_refused_and_a_torn_line_costs_no_other(tmp_path):
+    """A full disk tore the last line midway and refused the next ones: they are held and written, in order, by
+    the next append or retry once the disk takes them, after the torn line is ended (which alone is lost)."""
+    log = LogSink(tmp_path)
+    a, b, c = alert(1), alert(2), alert(3)
+    log.send(a)
+    with open(log.path, "a") as f:
+        f.write('{"id": "torn half')                       # what a full disk left of a line
+    log.path.rename(tmp_path / "away")
+    log.path.mkdir()                                        # the disk refuses every write now
+    log.send(b)
+    assert not log.retry() and log.stats()["failed"] == 2
+    log.path.rmdir()
+    (tmp_path / "away").rename(log.path)                   # the disk takes writes again
+    assert log.retry() and log.stats()["error"] is None
+    log.send(c)
+    assert [x["id"] for x in log.read()] == [a.id, b.id, c.id]
+
+
 def test_webhook_sink_posts_updates_and_drops_the_oldest():
     got, entered, release = [], threading.Event(), threading.Event()
 
