@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
-         "serving")
+         "serving", "checksum")
 
 
 @dataclass
@@ -90,6 +90,8 @@ class BenchConfig:
     # ServerConfig's default.
     serving_concurrency: tuple[int, ...] = (1, 4, 8)
     serving_seconds: float = 20.0
+    # Token width of the clips whose checksummed reads are timed (item 13): Qwen2.5-VL-7B's 3584, the widest served.
+    checksum_token_dim: int = 3584
     device: str = "auto"
     cache_dir: str | None = None
 

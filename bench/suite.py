@@ -111,7 +111,29 @@ def run(config: BenchConfig, log=print) -> dict:
             out["serving"] = serving(engine.config, engine.llm, engine.embedder,
                                      paths["one-by-one-person-detection.mp4"], Path(tmp), ServerConfig.max_frames,
                                      config.serving_concurrency, config.serving_seconds, log)
+    if "checksum" in config.items:
+        log("13. the cost of token-file checksums on a question's reads ...")
+        import tempfile
+        from collections import deque
+
+        from bench.checksum import checksum_cost
+        from stream.sources import FileSource
+        with tempfile.TemporaryDirectory() as tmp:
+            session = engine.open(str(Path(tmp) / "asked"), stream="room")
+            deque(session.run(FileSource(paths["one-by-one-person-detection.mp4"], config.fps).frames()), maxlen=0)
+            out["checksum"] = checksum_cost(Path(tmp) / "real", config.checksum_token_dim, config.question_rounds,
+                                            session)
+            session.close()
     return out
+
+
+def _checksum_md(x: dict) -> list[str]:
+    return ["### 13. Token-file checksums on a question's reads", "",
+            f"A question's budget reads {x['clips']} clips ({x['mb_read']} MB at token width {x['token_dim']}, a 7B "
+            f"model's): {x['unchecked_ms']} ms unchecked, {x['checked_ms']} ms with each file's SHA-256 checked "
+            f"(**{x['cost_ms']} ms** more, medians, side by side). A whole question to the tiny model takes "
+            f"{x['question_ms']} ms here, far less than any real model: the checksum is at most "
+            f"**{x['share']:.1%}** of a question (target < 5%: {_yes(x['share'] < 0.05)}).", ""]
 
 
 def _vision_speed(config: BenchConfig, paths: dict[str, str], engine) -> dict:
@@ -415,6 +437,8 @@ def markdown(r: dict) -> str:
         lines += _light_md(r["light"])
     if "serving" in r:
         lines += _serving_md(r["serving"])
+    if "checksum" in r:
+        lines += _checksum_md(r["checksum"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

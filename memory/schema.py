@@ -5,7 +5,7 @@ from pathlib import Path
 
 from memory.folder import DATABASE, StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL = """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -13,7 +13,8 @@ DDL = """
         id INTEGER PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
         n_tokens INTEGER NOT NULL, bytes INTEGER NOT NULL, grid TEXT NOT NULL, seconds_per_step REAL NOT NULL,
         kept INTEGER NOT NULL, total INTEGER NOT NULL, caption TEXT, key BLOB NOT NULL, thumbnail BLOB NOT NULL,
-        caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL, wall_start REAL, wall_end REAL);
+        caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL, wall_start REAL, wall_end REAL,
+        checksum TEXT);
     CREATE INDEX clips_stream_start ON clips (stream, start);
     CREATE TABLE steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, end REAL NOT NULL,
         total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped INTEGER NOT NULL,
@@ -74,7 +75,7 @@ def current(db: sqlite3.Connection, schema: int) -> bool:
     """Whether the database is this version whole (schema 3 grew its `tau` columns before it was released, so the
     number alone does not say)."""
     return schema == SCHEMA_VERSION \
-        and {"caption_key", "missing", "tau", "wall_start", "wall_end"} <= columns(db, "clips") \
+        and {"caption_key", "missing", "tau", "wall_start", "wall_end", "checksum"} <= columns(db, "clips") \
         and {"steps", "events", "progress", "tombstones", "keyframes"} <= tables(db) \
         and "tau" in columns(db, "steps")
 
@@ -83,7 +84,8 @@ def upgrade(db: sqlite3.Connection, file_ids: list[int]) -> None:
     """Inside the caller's transaction. Schema 1 -> 2: caption keys, per-step series, events, resume points. 2 -> 3:
     clips marked missing, the drop threshold of clips and steps, tombstones, the next id. 3 -> 4: the wall-clock
     times of live clips (NULL for the clips stored before, whose wall time was never recorded). 4 -> 5: keyframes
-    (none for the clips stored before: they are shown by their thumbnail). Adds whatever is missing whatever the
+    (none for the clips stored before: they are shown by their thumbnail). 5 -> 6: the SHA-256 of each token file,
+    recorded at write time (NULL for the clips stored before: theirs were never recorded). Adds whatever is missing whatever the
     schema number says. `file_ids`: the token files on disk, so the next id is past every one of them."""
     cols = columns(db, "clips")
     if "caption_key" not in cols:
@@ -95,6 +97,8 @@ def upgrade(db: sqlite3.Connection, file_ids: list[int]) -> None:
     for column in ("wall_start", "wall_end"):
         if column not in cols:
             db.execute(f"ALTER TABLE clips ADD COLUMN {column} REAL")
+    if "checksum" not in cols:
+        db.execute("ALTER TABLE clips ADD COLUMN checksum TEXT")
     db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL,"
                " end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped"
                " INTEGER NOT NULL, PRIMARY KEY (stream, idx))")

@@ -19,6 +19,7 @@ its name), then its row inserted in one SQLite transaction that also clears the 
 truth; the index files are caches, written through a checked temporary file and reconciled with SQLite on open.
 The schema and its upgrades are in memory.schema.
 """
+import hashlib
 import json
 import sqlite3
 import threading
@@ -160,6 +161,8 @@ class ClipStore:
             self._has_wall = {"wall_start", "wall_end"} <= self._columns("clips")
             # Schema 5's keyframes: an older memory read as it is has none, and shows its thumbnails instead.
             self._has_keyframes = "keyframes" in self._tables()
+            # Schema 6's token-file checksums: an older memory read as it is has none, and is read unchecked.
+            self._has_checksum = "checksum" in self._columns("clips")
             try:
                 self.key_dim = int(self._meta()["key_dim"])
             except (KeyError, ValueError):
@@ -384,12 +387,12 @@ class ClipStore:
                 with self._transaction("store a clip"):
                     self.db.execute(
                         "INSERT INTO clips (id, stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept,"
-                        " total, caption, key, thumbnail, tau, wall_start, wall_end)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " total, caption, key, thumbnail, tau, wall_start, wall_end, checksum)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (cid, clip.stream, clip.start, clip.end, clip.n_tokens,
                          len(data) + sum(len(k.jpeg) for k in clip.keyframes), json.dumps(list(clip.grid)),
                          clip.seconds_per_step, clip.kept, clip.total, clip.caption, key.tobytes(), clip.thumbnail,
-                         clip.tau, clip.wall_start, clip.wall_end))
+                         clip.tau, clip.wall_start, clip.wall_end, hashlib.sha256(data).hexdigest()))
                     self.db.executemany("INSERT INTO keyframes (clip, idx, time, wall, jpeg) VALUES (?, ?, ?, ?, ?)",
                                         [(cid, i, k.time, k.wall, k.jpeg) for i, k in enumerate(clip.keyframes)])
                     try:
@@ -554,17 +557,33 @@ class ClipStore:
     def tokens(self, cid: int, n_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A clip's (tokens [n, D] float16, positions [n, 3] int16), read from disk only now. StoreError when the
         file is missing, torn, foreign, or not of the row's size."""
-        from safetensors.torch import load_file
+        from safetensors.torch import load
         path = self.token_path(cid)
         try:
-            data = load_file(str(path))
+            raw = path.read_bytes()
+        except OSError as e:
+            raise StoreError(f"token file of clip {cid} in {self.folder} is unreadable: {e}") from e
+        want = self._checksum(cid)
+        if want is not None and hashlib.sha256(raw).hexdigest() != want:    # bytes the disk changed since
+            raise StoreError(f"token file of clip {cid} in {self.folder} fails its checksum (its bytes changed "
+                             f"after it was written: a bad disk or a copy gone wrong)")
+        try:
+            data = load(raw)
             tokens, positions = data["tokens"], data["positions"]
-        except Exception as e:  # missing, torn or foreign file: safetensors raises several types
+        except Exception as e:  # torn or foreign file: safetensors raises several types
             raise StoreError(f"token file of clip {cid} in {self.folder} is unreadable: {e}") from e
         if positions.shape != (tokens.shape[0], 3) or (n_tokens is not None and tokens.shape[0] != n_tokens):
             raise StoreError(f"token file of clip {cid} in {self.folder} does not match its row "
                              f"({tuple(tokens.shape)} tokens, {tuple(positions.shape)} positions)")
         return tokens, positions
+
+    def _checksum(self, cid: int) -> str | None:
+        """The SHA-256 (hex) recorded for clip `cid`'s token file; None where none was (before schema 6)."""
+        if not self._has_checksum:
+            return None
+        with self._lock:
+            row = self.db.execute("SELECT checksum FROM clips WHERE id = ?", (cid,)).fetchone()
+        return row[0] if row else None
 
     def get(self, ids: list[int]) -> list[ClipMemory]:
         """Clips by id, in the order given, without their tokens or keyframes (times, thumbnail, key, caption)."""

@@ -105,3 +105,31 @@ def test_not_a_memory_is_an_error(tmp_path):
     (tmp_path / "x.txt").write_text("mine")
     with pytest.raises(StoreError, match="not a Vigil memory"):
         check_memory(tmp_path)
+
+
+def test_bytes_a_bad_disk_flipped_inside_a_token_file_fail_its_checksum(tmp_path):
+    """64 bytes flipped in the middle of a whole, well-formed token file (its header still parses, so only the
+    checksum recorded at write time tells): `check` reports it, a read refuses it and selection passes it over,
+    and --repair marks the clip missing."""
+    filled(tmp_path, 4)
+    store = open_store(tmp_path)
+    ids = sorted(store.latest(None, 4))
+    store.close()
+    path = tmp_path / "tokens" / f"{ids[2]}.safetensors"
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) - 200                             # inside the tensor data, past the JSON header
+    raw[middle:middle + 64] = bytes(b ^ 0xFF for b in raw[middle:middle + 64])
+    path.write_bytes(bytes(raw))
+    report = check_memory(tmp_path)
+    assert keys(report) == [("lost", ids[2])]
+    assert any("fails its checksum" in f.line(False) for f in report.findings)
+    reader = open_store(tmp_path, readonly=True)
+    with pytest.raises(StoreError, match="fails its checksum"):
+        reader.tokens(ids[2])
+    loaded = reader.load(ids)
+    assert [c.id for c in loaded.unreadable] == [ids[2]] and [c.id for c in loaded.clips] == [ids[0], ids[1], ids[3]]
+    reader.close()
+    check_memory(tmp_path, repair=True)
+    store = open_store(tmp_path, readonly=True)
+    assert store.missing() == [ids[2]]
+    store.close()

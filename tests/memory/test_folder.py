@@ -104,7 +104,7 @@ def _legacy(folder, n=3, schema=2):
     db = sqlite3.connect(folder / "memory.sqlite")
     db.executescript(f"""DELETE FROM meta WHERE key IN ('memory_id', 'next_id');
         UPDATE meta SET value = '{schema}' WHERE key = 'schema'; DROP TABLE tombstones;
-        ALTER TABLE clips DROP COLUMN missing;""")
+        ALTER TABLE clips DROP COLUMN missing; ALTER TABLE clips DROP COLUMN checksum;""")
     db.close()
     return ids
 
@@ -345,7 +345,7 @@ def test_a_schema_3_memory_is_read_as_it_is_and_its_writer_adds_the_wall_times(t
     new = writer.add(live)
     writer.close()
     db = sqlite3.connect(tmp_path / "memory.sqlite")
-    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION) == "5"
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION) == "6"
     db.close()
     store = open_store(tmp_path, readonly=True)
     got = store.load([*ids, new]).clips

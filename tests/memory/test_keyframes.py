@@ -97,7 +97,8 @@ def test_a_schema_4_memory_is_read_with_thumbnail_keyframes_and_its_writer_adds_
     new = writer.add(with_keyframes(5))
     writer.close()
     db = sqlite3.connect(tmp_path / "memory.sqlite")
-    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == "5"
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == "6"
+    assert len(dict(db.execute("SELECT id, checksum FROM clips"))[new]) == 64     # schema 6: its checksum
     db.close()
     store = open_store(tmp_path, readonly=True)
     got = store.load([*ids, new]).clips
