@@ -588,7 +588,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--no-scene-alerts", action="store_true", help="no automatic alerts on scene changes")
     w.add_argument("--no-activity-alerts", action="store_true", help="no automatic alerts on activity starts")
     w.add_argument("--cooldown", type=_number(float, 0, inclusive=True), default=AlertConfig.cooldown,
-                   help="stream seconds between automatic alerts of one kind")
+                   help="stream seconds between automatic alerts of one kind (each new activity span alerts)")
     w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
     c = sub.add_parser("check", parents=[base], help="check a memory folder for inconsistencies (--repair fixes what "
                                                      "it can without losing data)")

@@ -8,6 +8,10 @@ if TYPE_CHECKING:
     from memory.clip import ClipMemory
     from memory.when import TimeSpan
 
+# Seconds below which two stream times are one moment: times are float64 seconds from the container or the clock,
+# and a comparison against a cooldown or a span edge must not turn on a last-digit rounding.
+TIME_EPSILON = 1e-6
+
 
 def clock_label(seconds: float) -> str:
     s = int(round(seconds))

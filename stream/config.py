@@ -263,7 +263,8 @@ class AlertConfig:
     scene_changes: bool = True
     activity: bool = True
     # Stream seconds after an automatic alert of one kind during which that kind stays quiet: a busy scene must not
-    # page someone every step, yet visitors 15 s apart (the fixed-camera clip) are each worth an alert.
+    # page someone every step (a cut storm, a restart inside an open activity span). A new activity span always
+    # alerts: visitors 10 s apart are each worth an alert.
     cooldown: float = 10.0
     # Stream seconds after a watch rule fired before it may fire again (in a new occurrence).
     rule_cooldown: float = 60.0

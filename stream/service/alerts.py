@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from memory.clip import ClipMemory
-from stream.clock import clock_label, when_label
+from stream.clock import TIME_EPSILON, clock_label, when_label
 from stream.config import AlertConfig
 from stream.detectors import alert_kinds
 from stream.detectors.activity import END as ACTIVITY_END
@@ -119,6 +119,7 @@ class Alerter:
         for e in step.events:
             if e.kind in self.kinds:
                 self.occurrence += 1
+            started_open = self.active       # a start while a span is open repeats it
             if e.kind == ACTIVITY_START:     # the span that rule checks look at
                 self.active, self.span = True, (e.time, e.time)
             elif e.kind == ACTIVITY_END:
@@ -126,7 +127,12 @@ class Alerter:
             if e.kind not in self.kinds:
                 continue
             detector, how = self.kinds[e.kind]
-            if self.config.enabled(detector) and e.time - self._last[e.kind] >= self.config.cooldown:
+            # A new activity span is news however soon it follows the last (three cars 10 s apart are three
+            # alerts); the cooldown holds back repeats: a cut storm, a start inside a span still open. Times are
+            # float64 seconds, compared to the microsecond, so 10 s apart is never 9.9999995 s.
+            new_span = e.kind == ACTIVITY_START and not started_open
+            if self.config.enabled(detector) and (new_span or e.time - self._last[e.kind] >= self.config.cooldown
+                                                  - TIME_EPSILON):
                 self._last[e.kind] = e.time
                 out.append(Alert(e.kind, self.stream, e.time, how.title))
         return out

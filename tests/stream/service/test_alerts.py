@@ -32,7 +32,24 @@ def test_automatic_alerts_respect_switches_and_cooldown():
     for t, kind in [(0, "activity_start"), (3, "activity_end"), (5, "activity_start"), (12, "scene_change"),
                     (14, "activity_start")]:
         out += a.update(step(t, [Event(kind, t)]))
-    assert [(x.kind, x.time) for x in out] == [("activity_start", 0), ("activity_start", 14)]
+    # 5 s is a new span (the first ended at 3 s): it alerts inside the cooldown; 14 s restarts the open span: held
+    assert [(x.kind, x.time) for x in out] == [("activity_start", 0), ("activity_start", 5)]
+
+
+def test_three_cars_in_three_spans_are_three_alerts_and_a_cut_storm_is_one():
+    """The street camera: three activity spans whose starts were stored 9.9999995 s apart (float32 rounding of 4.4
+    and 14.4) are three alerts; cuts 2 s apart inside the cooldown are one, and one exactly 10 s later (to the
+    microsecond) is another."""
+    a = Alerter("s", AlertConfig(cooldown=10.0))
+    out = []
+    for t, kind in [(4.4000001, "activity_start"), (8.0, "activity_end"), (14.3999996, "activity_start"),
+                    (17.0, "activity_end"), (20.0, "activity_start"), (23.0, "activity_end"),
+                    (30.0, "scene_change"), (32.0, "scene_change"), (34.0, "scene_change"),
+                    (39.9999995, "scene_change")]:
+        out += a.update(step(t, [Event(kind, t)]))
+    assert [(x.kind, x.time) for x in out] == [("activity_start", 4.4000001), ("activity_start", 14.3999996),
+                                               ("activity_start", 20.0), ("scene_change", 30.0),
+                                               ("scene_change", 39.9999995)]
 
 
 def feed(a: Alerter, s: Step | ClipClosed) -> list:
