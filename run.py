@@ -148,7 +148,7 @@ def cmd_ask(args) -> int:
             held = ("; it holds " + ", ".join(f"{n} ({k} clips)" for n, k in streams.items()) + ": give --stream NAME"
                     ) if streams else ""
             raise StoreError(f"memory at {args.memory} has no clips for stream {args.stream!r}{held}")
-        answer = session.ask(args.question, until=args.at)
+        answer = session.ask(args.question, until=args.at, strict=True)
         spans = lambda clips: ", ".join(clip_label(c) for c in clips)  # noqa: E731  (live: local date and time)
         if not answer.clips and answer.skipped:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
@@ -162,6 +162,9 @@ def cmd_ask(args) -> int:
                   f"`vigil check --memory {args.memory} --repair` marks them missing")
         print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.url}"
                                             if answer.request else ""))
+        if answer.nothing_shown():               # the model was not asked: say why instead
+            print(f"answer: {answer.nothing_shown()} (the model was not asked)")
+            return 0
         if answer.warning:
             print(answer.warning)
         print("answer: ", end="", flush=True)

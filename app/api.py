@@ -178,9 +178,11 @@ def router(service: Service) -> APIRouter:
     def ask(name: str, body: Question):
         w = camera(name)
         try:
-            answer = w.session.ask(body.question, until=body.at)
+            answer = w.session.ask(body.question, until=body.at, strict=True)
         except NoAnswerer as e:
             raise HTTPException(503, str(e)) from None
+        except ValueError as e:          # a time of day asked of a file
+            raise HTTPException(422, str(e)) from None
 
         def events():
             if answer.warning:

@@ -35,6 +35,9 @@ class TimeSpan:
     end: float | None        # None: up to now
     phrase: str              # the question's words it was read from, e.g. "since this morning"
     wall: bool               # True: Unix seconds (a live stream's wall clock); False: stream seconds
+    # The span begins after now ("after 5 minutes" of a 30 s file, "tonight" asked in the morning): nothing can be
+    # in it yet, and its end is left open (None).
+    later: bool = False
 
 
 @dataclass
@@ -144,6 +147,17 @@ def parse_when(question: str, now: float, wall_now: float | None, tz: tzinfo | N
                     span.start = max(span.start, 0.0)
                 return _up_to_now(span, clock)
     return None
+
+
+def wall_only(question: str, now: float, config: WhenConfig | None = None) -> str | None:
+    """The phrase of a question about a file that only a wall clock could place ("at 10 pm", "this morning",
+    "yesterday"): a file's recording time is unknown, so `parse_when` reads no span from it. None when the question
+    has no such phrase (or one the file's own clock reads)."""
+    import time as clock
+    if parse_when(question, now, None, config=config) is not None:
+        return None
+    span = parse_when(question, now, clock.time(), config=config)
+    return span.phrase if span is not None and span.wall else None
 
 
 def _span(shape: str, m: re.Match, now: _Now) -> TimeSpan | None:
@@ -271,9 +285,13 @@ def _parse(words: str, base: datetime, prefer: str) -> datetime | None:
 
 def _up_to_now(span: TimeSpan, now: _Now) -> TimeSpan:
     """A span reaching past now ends at now (nothing later is stored); stream time starts at 0. A span wholly in the
-    future ("tonight", asked in the morning), or before a file's start ("an hour ago", 5 minutes into it), is kept
-    as it is: it has no clips."""
+    future ("tonight", asked in the morning) is marked `later`; one before a file's start ("an hour ago", 5 minutes
+    into it) is kept as it is: neither has clips."""
     ref = now.ref(span.wall)
+    if span.start is not None and span.start > ref:
+        span.later = True
+        if span.end is not None and span.end < span.start:      # "after X" ends at now, before X: no such span
+            span.end = None
     if span.end is not None and span.end > ref and (span.start is None or span.start <= ref):
         span.end = ref
     if not span.wall and span.start is not None and (span.end is None or span.end >= 0):

@@ -72,5 +72,7 @@ def span_text(span: "TimeSpan") -> str:
     # A file's clock starts at 0: a span before its start ("an hour ago", a minute in) reads from 0.
     ends = [t if t is None or span.wall else max(t, 0.0) for t in (span.start, span.end)]
     walls = ends if span.wall else [None, None]
+    if ends[1] is None:                      # open-ended: begins later than now
+        return f"from {when_label(ends[0], walls[0])} on"
     return (span_label(ends[0], ends[1], *walls, sep=" to ") if ends[0] is not None
             else f"the start to {when_label(ends[1], walls[1])}")

@@ -23,7 +23,7 @@ from memory.config import SelectConfig, StoreConfig
 from memory.folder import StorageFault
 from memory.select import select_for_query
 from memory.store import ClipStore, StoreIdentity, StreamLog
-from memory.when import TimeSpan, parse_when
+from memory.when import TimeSpan, parse_when, wall_only
 from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig
 from models.remote import RequestSize
@@ -125,10 +125,10 @@ def _within(window: LiveWindow | ClipMemory, span: TimeSpan) -> bool:
     return (span.start is None or b >= span.start) and (span.end is None or a <= span.end)
 
 
-def _span_note(span: TimeSpan, shown: bool) -> str:
-    """What the model is told of the time a question asks about: the span it is shown, or that nothing was stored."""
-    label, asks = span_text(span), f'the question asks "{span.phrase}"'
-    return f"Shown: clips from {label} ({asks})." if shown else f"No clips were stored in that time ({label}; {asks})."
+def _span_note(span: TimeSpan) -> str:
+    """What the model is told of the time a question asks about: the span it is shown (shown nothing, it is not
+    asked: `Answer.nothing_shown`)."""
+    return f'Shown: clips from {span_text(span)} (the question asks "{span.phrase}").'
 
 
 @dataclass
@@ -153,6 +153,7 @@ class Answer:
     # memory policies, a running stream): with the window, the prompt sees the stream up to the question.
     opened: ClipMemory | None = None
     request: RequestSize | None = None  # what was sent to an answer server (None: the local video LLM answered)
+    now_label: str = ""            # "now" as the question saw it (the stream's newest time), for what it is told
 
     def text(self) -> str:
         return "".join(self.pieces)
@@ -172,6 +173,10 @@ class Answer:
         None when it was shown clips or the live window."""
         if self.clips or self.window is not None or self.opened is not None:
             return None
+        if self.span is not None and self.span.later:
+            return f"That time ({span_text(self.span)}) has not come yet: the stream runs up to {self.now_label}."
+        if self.span is not None and not self.span.wall and self.span.end is not None and self.span.end < 0:
+            return f"That time ({self.span.phrase}) is before the stream began."
         if self.span is not None:
             return f"Nothing was stored in that time ({span_text(self.span)})."
         return "No clip is stored yet; ask again in a few seconds."
@@ -460,7 +465,7 @@ class Session:
         return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
 
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None,
-            policy: str | None = None, when_text: str | None = None) -> Answer:
+            policy: str | None = None, when_text: str | None = None, strict: bool = False) -> Answer:
         """Answer from the live window and the selected memories, as the answer policy says (`policy`, else the
         engine's: hybrid, window or memory); `until` answers as of that stream time (clips that ended by then).
         `clip_ids` asks about those clips instead (a clip picked in the memory browser). Clips whose token files
@@ -468,7 +473,9 @@ class Session:
         this morning", "in the first 30 seconds": memory.when) limits the clips to that span, and the live window is
         shown only if it lies in it; the model is told the span it is shown (or that it has no clips), and
         `Answer.span` holds it. `when_text`: where to read that time, if not the whole question (a benchmark's prompt
-        lists options such as "About 2 minutes", which are no time the question asks about)."""
+        lists options such as "About 2 minutes", which are no time the question asks about). `strict`: a phrase only
+        a wall clock can place, asked of a file, is refused (ValueError, one line) instead of ignored (a person asks:
+        the CLI and the API; a benchmark's wording is left as it is)."""
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
@@ -483,8 +490,12 @@ class Session:
             # (after a restart only the window knows the wall clock of now); a file has no wall clock.
             ref = live if live is not None and live.wall_end is not None else (newest[0] if newest else None)
             wall_now = ref.wall_end + (now - ref.end) if ref is not None and ref.wall_end is not None else None
-            span = parse_when(question if when_text is None else when_text, now, wall_now,
-                              config=self.engine.config.select.when)
+            said = question if when_text is None else when_text
+            span = parse_when(said, now, wall_now, config=self.engine.config.select.when)
+            phrase = wall_only(said, now, self.engine.config.select.when) if strict and wall_now is None else None
+            if phrase is not None:
+                raise ValueError(f'"{phrase}" is a time of day, and a recorded file has no clock of day: ask by its '
+                                 f'own time ("at 2:30", "in the first minute", "after 90 seconds")')
             window = live if live is None or span is None or _within(live, span) else None
             clips, skipped = [], []
             budget -= window.tokens if window else 0
@@ -502,14 +513,17 @@ class Session:
         now = until if until is not None else max([now] + [c.end for c in clips + ([opened] if opened else [])] +
                                                   ([window.end] if window else []))
         context = f"Time now: {time_now(now, clips + newest)}."
-        if span is not None:
-            context += " " + _span_note(span, bool(prompt))
+        if span is not None and prompt:
+            context += " " + _span_note(span)
         engine = self.engine
-        pieces = engine.generate(question, prompt, context)
+        # Shown nothing (no clip in the span, none stored yet): the model is not asked, and the caller says why
+        # (`nothing_shown`). Clips named by the caller are asked about even when none is (a benchmark's empty span).
+        asked = bool(prompt) or clip_ids is not None
+        pieces = engine.generate(question, prompt, context) if asked else (p for p in ())
         answerer = engine.answerer
         return Answer(question=question, clips=clips, prompt_tokens=answerer.prompt_size(question, prompt, context),
                       pieces=pieces, warning=RANDOM_WEIGHTS_WARNING if engine.noise else None,
-                      skipped=skipped, span=span, window=window, opened=opened,
+                      skipped=skipped, span=span, window=window, opened=opened, now_label=time_now(now, newest),
                       request=answerer.request_size(question, prompt, context) if engine.remote else None)
 
     def close(self) -> None:

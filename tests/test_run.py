@@ -28,6 +28,14 @@ def test_ingest_then_ask(videos, tmp_path, cache_dir):
     r = vigil("ask", "--memory", str(mem), "What changed?", cache=cache_dir)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("RANDOM WEIGHTS") == 2 and "clips used (" in r.stdout
+    # A span after the stream's end: said, and the model not asked (its noise is not printed)
+    r = vigil("ask", "--memory", str(mem), "What happened after 5 minutes?", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert 'time asked about: "after 5 minutes" (from 00:05:00 on)' in r.stdout and "clips used (0)" in r.stdout
+    assert "has not come yet" in r.stdout and "the model was not asked" in r.stdout and "RANDOM" not in r.stdout
+    # A time of day asked of a file: refused in one line, not ignored
+    r = vigil("ask", "--memory", str(mem), "What happened at 10 pm?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and '"at 10 pm" is a time of day' in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("model", ["tiny-qwen3-vl", "tiny-qwen3.5"])

@@ -82,7 +82,7 @@ def test_since_this_morning_early_and_late_is_todays_morning():
     assert ends(live("since this morning?", 2026, 6, 10, 7, 0)) == (at(2026, 6, 10, 5), at(2026, 6, 10, 7))
     assert ends(live("since this morning?", 2026, 6, 10, 11, 0)) == (at(2026, 6, 10, 5), at(2026, 6, 10, 11))
     early = live("since this morning?", 2026, 6, 10, 4, 0)            # not begun: a span with no clips
-    assert early.start == at(2026, 6, 10, 5) and early.start > early.end
+    assert early.start == at(2026, 6, 10, 5) and early.later and early.end is None
 
 
 def test_tonight_just_after_midnight_is_the_night_that_began_yesterday():
@@ -170,3 +170,23 @@ def test_a_moment_no_clock_holds_is_no_span_and_no_error():
     assert live("what happened 99999 weeks ago?", 2026, 6, 10, 11, 0) is None
     assert parse_when("what happened 99999 weeks ago?", 500.0, None) is not None     # a file: before its start
     assert parse_when("what happened at 12:99?", 5000.0, None) is None               # no such clock time
+
+
+def test_a_span_after_a_files_end_is_later_with_an_open_end_not_a_start_after_its_end():
+    """"after 5 minutes" asked of a 30 s file: from 300 s on, marked `later` (nothing can be in it), never the
+    span 300 s to 30 s that was printed "00:05:00 to 00:00:30"."""
+    from stream.clock import span_text
+    span = parse_when("what happened after 5 minutes?", 30.0, None)
+    assert (span.start, span.end, span.wall, span.later) == (300.0, None, False, True)
+    assert span_text(span) == "from 00:05:00 on"
+    inside = parse_when("what happened after 10 seconds?", 30.0, None)
+    assert (inside.start, inside.end, inside.later) == (10.0, 30.0, False)
+
+
+def test_a_time_of_day_asked_of_a_file_is_found_as_wall_only():
+    from memory.when import wall_only
+    assert wall_only("what happened at 10 pm?", 30.0) == "at 10 pm"
+    assert wall_only("was anyone here this morning?", 30.0) == "this morning"
+    for question in ("what happened at 0:20?", "what happened in the first minute?", "what happened?",
+                     "what happened 10 seconds ago?"):
+        assert wall_only(question, 30.0) is None, question
