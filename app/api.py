@@ -2,6 +2,7 @@
 server-sent events), clips with text search and time range, alerts (recent, and streamed). Documented at /docs.
 Same credentials as the page (HTTP Basic) when the page has them."""
 import json
+import pathlib
 import queue
 import secrets
 import time
@@ -289,7 +290,7 @@ def router(service: Service) -> APIRouter:
 def app_with_api(service: Service) -> FastAPI:
     from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import FileResponse, JSONResponse
 
     # The schema and its two viewers are behind the same credentials as the API (FastAPI's own routes have none).
     app = FastAPI(title="Vigil", version="1", description="Cameras, questions, clips and alerts of a Vigil server. "
@@ -305,7 +306,29 @@ def app_with_api(service: Service) -> FastAPI:
 
     docs = APIRouter(dependencies=[Depends(guard(service))], include_in_schema=False)
     docs.get("/openapi.json")(lambda: app.openapi())
-    docs.get("/docs")(lambda: get_swagger_ui_html(openapi_url="/openapi.json", title="Vigil API"))
-    docs.get("/redoc")(lambda: get_redoc_html(openapi_url="/openapi.json", title="Vigil API"))
+    # The viewers' scripts and styles from Vigil, not a CDN: /docs works on a machine without internet.
+    assets = docs_assets()
+    docs.get("/docs")(lambda: get_swagger_ui_html(
+        openapi_url="/openapi.json", title="Vigil API", swagger_js_url=DOCS_ASSETS + "/swagger-ui-bundle.js",
+        swagger_css_url=DOCS_ASSETS + "/swagger-ui.css", swagger_favicon_url=DOCS_ASSETS + "/favicon.png"))
+    docs.get("/redoc")(lambda: get_redoc_html(openapi_url="/openapi.json", title="Vigil API",
+                                              redoc_js_url=DOCS_ASSETS + "/redoc.standalone.js",
+                                              redoc_favicon_url=DOCS_ASSETS + "/favicon.png", with_google_fonts=False))
+
+    @docs.get(DOCS_ASSETS + "/{name}")
+    def asset(name: str):
+        if name not in assets:
+            raise HTTPException(404, f"no such file: {name}")
+        return FileResponse(assets[name], headers={"Cache-Control": "max-age=86400"})
     app.include_router(docs)
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def docs_assets() -> dict[str, pathlib.Path]:
+    """The Swagger UI and ReDoc files, by name, from the fastapi-offline package (its app is not used)."""
+    import fastapi_offline
+    folder = pathlib.Path(fastapi_offline.__file__).parent / "static"
+    return {p.name: p for p in folder.iterdir() if p.suffix in (".js", ".css", ".png")}

@@ -103,6 +103,34 @@ def test_the_api_docs_open_without_credentials_when_the_page_has_none(serve):
     assert "swagger-ui" in httpx.get(url + "docs").text and "redoc" in httpx.get(url + "redoc").text
 
 
+def test_the_api_docs_load_every_asset_from_vigil_so_they_work_offline(serve):
+    """Swagger UI and ReDoc: every script, style and icon their pages name is served by Vigil (none from a CDN),
+    behind the page's credentials like the rest; and the page renders in a real browser with no network."""
+    import re
+    url, _ = serve(auth=("admin", "s3cret"))
+    auth = ("admin", "s3cret")
+    for page in ("docs", "redoc"):
+        html = httpx.get(url + page, auth=auth).text
+        refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert refs and all(r.startswith("/docs-assets/") for r in refs), refs
+        for ref in refs:
+            got = httpx.get(url + ref.lstrip("/"), auth=auth)
+            assert got.status_code == 200 and len(got.content) > 100, ref
+            assert httpx.get(url + ref.lstrip("/")).status_code == 401
+    assert httpx.get(url + "docs-assets/../../etc/passwd", auth=auth).status_code == 404
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-proxy-server"])
+        context = browser.new_context(http_credentials={"username": "admin", "password": "s3cret"})
+        page = context.new_page()
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())   # no internet
+        page.goto(url + "docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+        assert "Vigil" in page.inner_text(".swagger-ui .info .title")
+        assert page.locator(".opblock").count() >= 5                    # the API's routes, drawn
+        browser.close()
+
+
 def test_a_qwen3_camera_answers_with_a_time_and_the_live_window(serve, videos, model_config):
     from dataclasses import replace
 
