@@ -108,8 +108,9 @@ class FolderState:
 
 def _database_gone(folder: Path, db: Path, n_files: int) -> StoreError:
     what = "missing" if not db.exists() else "empty (0 bytes)"
-    return StoreError(f"memory at {folder} has {n_files} token files but its database {DATABASE} is {what}: restore "
-                      f"{DATABASE} from a backup, or move the folder away to start a new memory; nothing was changed")
+    files = "1 token file" if n_files == 1 else f"{n_files} token files"
+    return StoreError(f"memory at {folder} has {files} but its database {DATABASE} is {what}: restore {DATABASE} "
+                      f"from a backup, or move the folder away to start a new memory; nothing was changed")
 
 
 def inspect(folder: Path, write: bool, create: bool = True) -> FolderState:

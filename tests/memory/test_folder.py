@@ -48,9 +48,10 @@ def test_a_folder_that_is_not_a_memory_is_refused_and_untouched(tmp_path):
     assert not (tmp_path / "nowhere").exists()           # a reader creates nothing
 
 
-@pytest.mark.parametrize("how", ["empty", "missing"])
-def test_a_lost_database_beside_token_files_is_refused_never_repaired_by_deletion(tmp_path, how):
-    filled(tmp_path)
+@pytest.mark.parametrize("how, n", [("empty", 4), ("missing", 4), ("missing", 1)])
+def test_a_lost_database_beside_token_files_is_refused_never_repaired_by_deletion(tmp_path, how, n):
+    """Refused whatever the number of token files: one clip's tokens without their row are as unreadable as four."""
+    filled(tmp_path, n)
     db = tmp_path / "memory.sqlite"
     if how == "empty":
         db.write_bytes(b"")
@@ -58,9 +59,10 @@ def test_a_lost_database_beside_token_files_is_refused_never_repaired_by_deletio
         db.unlink()
     before = snapshot(tmp_path)
     for readonly in (True, False):
-        with pytest.raises(StoreError, match=f"4 token files but its database memory.sqlite is {how}.*restore"):
+        files = "1 token file" if n == 1 else f"{n} token files"
+        with pytest.raises(StoreError, match=f"{files} but its database memory.sqlite is {how}.*restore"):
             open_store(tmp_path, readonly=readonly)
-    assert snapshot(tmp_path) == before                  # 4 token files, the index, the marker: all still there
+    assert snapshot(tmp_path) == before                  # the token files, the index, the marker: all still there
 
 
 def test_a_read_only_open_changes_nothing_even_with_leftovers_to_clean(tmp_path):

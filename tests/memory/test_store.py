@@ -87,6 +87,13 @@ def test_retention_by_count_and_bytes_drops_oldest_per_stream(tmp_path):
     for i in range(5):
         store.add(make_clip(i, "a"))
     assert store.count("a") == 2 and store.bytes("a") <= 2 * one + one // 2
+    per_clip = store.bytes("a") // 2                 # every clip here is the same size
+    store.close()
+    # A budget of exactly three clips' bytes keeps three: retention drops what exceeds it, not what reaches it.
+    store = open_store(tmp_path / "c", StoreConfig(max_bytes=3 * per_clip))
+    for i in range(5):
+        store.add(make_clip(i, "a"))
+    assert [c.start for c in store.clips("a")] == [16.0, 24.0, 32.0] and store.bytes("a") == store.config.max_bytes
 
 
 def test_refuses_another_embedder_and_changes_nothing(tmp_path):

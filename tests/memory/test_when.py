@@ -190,3 +190,23 @@ def test_a_time_of_day_asked_of_a_file_is_found_as_wall_only():
     for question in ("what happened at 0:20?", "what happened in the first minute?", "what happened?",
                      "what happened 10 seconds ago?"):
         assert wall_only(question, 30.0) is None, question
+
+
+
+def test_before_and_after_a_range_take_its_far_edges():
+    """"before yesterday" ends where yesterday begins and "after this morning" starts where the morning ends (a range
+    moment, not a point: each edge is the one a person means)."""
+    before = live("what happened before yesterday?", 2026, 6, 10, 15, 0)
+    assert (before.start, before.end) == (None, at(2026, 6, 9, 0))
+    after = live("what happened after this morning?", 2026, 6, 10, 15, 0)
+    assert (after.start, after.end) == (at(2026, 6, 10, 12), at(2026, 6, 10, 15))
+    until = live("what happened until yesterday?", 2026, 6, 10, 15, 0)
+    assert (until.start, until.end) == (None, at(2026, 6, 10, 0))
+
+
+def test_tonight_at_exactly_five_is_the_coming_night_and_a_minute_before_the_one_ending():
+    c = WhenConfig()
+    five = live("anything tonight?", 2026, 6, 10, c.morning_from, 0)
+    assert ends(five) == (at(2026, 6, 10, c.evening_from), at(2026, 6, 11, c.morning_from)) and five.later
+    before = live("anything tonight?", 2026, 6, 10, c.morning_from - 1, 59)
+    assert ends(before) == (at(2026, 6, 9, c.evening_from), at(2026, 6, 10, c.morning_from - 1, 59))
