@@ -69,7 +69,7 @@ class FaultServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                self.send_header("Retry-After", "0")
+                self.send_header("Retry-After", getattr(faults_, "retry_after", "0"))
                 self.end_headers()
                 self.wfile.write(data)
 

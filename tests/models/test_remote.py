@@ -74,6 +74,17 @@ def test_a_server_failing_past_the_retries_is_one_line(fault):
     assert "busy or failing (HTTP 503: injected HTTP 503) after 1 retries" in msg and "\n" not in msg
 
 
+def test_a_huge_retry_after_waits_no_longer_than_the_cap(fault):
+    """A server asking for 100000 s: the retry comes after backoff_max, not in a day."""
+    import time
+    s = fault([429, "ok"])
+    s.faults.retry_after = "100000"
+    begun = time.monotonic()
+    assert "".join(_answerer(s.url, backoff_max=0.3).answer("q", [])) == "a person walks"
+    times = [t for t, _ in s.faults.requests]
+    assert len(times) == 2 and 0.25 <= times[1] - times[0] and time.monotonic() - begun < 3.0
+
+
 def test_rate_limits_are_retried(fault):
     s = fault([429, "ok"])
     assert "".join(_answerer(s.url).answer("q", [])) == "a person walks"

@@ -162,3 +162,20 @@ def test_a_short_gap_inside_a_step_still_ends_it(llm):
                                                                      (3.0, 3.5), (4.0, 4.5), (5.0, 5.0)]
     assert [(c.clip.start, c.clip.end) for c in out if isinstance(c, ClipClosed)] == [(0.0, 2.5), (3.0, 5.0)]
     assert [w.time for w in state.window] == [3.0, 4.0, 5.0]
+
+
+def test_a_cut_steps_pixel_change_is_not_taken_for_the_cameras_noise(llm):
+    """The gate learns the camera's noise from the pixel change of ordinary steps; a scene change is change, not
+    noise, so the step that starts a new scene leaves the noise estimate as it was."""
+    rng = np.random.default_rng(4)
+    a, b = (rng.integers(0, 255, (112, 168, 3), dtype=np.uint8) for _ in range(2))
+    ing = Ingestor(llm, IngestConfig(clip_seconds=100.0))
+    state = ing.new_state("s")
+    before_cut = [Frame(a, float(i)) for i in range(6)]
+    list(ing.run(iter(before_cut), state, final=False))
+    noise = state.noise_cal.state().copy()
+    out = list(ing.run(iter([Frame(b, 6.0), Frame(b, 7.0)]), state, final=False))
+    assert any(e.kind == "scene_change" for r in out if isinstance(r, Step) for e in r.events)
+    assert np.array_equal(state.noise_cal.state(), noise)
+    list(ing.run(iter([Frame(b, 8.0), Frame(b, 9.0)]), state, final=False))   # an ordinary step: observed
+    assert not np.array_equal(state.noise_cal.state(), noise)

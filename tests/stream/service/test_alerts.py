@@ -220,3 +220,29 @@ def test_rules_replaced_while_running_keep_their_history():
     assert len(feed(a, step(8, clip=clip(0, 7)))) == 1
     a.set_rules(["x", "y"])
     assert [r.text for r in a.view()] == ["x", "y"] and a.view()[0].checks == 1 and a.view()[1].checks == 0
+
+
+def test_a_full_rule_check_queue_lets_the_oldest_waiting_clips_go_and_checks_the_newest():
+    """The checker is busy with clip 0 while clips 1-5 close: the queue holds 2, so 1, 2 and 3 are let go and 4
+    and 5, the newest (what a person wants checked), are checked after 0."""
+    import threading
+    from stream.service.verifier import Verifier
+
+    release, entered, checked = threading.Event(), threading.Event(), []
+
+    def checker(rule, c):
+        checked.append(c.id)
+        entered.set()
+        release.wait(10)
+        return False, "no"                   # never fires: every clip it is given is checked
+    cfg = AlertConfig(describe=False, verify_queue=2, rule_cooldown=0.0)
+    a = Alerter("s", cfg, ["a person"])
+    v = Verifier(a, checker, None, lambda alert: None, cfg)
+    a.update(step(0, [Event("activity_start", 0)]))
+    v.clip_closed(clip(0, 7, cid=0))
+    assert entered.wait(5)
+    for k in range(1, 6):
+        v.clip_closed(clip(k * 8, k * 8 + 7, cid=k))
+    release.set()
+    v.close(timeout=5)
+    assert checked == [0, 4, 5] and v.stats()["dropped"] == 3
