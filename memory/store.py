@@ -690,22 +690,21 @@ class ClipStore:
             index = self.indexes[kind]
             if not len(index):
                 return []
-            if span is not None:
-                # Among the span's clips only: a span may hold few of many clips ("at 3 pm" of a month), which
-                # searching all and filtering after would miss.
-                where, args = self._where(stream, until, span)
-                within = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)],
-                                  dtype=np.int64)
-                return index.search(query, k, within=within)
-            filtered = stream is not None or until is not None
-            hits = index.search(query, k * 8 if filtered else k)
-            if filtered and hits:
-                q = ",".join("?" * len(hits))
-                ok = {r[0] for r in self.db.execute(
-                    f"SELECT id FROM clips WHERE id IN ({q}) AND (? IS NULL OR stream = ?) AND (? IS NULL OR end <= ?)",
-                    [h[0] for h in hits] + [stream, stream, until, until])}
-                hits = [h for h in hits if h[0] in ok]
-            return hits[:k]
+            if stream is None and until is None and span is None:
+                return index.search(query, k)
+            # Among the filter's clips only, exactly: a span may hold few of many clips ("at 3 pm" of a month), which
+            # searching all and filtering after would miss. A stream filter on a memory of that stream alone (one
+            # camera's memory asked about all of it, the common case) is no filter: the plain search, no id list.
+            # Two seeks of the (stream, start) index tell, at any size.
+            if until is None and span is None and not self.db.execute(
+                    "SELECT EXISTS(SELECT 1 FROM clips WHERE stream < ?1) OR EXISTS(SELECT 1 FROM clips WHERE stream"
+                    " > ?1)", (stream,)).fetchone()[0]:
+                return index.search(query, k)
+            where, args = self._where(stream, until, span)
+            where += f" AND {INDEXES[kind][1]} IS NOT NULL"
+            within = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)],
+                              dtype=np.int64)
+            return index.search(query, k, within=within)
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""

@@ -15,10 +15,11 @@ What it reads, live (Unix seconds, local wall clock) and in a file (stream secon
     "at 2:30", "at 1:02:30"             live: a clock time; a file: mm:ss / hh:mm:ss into it, a window around it
     "at 90 seconds", "after 1 minute"   a position in stream time (both)
     "this morning", "last night", "tonight", "monday afternoon"     that part of the day (live only)
-    "today", "yesterday", "on monday"   that day (live only)
+    "today", "yesterday", "on monday", "on March 3"     that day (live only)
+    "at 10", "at 7 o'clock"             the latest such hour, am or pm, before now (live only)
+    "a few minutes ago", "a couple of hours ago"       3 and 2 of them ago
     "since X" [X, now], "after X" [end of X, now], "before X" [-, X], "until X" [-, end of X], "between A and B"
-Not read: dates ("on March 3"), an hour alone ("at 10", "3 o'clock"), "a few minutes ago", future times ("in 10
-minutes"), other languages. One phrase decides: of two times in a question, the one of the shape listed first
+Not read: an hour with no "at" ("3 o'clock"), future times ("in 10 minutes"), other languages. One phrase decides: of two times in a question, the one of the shape listed first
 above ("between", then "since"/"after"/..., "first", "last", a moment), else the one said first.
 """
 import re
@@ -73,23 +74,29 @@ class _Now:
         return (local.replace(tzinfo=self.tz) if self.tz is not None else local).timestamp()
 
 
-_NUM = r"(?:\d+(?:\.\d+)?|half\s+an?|(?:a\s+)?quarter\s+of\s+an?|[a-z]+)"
+_NUM = r"(?:\d+(?:\.\d+)?|half\s+an?|(?:a\s+)?quarter\s+of\s+an?|(?:a\s+)?couple\s+of|a\s+few|[a-z]+)"
 _UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?)"
 _DUR = rf"{_NUM}\s+{_UNIT}(?:,?\s+(?:and\s+)?{_NUM}\s+{_UNIT})*"
 _AMPM = r"[ap]\.?m\.?"
 _CLOCK = r"\d{1,2}(?::[0-5]\d){1,2}"
 _TIME = rf"(?:{_CLOCK}(?:\s*{_AMPM})?|\d{{1,2}}\s*{_AMPM}|noon|midnight)"
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-_DAY = rf"(?:today|(?:the\s+day\s+before\s+)?yesterday|(?:on\s+|last\s+)?{_WEEKDAY})"
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_ORD = r"\d{1,2}(?:st|nd|rd|th)?"
+_DATE = rf"(?:on\s+)?(?:{_MONTH}\s+{_ORD}|(?:the\s+)?{_ORD}\s+(?:of\s+)?{_MONTH})"
+_DAY = rf"(?:today|(?:the\s+day\s+before\s+)?yesterday|(?:on\s+|last\s+)?{_WEEKDAY}|{_DATE})"
 _PART = r"(?:morning|afternoon|evening|night)"
 # One moment. "pos" (a duration read as a position in stream time: "after 1 minute") only after a word that makes it
 # one; on its own ("it took 5 minutes") it is no time.
 _AGO = rf"(?P<ago>{_DUR})\s+ago"
 _AT = rf"(?:(?P<day_before>{_DAY})\s+)?(?:(?:at|around|about)\s+)?(?P<time>{_TIME})(?:\s+(?P<day_after>{_DAY}))?"
+# An hour alone after "at" ("at 10", "at 7 o'clock"): the latest such hour of the clock, am or pm, not after now.
+_HOUR = r"at\s+(?P<hour>1[0-2]|0?[1-9])(?:\s+o'?clock)?"
 _DAYPART = rf"(?P<part_day>this|last|yesterday|{_WEEKDAY})\s+(?P<part>{_PART})|(?P<tonight>tonight)"
 _WHOLE_DAY = rf"(?P<day>{_DAY})"
 _POS = rf"(?P<pos>{_DUR})"
-_MOMENT = re.compile("|".join((_AGO, _AT, _DAYPART, _WHOLE_DAY, _POS)))
+_MOMENT = re.compile("|".join((_AGO, _AT, _HOUR, _DAYPART, _WHOLE_DAY, _POS)))
 
 
 def _embed(*alternatives: str) -> str:
@@ -97,8 +104,8 @@ def _embed(*alternatives: str) -> str:
     return r"(?<![\w:.])(?:" + re.sub(r"\(\?P<\w+>", "(?:", "|".join(alternatives)) + r")(?![\w:])"
 
 
-_M = _embed(_AGO, _AT, _DAYPART, _WHOLE_DAY, _POS)
-_M_BARE = _embed(_AGO, _AT, _DAYPART, _WHOLE_DAY)
+_M = _embed(_AGO, _AT, _HOUR, _DAYPART, _WHOLE_DAY, _POS)
+_M_BARE = _embed(_AGO, _AT, _HOUR, _DAYPART, _WHOLE_DAY)
 _DURING = r"(?:(?:in|during|over|within|for)\s+)?"
 # The shapes of a phrase, tried in this order; within one, from the question's start.
 _SHAPES = [(name, re.compile(pattern)) for name, pattern in (
@@ -114,7 +121,8 @@ _SHAPES = [(name, re.compile(pattern)) for name, pattern in (
 # Durations dateparser does not read, said the way it does.
 _SPOKEN = [(re.compile(p), s) for p, s in ((r"half\s+an\s+hour", "30 minutes"), (r"half\s+a\s+minute", "30 seconds"),
                                              (r"half\s+a\s+day", "12 hours"),
-                                             (r"(?:a\s+)?quarter\s+of\s+an\s+hour", "15 minutes"))]
+                                             (r"(?:a\s+)?quarter\s+of\s+an\s+hour", "15 minutes"),
+                                             (r"a\s+few", "3"), (r"(?:a\s+)?couple\s+of", "2"))]
 # Durations are measured against this fixed reading: naive, so no DST change falls inside one.
 _EPOCH = datetime(2001, 1, 1)
 
@@ -225,6 +233,13 @@ def _moment(text: str, now: _Now, base: datetime | None = None, prefer: str = "p
     if m["pos"]:
         d = _seconds(m["pos"])
         return None if d is None else _Moment(d, d, False, c.second_window)
+    if m["hour"]:
+        if not now.live:
+            return None                      # a file: "at 10" is no clock time, nor plainly a position
+        h, today = int(m["hour"]) % 12, now.local(now.wall).replace(minute=0, second=0, microsecond=0)
+        tried = [today.replace(hour=h + half) - timedelta(days=d) for d in (0, 1) for half in (0, 12)]
+        when = max(t for t in tried if now.unix(t) <= now.wall)
+        return _Moment(now.unix(when), now.unix(when), True, c.clock_window)
     if not now.live:
         # A file knows only its own clock: "2:30" is 2 min 30 s into it; days and "pm" are the wall clock's.
         if m["time"] and re.fullmatch(_CLOCK, m["time"]) and not (m["day_before"] or m["day_after"]):

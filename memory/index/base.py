@@ -56,7 +56,8 @@ class VectorIndex(ABC):
     @abstractmethod
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Up to k (id, score) by inner product with query [dim], best first; `within` (int64 ids): only among
-        those (a time span may hold few of many clips, which searching all and filtering after would miss)."""
+        those, exactly (a time span may hold few of many clips, which searching all and filtering after, or an
+        approximate search of all, would miss)."""
 
     @abstractmethod
     def save(self) -> None:

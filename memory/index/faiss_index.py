@@ -101,8 +101,10 @@ class FaissIndex(VectorIndex):
             if not len(within):
                 return []
             selector = faiss.IDSelectorBatch(np.asarray(within, dtype=np.int64))
-            params = (faiss.SearchParametersIVF(sel=selector, nprobe=self.probe) if self.ivf
-                      else faiss.SearchParameters(sel=selector))
+            # Filtered, an inverted file probes every list: the few clips of a narrow span may sit in lists the
+            # nearest `probe` would skip. Exact, as flat is; the selector keeps the distances to those clips alone.
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(self.index).nlist)
+                      if self.ivf else faiss.SearchParameters(sel=selector))
             scores, ids = self.index.search(q, min(k, len(within)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 

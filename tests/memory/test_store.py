@@ -178,3 +178,40 @@ def test_a_large_store_switches_to_an_inverted_file_index_and_stays_consistent(t
     store = open_store(tmp_path, config)                               # the saved IVF index is reused, reconciled
     assert isinstance(store.index.index, faiss.IndexIVF) and len(store.index) == 1500
     assert store.search(keys[700], 1)[0][0] != 701 and store.search(make_clip(1).key, 1)[0][0] == new
+
+
+def test_a_filtered_search_of_an_inverted_file_is_exact(tmp_path):
+    """An IVF that probes 1 list of 32: an unfiltered search is approximate, but a narrow time span, a stream with
+    few of the clips and an `until` bound each get exactly what a brute-force search over their clips gives (before,
+    the span's clips outside the probed list were missed, and a stream filter fetched 8x and dropped the rest)."""
+    from memory.when import TimeSpan
+    config = StoreConfig(ivf_above=1000, ivf_lists=32, ivf_probe=1)
+    store = open_store(tmp_path, config)
+    rng = np.random.default_rng(1)
+    keys = rng.normal(size=(3000, DIM)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    streams = ["few" if i % 100 == 0 else "many" for i in range(3000)]
+    store.db.execute("BEGIN")
+    store.db.executemany("INSERT INTO clips (stream, start, end, n_tokens, bytes, grid, seconds_per_step, kept, total,"
+                         " key, thumbnail) VALUES (?, ?, ?, 5, 0, '[4, 5, 1]', 2.0, 5, 20, ?, x'')",
+                         [(s, 8.0 * i, 8.0 * i + 7, k.tobytes()) for i, (s, k) in enumerate(zip(streams, keys))])
+    store.db.execute("COMMIT")
+    store.close()
+    store = open_store(tmp_path, config)
+    ids = np.arange(1, 3001)                          # SQLite's ids, in insert order
+    query = rng.normal(size=DIM).astype(np.float32)
+    query /= np.linalg.norm(query)
+
+    def brute(mask, k):
+        scores = keys[mask] @ query
+        order = np.argsort(-scores)[:k]
+        return [int(i) for i in ids[mask][order]]
+    starts = 8.0 * np.arange(3000)
+    span = TimeSpan(8000.0, 8040.0, "a narrow span", False)          # 6 clips of 3000
+    in_span = (starts <= span.end) & (starts + 7 >= span.start)
+    assert [i for i, _ in store.search(query, 10, span=span)] == brute(in_span, 10) and in_span.sum() == 6
+    few = np.array([s == "few" for s in streams])
+    assert [i for i, _ in store.search(query, 30, stream="few")] == brute(few, 30)         # all 30 of them
+    early = starts + 7 <= 800.0
+    assert [i for i, _ in store.search(query, 5, until=800.0)] == brute(early, 5)
+    store.close()

@@ -210,3 +210,31 @@ def test_tonight_at_exactly_five_is_the_coming_night_and_a_minute_before_the_one
     assert ends(five) == (at(2026, 6, 10, c.evening_from), at(2026, 6, 11, c.morning_from)) and five.later
     before = live("anything tonight?", 2026, 6, 10, c.morning_from - 1, 59)
     assert ends(before) == (at(2026, 6, 9, c.evening_from), at(2026, 6, 10, c.morning_from - 1, 59))
+
+
+@pytest.mark.parametrize("question, start, end", [
+    ("what happened on March 3?", (2026, 3, 3, 0), (2026, 3, 4, 0)),
+    ("anyone at the door on the 3rd of March?", (2026, 3, 3, 0), (2026, 3, 4, 0)),
+    ("what happened on june 9?", (2026, 6, 9, 0), (2026, 6, 10, 0)),
+])
+def test_a_calendar_date_is_that_day(question, start, end):
+    span = live(question, 2026, 6, 10, 11, 0)
+    assert ends(span) == (at(*start), at(*end)) and span.wall
+
+
+def test_a_bare_hour_is_the_latest_such_hour_before_now_and_no_time_on_a_file():
+    w = WhenConfig().clock_window
+    morning = live("what happened at 10?", 2026, 6, 10, 15, 0)        # 10:00 today, not 22:00 yesterday
+    assert ends(morning) == (at(2026, 6, 10, 10) - w / 2, at(2026, 6, 10, 10) + w / 2)
+    night = live("what happened at 10?", 2026, 6, 10, 9, 0)           # before 10 am: last night's 22:00
+    assert ends(night) == (at(2026, 6, 9, 22) - w / 2, at(2026, 6, 9, 22) + w / 2)
+    seven = live("was anyone here at 7 o'clock?", 2026, 6, 10, 20, 0)
+    assert ends(seven) == (at(2026, 6, 10, 19) - w / 2, at(2026, 6, 10, 19) + w / 2)
+    assert parse_when("what happened at 10?", 500.0, None) is None
+
+
+def test_a_few_and_a_couple_are_three_and_two():
+    few = live("what happened a few minutes ago?", 2026, 6, 10, 11, 0)
+    assert few.phrase == "a few minutes ago" and (few.start + few.end) / 2 == at(2026, 6, 10, 10, 57)
+    couple = live("what happened a couple of hours ago?", 2026, 6, 10, 11, 0)
+    assert (couple.start + couple.end) / 2 == at(2026, 6, 10, 9)
