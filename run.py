@@ -452,7 +452,7 @@ def cmd_soak(args) -> int:
     from bench.config import SoakConfig
     from bench.soak import soak
     return soak(SoakConfig(minutes=args.minutes, ask_every=args.ask_every, outages=args.outages,
-                           outage_seconds=args.outage_seconds))
+                           outage_seconds=args.outage_seconds, fault_seconds=args.fault_seconds))
 
 
 def cmd_bench(args) -> int:
@@ -633,6 +633,8 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--outages", type=_number(int, 0, inclusive=True), default=SoakConfig.outages,
                    help="times the killed camera's server goes down")
     k.add_argument("--outage-seconds", type=_positive_float, default=SoakConfig.outage_seconds)
+    k.add_argument("--fault-seconds", type=_positive_float, default=SoakConfig.fault_seconds,
+                   help="seconds the memory's disk stays full midway (where a tmpfs can be mounted)")
     z = sub.add_parser("analyze", parents=[models], help="analyse a video file into report.json and report.html "
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")

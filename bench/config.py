@@ -131,6 +131,10 @@ class SoakConfig:
     # Times the killed camera's server goes down, spread evenly over the run, and how long it stays down each time.
     outages: int = 3
     outage_seconds: float = 10.0
+    # A storage fault: the memory's disk (a tmpfs of `disk_mb`, where this machine may mount one) is filled to the
+    # last byte midway through the run for `fault_seconds`, then freed; every camera must come back on its own.
+    fault_seconds: float = 30.0
+    disk_mb: int = 512
 
     def __post_init__(self):
         if not (self.minutes > 0 and self.ask_every > 0 and self.outage_seconds > 0) or self.outages < 0:

@@ -47,9 +47,29 @@ def selection(sizes: tuple[int, ...], dim: int, questions: int) -> list[dict]:
                 chosen = select_for_query(store, q, "bench", None, SelectConfig())
                 times.append(time.perf_counter() - t0)
             assert chosen
+            span_ms, exact = _narrow_span(store, queries, n)
             store.close()
             times.sort()
             out.append({"clips": n, "median_ms": round(1000 * statistics.median(times), 2),
                         "p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 2),
-                        "open_s": round(opened, 2), "fill_s": round(fill, 2)})
+                        "open_s": round(opened, 2), "fill_s": round(fill, 2), "span_ms": span_ms,
+                        "span_exact": exact})
     return out
+
+
+def _narrow_span(store: ClipStore, queries: np.ndarray, n: int) -> tuple[float, bool]:
+    """A narrow time span (a minute: 8 clips of n) searched through the index seam, against brute force over the
+    span's own keys read from SQLite: (median ms, whether every query got exactly the brute-force ranking)."""
+    from memory.when import TimeSpan
+    mid = 8.0 * (n // 2)
+    span = TimeSpan(mid, mid + 60.0, "a minute", False)
+    rows = store.db.execute("SELECT id, key FROM clips WHERE start <= ? AND end >= ?", (span.end, span.start)).fetchall()
+    ids = np.array([r[0] for r in rows])
+    keys = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    times, exact = [], True
+    for q in queries:
+        t0 = time.perf_counter()
+        got = [i for i, _ in store.search(q, 5, stream="bench", span=span)]
+        times.append(time.perf_counter() - t0)
+        exact &= got == [int(i) for i in ids[np.argsort(-(keys @ q))[:5]]]
+    return round(1000 * statistics.median(times), 2), bool(exact)

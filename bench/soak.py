@@ -103,7 +103,11 @@ def soak(args: SoakConfig) -> int:
     sub.loop_start()
 
     engine = Engine(EngineConfig(model=ModelConfig(llm="tiny", embedder="tiny", device="cpu")))
-    config = UIConfig(port=free_port(), memory_root=str(tmp / "memory"),
+    disk = tmp / "disk"                               # the memory's own disk, to fill midway (where mountable)
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args.disk_mb}m", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0
+    config = UIConfig(port=free_port(), memory_root=str(disk / "memory"),
                       media_roots=UIConfig().media_roots + [str(VIDEOS)])
     sink = MqttSink(MqttConfig(port=broker_port))
     service = Service(engine, config, sinks=[sink])
@@ -120,11 +124,30 @@ def soak(args: SoakConfig) -> int:
     total = args.minutes * 60
     outages = [total * (k + 1) / (args.outages + 1) for k in range(args.outages)]
     next_ask, k_ask, down_at = t_start + 20, 0, None
+    fault_at, filler, healed, saw_error = total * 0.4 if mounted else None, disk / "filler", {}, set()
+    free_at = freed_at = float("inf")
     while (now := time.monotonic()) - t_start < total:
         el = now - t_start
-        for c in api.get("/api/v1/cameras").json():
+        listed = api.get("/api/v1/cameras").json()
+        for c in listed:
             if c["status"]["state"] in ("live", "playing") and c["figures"]["steps"] > 0:
                 lags[c["name"]].append(c["figures"]["lag"])
+            if c["status"]["state"] == "error" and filler.exists():
+                saw_error.add(c["name"])
+            if c["name"] in saw_error and c["status"]["state"] != "error" and c["name"] not in healed:
+                healed[c["name"]] = now - freed_at if not filler.exists() else float("nan")
+        if fault_at is not None and el >= fault_at:                  # fill the disk to its last byte
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+                except OSError:
+                    pass
+            fault_at, free_at = None, now + args.fault_seconds
+        if filler.exists() and now >= free_at:
+            filler.unlink()
+            freed_at = now
         if el > 60 and "start" not in snap:
             snap["start"] = counts()
         if el > min(300, total * 0.17) and "early" not in rss:
@@ -155,6 +178,7 @@ def soak(args: SoakConfig) -> int:
     raised = {}
     for w in service.registry.cameras():
         raised[w.spec.name] = {(a.id, a.update) for a in service.feed.recent(100000, w.spec.name)}
+    spanning = outage_spans(service, engine.ingestor.step_seconds / engine.llm.frames_per_step)
     server.stop()
     sink.close(timeout=5)
     time.sleep(1)
@@ -162,6 +186,8 @@ def soak(args: SoakConfig) -> int:
     for f in feeds:
         f.stop()
     broker.terminate()
+    if mounted:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
     print(f"\nSoak: {args.minutes:g} min, 4 cameras, --model tiny, a question every {args.ask_every:g} s\n")
     print("| camera | lag mean s | lag p95 s | lag max s | alerts raised | delivered over MQTT |")
@@ -179,7 +205,30 @@ def soak(args: SoakConfig) -> int:
     print(f"RSS: {rss['early'][1]:.0f} MB at {rss['early'][0] / 60:.1f} min, {rss['end'][1]:.0f} MB at "
           f"{rss['end'][0] / 60:.1f} min ({(rss['end'][1] / rss['early'][1] - 1):+.1%})")
     print(f"threads, open files: {snap['start']} at 1 min -> {snap['end']} at the end")
+    if mounted:
+        print(f"storage fault: the memory's disk full for {args.fault_seconds:g} s; cameras in error: "
+              f"{', '.join(sorted(saw_error)) or 'none'}; back on their own after the disk was freed (s): "
+              + (", ".join(f"{n} {t:.1f}" for n, t in sorted(healed.items())) or "none"))
+    else:
+        print("storage fault: not injected (this machine cannot mount a tmpfs)")
+    print("steps or clips spanning an outage: " + ("none" if not spanning else "; ".join(spanning)))
     return 0
+
+
+def outage_spans(service, interval: float) -> list[str]:
+    """Every stored step and clip that spans a gap event longer than one sampling interval, in words ([] when none):
+    an outage must be recorded as not watched, never as watched time."""
+    out = []
+    for w in service.registry.cameras():
+        store, name = w.session.store, w.spec.name
+        gaps = [(t, d["end"]) for kind, t, d in store.events(name) if kind == "source_gap" and d["end"] - t > interval]
+        spans = [("step", s.time, s.end) for s in store.steps(name)] + \
+                [("clip", c.start, c.end) for c in store.clips(name)]
+        for kind, a, b in spans:
+            for g0, g1 in gaps:
+                if a < g1 - 1e-6 and b > g0 + 1e-6:            # it covers time inside the gap
+                    out.append(f"{name} {kind} {a:.1f}-{b:.1f} s over the gap {g0:.1f}-{g1:.1f} s")
+    return out
 
 
 if __name__ == "__main__":        # `python -m bench.soak ...` is `run.py soak ...`: the options are parsed there
