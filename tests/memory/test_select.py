@@ -18,3 +18,23 @@ def test_same_size_however_many_candidates():
     small = select_clips(list(range(8)), [7], n, start, 2048)
     large = select_clips(list(range(0, 10_000, 300)), [9_999], n, start, 2048)
     assert sum(n[c] for c in small) == sum(n[c] for c in large) == 2048
+
+
+def test_the_newest_clip_quota_is_filled_past_excluded_clips(tmp_path):
+    """Three newest clips are asked for and the two newest of all cannot be read (excluded): the three newest of
+    the others come, not one (the quota is counted after the exclusions)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from memory.config import SelectConfig
+    from memory.select import select_for_query
+    from tests.memory.test_store import DIM, make_clip, open_store
+    store = open_store(tmp_path)
+    ids = [store.add(make_clip(i)) for i in range(10)]
+    config = replace(SelectConfig(), latest_clips=3, candidates=1, token_budget=10_000)
+    query = np.zeros(DIM, dtype=np.float32)
+    query[0] = 1.0
+    chosen = select_for_query(store, query, "cam", None, config, exclude=frozenset(ids[-2:]))
+    assert set(ids[-5:-2]) <= set(chosen) and not set(ids[-2:]) & set(chosen)
+    store.close()

@@ -147,3 +147,18 @@ def test_the_same_footage_gives_the_same_events_whichever_tower(videos, model_co
         runs.append(([(e.kind, e.time) for s in steps for e in s.events], [s.kept for s in steps if isinstance(s, Step)]))
     assert runs[0][0] == runs[1][0] and runs[0][0]
     assert runs[0][1] != runs[1][1]                  # the towers do differ
+
+
+def test_on_a_quiet_scene_the_start_margin_still_holds_a_flicker_of_motion_back():
+    """A still, noiseless scene (its motion floor and spread are 0) with a small thing drifting (under 1% of the
+    picture): below the start margin, no activity; the same footage with the margin lowered starts one. So the
+    margin, not the floor, is the bar on a quiet scene."""
+    bg = scene(0)
+
+    def at(t):
+        return with_box(bg, int(20 + 10 * t), 80, side=14) if 5 <= t < 15 else bg
+    frames = clip(20, at)
+    quiet = starts_and_ends(feed(FrameAnalyzer(EventConfig()), frames))
+    assert quiet == [], quiet
+    low = EventConfig(activity=ActivityConfig(start_margin=0.001))
+    assert [k for k, _ in starts_and_ends(feed(FrameAnalyzer(low), frames))][:1] == ["activity_start"]

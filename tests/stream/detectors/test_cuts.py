@@ -31,6 +31,17 @@ def test_cuts_closer_than_the_minimum_scene_are_one_transition():
     assert cuts == [1.0]                                 # the one-frame flash of b does not make a second cut
 
 
+def test_no_cut_within_the_minimum_scene_of_the_first_frame():
+    """The stream's first frame starts a scene: a change 0.2 s into it (a camera settling) is no cut, one at 2 s
+    is."""
+    a, b, c = scene(1), scene(2), scene(3)
+    frames = [(i / FPS, a) for i in range(5)] + [(i / FPS, b) for i in range(5, 50)] + \
+        [(i / FPS, c) for i in range(50, 75)]
+    cuts = [t for k, t in feed(FrameAnalyzer(EventConfig(cuts=CutConfig(min_scene=0.5))), frames)
+            if k == "scene_change"]
+    assert cuts == [2.0]
+
+
 def test_a_restored_detector_continues_exactly():
     a, b = scene(1), scene(2)
     frames = [(i / FPS, a if i < 40 or 41 < i < 60 else b) for i in range(100)]
