@@ -20,6 +20,10 @@ class StoreConfig:
     ivf_above: int = 50_000
     ivf_lists: int = 1024
     ivf_probe: int = 32
+    # A filtered search (a time span, a stream among others) over at most this many clips scores their keys, read
+    # from SQLite, directly: exact, and at a minute's span of 10^6 clips 700 ms faster than an inverted file probing
+    # every list under an id filter (bench item 7). More clips than this go through the index's filtered search.
+    exact_below: int = 4096
 
     def __post_init__(self):
         from memory.index import BACKENDS     # names only: no engine is imported
@@ -33,6 +37,8 @@ class StoreConfig:
             raise ValueError(f"index_every must be at least 1, got {self.index_every}")
         if self.ivf_above < 1000 or self.ivf_lists < 1 or not 1 <= self.ivf_probe <= self.ivf_lists:
             raise ValueError("need ivf_above >= 1000 and 1 <= ivf_probe <= ivf_lists")
+        if self.exact_below < 0:
+            raise ValueError(f"exact_below must be 0 or more, got {self.exact_below}")
 
 
 @dataclass

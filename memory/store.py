@@ -704,7 +704,13 @@ class ClipStore:
             where += f" AND {INDEXES[kind][1]} IS NOT NULL"
             within = np.array([r[0] for r in self.db.execute(f"SELECT id FROM clips WHERE {where}", args)],
                               dtype=np.int64)
-            return index.search(query, k, within=within)
+            if len(within) > self.config.exact_below:
+                return index.search(query, k, within=within)
+            if not len(within):
+                return []
+            scores = self._keys(INDEXES[kind][1], within.tolist()) @ np.asarray(query, dtype=np.float32)
+            best = np.argsort(-scores, kind="stable")[:k]
+            return [(int(within[i]), float(scores[i])) for i in best]
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""

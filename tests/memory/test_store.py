@@ -184,6 +184,8 @@ def test_a_filtered_search_of_an_inverted_file_is_exact(tmp_path):
     """An IVF that probes 1 list of 32: an unfiltered search is approximate, but a narrow time span, a stream with
     few of the clips and an `until` bound each get exactly what a brute-force search over their clips gives (before,
     the span's clips outside the probed list were missed, and a stream filter fetched 8x and dropped the rest)."""
+    from dataclasses import replace
+
     from memory.when import TimeSpan
     config = StoreConfig(ivf_above=1000, ivf_lists=32, ivf_probe=1)
     store = open_store(tmp_path, config)
@@ -197,7 +199,6 @@ def test_a_filtered_search_of_an_inverted_file_is_exact(tmp_path):
                          [(s, 8.0 * i, 8.0 * i + 7, k.tobytes()) for i, (s, k) in enumerate(zip(streams, keys))])
     store.db.execute("COMMIT")
     store.close()
-    store = open_store(tmp_path, config)
     ids = np.arange(1, 3001)                          # SQLite's ids, in insert order
     query = rng.normal(size=DIM).astype(np.float32)
     query /= np.linalg.norm(query)
@@ -209,9 +210,11 @@ def test_a_filtered_search_of_an_inverted_file_is_exact(tmp_path):
     starts = 8.0 * np.arange(3000)
     span = TimeSpan(8000.0, 8040.0, "a narrow span", False)          # 6 clips of 3000
     in_span = (starts <= span.end) & (starts + 7 >= span.start)
-    assert [i for i, _ in store.search(query, 10, span=span)] == brute(in_span, 10) and in_span.sum() == 6
     few = np.array([s == "few" for s in streams])
-    assert [i for i, _ in store.search(query, 30, stream="few")] == brute(few, 30)         # all 30 of them
     early = starts + 7 <= 800.0
-    assert [i for i, _ in store.search(query, 5, until=800.0)] == brute(early, 5)
-    store.close()
+    for exact_below in (4096, 0):                     # the rows' keys scored directly; the index's own filter
+        store = open_store(tmp_path, replace(config, exact_below=exact_below))
+        assert [i for i, _ in store.search(query, 10, span=span)] == brute(in_span, 10) and in_span.sum() == 6
+        assert [i for i, _ in store.search(query, 30, stream="few")] == brute(few, 30)       # all 30 of them
+        assert [i for i, _ in store.search(query, 5, until=800.0)] == brute(early, 5)
+        store.close()
