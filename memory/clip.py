@@ -5,6 +5,10 @@ import numpy as np
 import torch
 
 
+# Seconds below which two stream times are one moment: times are float64 seconds from the container or the clock,
+# and a comparison against a cooldown or a span edge must not turn on a last-digit rounding.
+TIME_EPSILON = 1e-6
+
 @dataclass
 class Keyframe:
     """One frame of a clip as a small JPEG: what an answer server that takes only images (an OpenAI-compatible VLM)

@@ -16,6 +16,7 @@ DDL = """
         caption_key BLOB, missing INTEGER NOT NULL DEFAULT 0, tau REAL, wall_start REAL, wall_end REAL,
         checksum TEXT);
     CREATE INDEX clips_stream_start ON clips (stream, start);
+    CREATE INDEX clips_stream_wall ON clips (stream, wall_start);
     CREATE TABLE steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, end REAL NOT NULL,
         total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped INTEGER NOT NULL,
         tau REAL, PRIMARY KEY (stream, idx));
@@ -99,6 +100,7 @@ def upgrade(db: sqlite3.Connection, file_ids: list[int]) -> None:
             db.execute(f"ALTER TABLE clips ADD COLUMN {column} REAL")
     if "checksum" not in cols:
         db.execute("ALTER TABLE clips ADD COLUMN checksum TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS clips_stream_wall ON clips (stream, wall_start)")
     db.execute("CREATE TABLE IF NOT EXISTS steps (stream TEXT NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL,"
                " end REAL NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, encoded INTEGER NOT NULL, skipped"
                " INTEGER NOT NULL, PRIMARY KEY (stream, idx))")

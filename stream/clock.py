@@ -4,13 +4,11 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from memory.clip import TIME_EPSILON  # noqa: F401  (one moment: the comparisons of times above memory use it)
+
 if TYPE_CHECKING:
     from memory.clip import ClipMemory
     from memory.when import TimeSpan
-
-# Seconds below which two stream times are one moment: times are float64 seconds from the container or the clock,
-# and a comparison against a cooldown or a span edge must not turn on a last-digit rounding.
-TIME_EPSILON = 1e-6
 
 
 def clock_label(seconds: float) -> str:

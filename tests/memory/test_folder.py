@@ -331,7 +331,7 @@ def test_a_schema_3_memory_is_read_as_it_is_and_its_writer_adds_the_wall_times(t
     time, unchanged by a reader; its first writer adds the columns and keeps every clip as it was."""
     ids = filled(tmp_path, 3)
     db = sqlite3.connect(tmp_path / "memory.sqlite")
-    db.executescript("""ALTER TABLE clips DROP COLUMN wall_start; ALTER TABLE clips DROP COLUMN wall_end;
+    db.executescript("""DROP INDEX clips_stream_wall; ALTER TABLE clips DROP COLUMN wall_start; ALTER TABLE clips DROP COLUMN wall_end;
         UPDATE meta SET value = '3' WHERE key = 'schema';""")
     db.close()
     before = snapshot(tmp_path)

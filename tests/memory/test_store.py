@@ -218,3 +218,21 @@ def test_a_filtered_search_of_an_inverted_file_is_exact(tmp_path):
         assert [i for i, _ in store.search(query, 30, stream="few")] == brute(few, 30)       # all 30 of them
         assert [i for i, _ in store.search(query, 5, until=800.0)] == brute(early, 5)
         store.close()
+
+
+def test_a_span_finds_a_long_clip_that_began_well_before_it(tmp_path):
+    """The span's query starts its index walk the longest clip's length before the span: a 200-s clip (a still
+    scene, one clip) that began long before a narrow span inside it is in, as are the short ones that overlap."""
+    from memory.when import TimeSpan
+    store = open_store(tmp_path)
+    short = [store.add(make_clip(i)) for i in range(3)]              # 0-7, 8-15, 16-23
+    long = make_clip(3)
+    long.start, long.end = 24.0, 224.0
+    long_id = store.add(long)
+    span = TimeSpan(150.0, 160.0, "a narrow span", False)
+    assert store.latest("cam", 5, span=span) == [long_id]
+    assert [i for i, _ in store.search(long.key, 5, stream="cam", span=span)] == [long_id]
+    store.close()
+    store = open_store(tmp_path, readonly=True)                       # its length is read back on open
+    assert store.latest("cam", 5, span=TimeSpan(20.0, 30.0, "s", False)) == [long_id, short[2]]
+    store.close()
