@@ -625,7 +625,7 @@ def parser() -> argparse.ArgumentParser:
                                                                           "(default 224*224 on a CPU; 448*448 is real)")
     b.add_argument("--device", default=ModelConfig.device, help="auto, cpu, cuda")
     from bench.config import SoakConfig
-    k = sub.add_parser("soak", help="the service soak (python -m bench.soak): 4 cameras, outages, questions over the "
+    k = sub.add_parser("soak", parents=[base], help="the service soak (python -m bench.soak): 4 cameras, outages, questions over the "
                                     "API and MQTT for as long as told; prints a table")
     k.add_argument("--minutes", type=_positive_float, default=SoakConfig.minutes)
     k.add_argument("--ask-every", type=_positive_float, default=SoakConfig.ask_every,

@@ -278,3 +278,10 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["soak", "--minutes", "1"], ["bench", "--quick"], ["check", "--memory", "m"]])
+def test_every_command_parses_the_flags_main_reads(command):
+    """main() reads --verbose of every command: one without it (the soak's, before) crashed at start."""
+    args = run.parser().parse_args(command)
+    assert args.verbose is False
