@@ -492,7 +492,9 @@ class Session:
             wall_now = ref.wall_end + (now - ref.end) if ref is not None and ref.wall_end is not None else None
             said = question if when_text is None else when_text
             span = parse_when(said, now, wall_now, config=self.engine.config.select.when)
-            phrase = wall_only(said, now, self.engine.config.select.when) if strict and wall_now is None else None
+            # Only a file question with no span of its own can hold such a phrase: no second reading otherwise.
+            phrase = wall_only(said, now, self.engine.config.select.when) \
+                if strict and wall_now is None and span is None else None
             if phrase is not None:
                 raise ValueError(f'"{phrase}" is a time of day, and a recorded file has no clock of day: ask by its '
                                  f'own time ("at 2:30", "in the first minute", "after 90 seconds")')
