@@ -306,6 +306,12 @@ def app_with_api(service: Service) -> FastAPI:
 
     docs = APIRouter(dependencies=[Depends(guard(service))], include_in_schema=False)
     docs.get("/openapi.json")(lambda: app.openapi())
+
+    @docs.get("/metrics")
+    def metrics():
+        """Prometheus' text format (app.metrics): scrape with the page's credentials when it has them."""
+        from app.metrics import CONTENT_TYPE, metrics_text
+        return Response(metrics_text(service), media_type=CONTENT_TYPE)
     # The viewers' scripts and styles from Vigil, not a CDN: /docs works on a machine without internet.
     assets = docs_assets()
     docs.get("/docs")(lambda: get_swagger_ui_html(

@@ -218,6 +218,7 @@ class Engine:
         self.answerer = answerer if answerer is not None else load_answerer(config.server, config.model, self.llm)
         self.gate = ModelGate(config.gate)
         self.ingestor = Ingestor(self.llm, config.ingest, self.gate)
+        self.answers = AnswerTally()
 
     @property
     def noise(self) -> bool:
@@ -269,6 +270,35 @@ class Engine:
             return self.embedder.embed_texts(texts)
 
 
+class AnswerTally:
+    """Questions answered since start, and seconds from the question to its first piece of text (the figures an
+    operator graphs: /metrics). Shared by every session's thread, hence the lock."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.asked = 0              # questions put to what answers
+        self.first_count = 0        # of those, the ones that gave a first piece
+        self.first_sum = 0.0        # seconds, summed over those
+
+    def timed(self, pieces: Iterator[str], started: float) -> Iterator[str]:
+        """`pieces`, counted, with the time of the first one from `started` (time.perf_counter()) tallied."""
+        with self._lock:
+            self.asked += 1
+        first = True
+        for piece in pieces:
+            if first:
+                first = False
+                with self._lock:
+                    self.first_count += 1
+                    self.first_sum += time.perf_counter() - started
+            yield piece
+
+    def snapshot(self) -> tuple[int, int, float]:
+        """(asked, first pieces, their seconds summed)."""
+        with self._lock:
+            return self.asked, self.first_count, self.first_sum
+
+
 @dataclass
 class _Held:
     """A write the store refused (a closed clip, or the end's log), held to try again: `write(log)`."""
@@ -287,6 +317,7 @@ class Session:
         # None while writes succeed), `lost` counts held clips let go past hold_clips.
         self._held: deque[_Held] = deque()
         self._retry_at, self._failures, self.fault, self.lost = 0.0, 0, None, 0
+        self.faults = 0                 # writes the store refused since this session began (for /metrics)
         self.state: StreamState = engine.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
@@ -390,6 +421,7 @@ class Session:
                         raise
                     retry = self.engine.config.ingest.store_retry
                     self._failures += 1
+                    self.faults += 1
                     self.fault = str(e)
                     self._retry_at = self.clock() + backoff_delay(self._failures, retry, random.random())
                     while sum(h.clip is not None for h in self._held) > retry.hold_clips:
@@ -476,6 +508,7 @@ class Session:
         lists options such as "About 2 minutes", which are no time the question asks about). `strict`: a phrase only
         a wall clock can place, asked of a file, is refused (ValueError, one line) instead of ignored (a person asks:
         the CLI and the API; a benchmark's wording is left as it is)."""
+        started = time.perf_counter()
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
@@ -521,7 +554,8 @@ class Session:
         # Shown nothing (no clip in the span, none stored yet): the model is not asked, and the caller says why
         # (`nothing_shown`). Clips named by the caller are asked about even when none is (a benchmark's empty span).
         asked = bool(prompt) or clip_ids is not None
-        pieces = engine.generate(question, prompt, context) if asked else (p for p in ())
+        pieces = engine.answers.timed(engine.generate(question, prompt, context), started) if asked else \
+            (p for p in ())
         answerer = engine.answerer
         return Answer(question=question, clips=clips, prompt_tokens=answerer.prompt_size(question, prompt, context),
                       pieces=pieces, warning=RANDOM_WEIGHTS_WARNING if engine.noise else None,

@@ -55,6 +55,8 @@ class LiveStats:
     encodes_skipped: int = 0
     frames_skipped: int = 0    # sample slots skipped because the loop fell behind
     drop_ratio: float = 0.0    # share of tokens dropped so far
+    tokens_seen: int = 0       # visual tokens the vision tower gave (encoded steps)
+    tokens_kept: int = 0       # of those, the ones the drop kept
     sampled_fps: float = 0.0   # over the last few seconds
     lag: float = 0.0           # seconds between a frame's arrival and the end of its processing (last step)
     clips: int = 0
@@ -96,6 +98,7 @@ class Watcher:
         self._stopped_by_user = False
         self._log_fault: str | None = None       # the alert log's last write failed (cleared by the next that works)
         self._sink_fault: str | None = None      # the last alert a sink refused to take, for the status
+        self.sink_faults = 0                     # alerts a sink refused since start (for /metrics)
         self.started_wall = time.time()
         self._lock = threading.Lock()           # guards what the page reads
         self._alerts: deque[Alert] = deque(maxlen=200)
@@ -179,7 +182,7 @@ class Watcher:
             st = self._stats
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
             st.frames_skipped, st.clips, st.tau = s.frames_skipped, s.clips, s.tau
-            st.drop_ratio = s.drop_ratio
+            st.drop_ratio, st.tokens_seen, st.tokens_kept = s.drop_ratio, s.tokens_total, s.tokens_kept
             if len(self._sampled) > 1 and self._sampled[-1] > self._sampled[0]:
                 st.sampled_fps = (len(self._sampled) - 1) * self.engine.llm.frames_per_step / \
                     (self._sampled[-1] - self._sampled[0])
@@ -207,6 +210,7 @@ class Watcher:
                 sink.send(alert)
             except Exception as e:             # a sink's own fault must not stop the stream, nor mark it failed
                 self._sink_fault = f"alert sink {getattr(sink, 'name', type(sink).__name__)}: {e}"
+                self.sink_faults += 1
         if self.on_alert:
             self.on_alert(alert)
 

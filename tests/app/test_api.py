@@ -95,7 +95,7 @@ def test_api_asks_for_the_page_credentials_when_it_has_them(serve):
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "wrong")).status_code == 401
     assert httpx.get(url + "api/v1/cameras", auth=("admin", "s3cret")).json() == []
     assert httpx.get(url + "health", auth=("admin", "s3cret")).status_code == 200
-    for doc in ("openapi.json", "docs", "redoc"):                # the schema and its viewers too
+    for doc in ("openapi.json", "docs", "redoc", "metrics"):     # the schema, its viewers and the metrics too
         assert httpx.get(url + doc).status_code == 401, doc
         assert httpx.get(url + doc, auth=("admin", "s3cret")).status_code == 200, doc
     assert "/api/v1/cameras" in httpx.get(url + "openapi.json", auth=("admin", "s3cret")).json()["paths"]
