@@ -287,10 +287,22 @@ def test_serve_from_a_config_answers_through_its_answer_server(videos, tmp_path,
         while got != logged:                           # every alert of the camera's own log, on its alert topic
             got.add(json.loads(sub.get("vigil/bikes/alert").payload)["id"])
         assert logged, "bikes.mp4 raised no alert to compare"
+
+        def home_assistant() -> set[str]:              # the retained discovery configs, as Home Assistant reads them
+            ha = Subscriber(broker.port, ["homeassistant/#"])
+            try:
+                got = ha.drain()
+                assert len(got) == 4 and all(json.loads(m.payload)["device"]["name"] == "bikes" for m in got)
+                return {m.topic.split("/")[1] for m in got}
+            finally:
+                ha.close()
+        entities = {"binary_sensor", "event", "sensor"}
+        assert home_assistant() == entities
         proc.terminate()                               # a clean stop: the retained status says so
         proc.wait(30)
         while states[-1] != "stopped":
             states.append(json.loads(sub.get("vigil/bikes/status").payload)["state"])
+        assert home_assistant() == entities            # a stop is not a removal: the device stays
     finally:
         proc.terminate()
         proc.wait(30)

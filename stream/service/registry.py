@@ -94,8 +94,9 @@ class Registry:
             w.stop()
         return w
 
-    def remove(self, name: str) -> bool:
-        """Stop a camera, close its memory and forget it (its folder stays on disk)."""
+    def remove(self, name: str, forget: bool = True) -> bool:
+        """Stop a camera, close its memory and forget it (its folder stays on disk). `forget`: the listeners are told
+        its state is "removed" (Home Assistant drops its device); False at shutdown, when it is only stopped."""
         with self._lock:
             w = self._cameras.get(name)
             if w is None:                          # unknown, or still starting
@@ -103,7 +104,10 @@ class Registry:
             del self._cameras[name]
             self._memories = {f: n for f, n in self._memories.items() if n != name}
             self._last_status.pop(name, None)
+            listeners = list(self._listeners) if forget else []
         w.close()
+        for listener in listeners:
+            self._tell(listener, name, {"state": "removed"})
         return True
 
     def get(self, name: str) -> Watcher | None:
@@ -130,7 +134,7 @@ class Registry:
         with self._lock:
             names = [n for n, w in self._cameras.items() if w is not None]
         for n in names:
-            self.remove(n)
+            self.remove(n, forget=False)
         self._monitor.join(self._status_interval + 1.0)
 
     def __len__(self) -> int:
@@ -149,17 +153,21 @@ class Registry:
         while not self._closing.wait(self._status_interval):
             for w in self._all():
                 status = w.status()
-                key = {k: status.get(k) for k in ("state", "since", "last_error")}
+                key = {k: status.get(k) for k in ("state", "since", "last_error", "activity")}
                 with self._lock:
                     changed = self._last_status.get(w.spec.name) != key
                     self._last_status[w.spec.name] = key
                     listeners = list(self._listeners)
                 if changed:
                     for listener in listeners:
-                        try:
-                            listener(w.spec.name, status)
-                        except Exception:
-                            pass               # a listener's fault (a sink) is its own; it counts its failures
+                        self._tell(listener, w.spec.name, status)
+
+    @staticmethod
+    def _tell(listener, name: str, status: dict) -> None:
+        try:
+            listener(name, status)
+        except Exception:
+            pass                               # a listener's fault (a sink) is its own; it counts its failures
 
     def _all(self) -> list[Watcher]:
         with self._lock:

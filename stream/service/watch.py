@@ -22,7 +22,8 @@ from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
 from stream.engine import Engine, Session
-from stream.events import Event
+from stream.detectors.activity import END as ACTIVITY_END, START as ACTIVITY_START
+from stream.events import SOURCE_GAP, Event
 from stream.ingest import ClipClosed, Step, jpeg
 from stream.sources import Source, SourceError, SourceOptions, kind_of, open_source, redact
 
@@ -62,6 +63,7 @@ class LiveStats:
     clips: int = 0
     alerts: int = 0
     tau: float | None = None   # the drop threshold in use (None: not calibrated yet)
+    active: bool = False       # an activity span is open (the last activity event was a start)
     running: bool = False
     error: str | None = None
     ended: bool = False        # a file played to its end (not stopped, not failed)
@@ -180,6 +182,9 @@ class Watcher:
                     self._stats.lag = max(0.0, now - record.arrived)
             self._events.extend(record.events)
             st = self._stats
+            for e in record.events:
+                if e.kind in (ACTIVITY_START, ACTIVITY_END, SOURCE_GAP):     # no video: no activity seen
+                    st.active = e.kind == ACTIVITY_START
             st.frames, st.steps, st.encodes_skipped = s.frames, s.steps, s.steps - s.encoded
             st.frames_skipped, st.clips, st.tau = s.frames_skipped, s.clips, s.tau
             st.drop_ratio, st.tokens_seen, st.tokens_kept = s.drop_ratio, s.tokens_total, s.tokens_kept
@@ -248,6 +253,7 @@ class Watcher:
         v = self.verifier.stats()   # rule checks and descriptions that failed (a dead answer server) say so here
         out["checks_failed"], out["check_error"] = v["failed"], v["last_error"]
         out["sink_error"] = self._sink_fault
+        out["activity"] = st.active and out["state"] in ("live", "playing")
         for k in ("last_error", "check_error", "sink_error"):
             out[k] = self.public(out[k])
         return out

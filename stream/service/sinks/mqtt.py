@@ -50,16 +50,22 @@ class MqttConfig:
     tls: bool = False
     # Seconds close() waits for queued alerts to reach the broker before giving up on them.
     close_timeout: float = 5.0
+    # Home Assistant's MQTT discovery: each camera appears as a device (activity, alerts, status, last description)
+    # with no YAML written by hand. Off for a broker that Home Assistant does not read.
+    discovery: bool = True
+    # Where Home Assistant listens for discovery messages; "homeassistant" is its default (Settings > MQTT).
+    discovery_prefix: str = "homeassistant"
 
     def __post_init__(self):
         if not self.host or any(c.isspace() for c in self.host):
             raise ValueError(f"mqtt host must be a host name or address, got {self.host!r}")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise ValueError(f"mqtt port must be an integer in [1, 65535], got {self.port!r}")
-        if not self.prefix or any(c in self.prefix for c in "+#\0") or self.prefix.startswith(("/", "$")) \
-                or self.prefix.endswith("/"):
-            raise ValueError(f"mqtt prefix must be a topic without wildcards or leading/trailing '/', got "
-                             f"{self.prefix!r}")
+        for key in ("prefix", "discovery_prefix"):
+            value = getattr(self, key)
+            if not value or any(c in value for c in "+#\0") or value.startswith(("/", "$")) or value.endswith("/"):
+                raise ValueError(f"mqtt {key} must be a topic without wildcards or leading/trailing '/', got "
+                                 f"{value!r}")
         if self.password is not None and self.username is None:
             raise ValueError("mqtt password needs a username")
         if self.qos not in (0, 1, 2) or isinstance(self.qos, bool):
@@ -87,6 +93,45 @@ def topic_level(camera: str) -> str:
     return _TOPIC_UNSAFE.sub("_", camera) or "_"
 
 
+# Home Assistant's names for the states of a camera (Watcher.status), for its enum sensor.
+STATES = ["connecting", "live", "reconnecting", "playing", "ended", "stopped", "error"]
+
+
+def discovery(config: MqttConfig, camera: str) -> dict[str, dict]:
+    """Home Assistant MQTT discovery messages for one camera: {config topic: payload}, one per entity, all on one
+    device: activity (a motion binary sensor, from the status topic's `activity`), alert (an event entity, each alert's
+    kind its event type), status (an enum sensor) and the last description (a sensor with the alert as attributes).
+    The templates are Home Assistant's Jinja; its `value_json` is the topic's JSON."""
+    from stream.detectors import alert_kinds
+    level = topic_level(camera)
+    node = re.sub(r"[^A-Za-z0-9_-]", "_", f"vigil_{config.prefix}_{level}")   # discovery ids allow only these
+    status, alert = f"{config.prefix}/{level}/status", f"{config.prefix}/{level}/alert"
+    common = {"availability_topic": f"{config.prefix}/availability", "payload_available": "online",
+              "payload_not_available": "offline", "qos": config.qos,
+              "device": {"identifiers": [node], "name": camera, "manufacturer": "Vigil", "model": "camera"},
+              "origin": {"name": "Vigil"}}
+    entities = {
+        ("binary_sensor", "activity"): {"name": "Activity", "device_class": "motion", "state_topic": status,
+                                        "value_template": "{{ 'ON' if value_json.activity else 'OFF' }}"},
+        ("event", "alert"): {"name": "Alert", "state_topic": alert, "event_types": sorted(alert_kinds()) + ["rule"],
+                             # a description sent later for the same alert is not a second event: HA ignores a
+                             # payload its template renders empty (value_json['update'], since .update is the
+                             # dict's method to Jinja)
+                             "value_template": "{% if not value_json['update'] %}{{ {'event_type': value_json.kind, "
+                                               "'id': value_json.id, 'message': value_json.message} | to_json }}"
+                                               "{% endif %}"},
+        ("sensor", "status"): {"name": "Status", "device_class": "enum", "options": STATES, "state_topic": status,
+                               "value_template": "{{ value_json.state }}", "json_attributes_topic": status},
+        ("sensor", "description"): {"name": "Last description", "state_topic": alert, "icon": "mdi:text",
+                                    # a state holds at most 255 characters: the whole alert is in the attributes
+                                    "value_template": "{{ (value_json.description or value_json.message)[:255] }}",
+                                    "json_attributes_topic": alert},
+    }
+    return {f"{config.discovery_prefix}/{component}/{node}/{what}/config":
+            dict(common, unique_id=f"{node}_{what}", object_id=f"{node}_{what}", **payload)
+            for (component, what), payload in entities.items()}
+
+
 class MqttSink:
     """Alerts and camera status to an MQTT broker. One client per process, shared by every camera (the camera is an
     alert's `stream`); topics as a Home Assistant user expects them:
@@ -94,6 +139,9 @@ class MqttSink:
         <prefix>/<camera>/alert    each alert's JSON; qos from config; not retained (an event, not a state)
         <prefix>/<camera>/status   the camera's state, as status() is given it; retained
         <prefix>/availability      "online" (retained) on each connect; "offline" on close, and as the last will
+        <discovery_prefix>/<component>/vigil_<prefix>_<camera>/<entity>/config
+                                   Home Assistant discovery (retained), from a camera's first status on; emptied when
+                                   the camera is removed (state "removed"), which drops the device from Home Assistant
 
     paho's network thread connects and reconnects on its own (reconnect_min, doubling up to reconnect_max). While
     the broker is unreachable, alerts wait in our own bounded queue (oldest dropped, counted) and go out on the next
@@ -122,6 +170,7 @@ class MqttSink:
         self._closed = False
         self._pending: deque[tuple[str, str]] = deque()    # (topic, payload) of alerts waiting for a connection
         self._statuses: dict[str, str] = {}                # status topic -> the camera's last state (JSON)
+        self._discovery: dict[str, dict[str, str]] = {}    # camera -> {config topic: payload}, sent on each connect
         self._inflight: dict[int, bool] = {}               # mid -> is an alert; handed to paho, not acknowledged yet
         self._early: dict[int, bool] = {}                  # mid -> refused; acknowledged before publish() returned
         self._handing = 0                                  # publish() calls under way (not in flight nor pending)
@@ -171,6 +220,18 @@ class MqttSink:
         with self._lock:
             if self._closed:
                 return
+            if state.get("state") == "removed":    # forgotten: Home Assistant drops the device, the status goes
+                gone = self._discovery.pop(camera, {})
+                self._statuses.pop(topic, None)
+                if self._connected:
+                    for t in [*gone, topic]:
+                        self._publish(t, "", retain=True, alert=False)     # an empty retained message clears it
+                return
+            if self.config.discovery and camera not in self._discovery:
+                self._discovery[camera] = {t: json.dumps(p) for t, p in discovery(self.config, camera).items()}
+                if self._connected:
+                    for t, p in self._discovery[camera].items():
+                        self._publish(t, p, retain=True, alert=False)
             self._statuses[topic] = payload  # only the last state matters: sent now, and again on each connect
             if self._connected:
                 self._publish(topic, payload, retain=self.config.retain_status, alert=False)
@@ -287,6 +348,8 @@ class MqttSink:
         with self._lock:
             self._connected = True
             self._publish(self.availability, "online", retain=True, alert=False)
+            for topic, payload in [x for d in self._discovery.values() for x in d.items()]:
+                self._publish(topic, payload, retain=True, alert=False)
             for topic, payload in self._statuses.items():
                 self._publish(topic, payload, retain=self.config.retain_status, alert=False)
             # oldest first; each leaves the queue only once tracked, so flush() never sees it nowhere

@@ -4,12 +4,14 @@ import json
 import os
 import pwd
 import queue
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -125,7 +127,12 @@ class Subscriber:
 
         self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *args: self.subscribed.set()
-        self.client.on_message = lambda client, userdata, msg: self._queue(msg.topic).put(msg)
+        self._all: queue.Queue = queue.Queue()
+
+        def on_message(client, userdata, msg):
+            self._queue(msg.topic).put(msg)
+            self._all.put(msg)
+        self.client.on_message = on_message
         self.client.connect_async("127.0.0.1", port)
         self.client.loop_start()
         assert self.subscribed.wait(WAIT), "the test's subscriber never subscribed"
@@ -139,6 +146,28 @@ class Subscriber:
             return self._queue(topic).get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"nothing on {topic} within {timeout} s") from None
+
+    def get_any(self, timeout: float = WAIT):
+        """The next message on any topic, in arrival order."""
+        try:
+            return self._all.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nothing arrived within {timeout} s") from None
+
+    def get_retained(self, topic: str):
+        """The message on `topic` that the broker held for a new subscriber (it arrives first, flagged retained)."""
+        msg = self.get(topic)
+        assert msg.retain, f"{topic}: not retained"
+        return msg
+
+    def drain(self, quiet: float = 1.0) -> list:
+        """Every message not yet taken by get_any, until none arrives for `quiet` seconds."""
+        got = []
+        while True:
+            try:
+                got.append(self._all.get(timeout=quiet))
+            except queue.Empty:
+                return got
 
     def empty(self, topic: str) -> bool:
         return self._queue(topic).empty()
@@ -197,6 +226,81 @@ def test_mqtt_alert_status_and_availability(broker):
     finally:
         after.close()
         sub.close()
+
+
+def render(template: str, payload: bytes) -> str:
+    """A discovery template rendered as Home Assistant renders it: Jinja, the topic's JSON as `value_json`."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    env = ImmutableSandboxedEnvironment()
+    env.filters["to_json"] = json.dumps
+    return env.from_string(template).render(value_json=json.loads(payload)).strip()
+
+
+def test_mqtt_discovery_shows_each_camera_to_home_assistant_and_forgets_a_removed_one(broker):
+    """Read as Home Assistant reads it: the retained configs under homeassistant/ (subscribed after they went out),
+    each entity's topics and templates applied to what the camera publishes."""
+    from stream.detectors import alert_kinds
+    sink = MqttSink(fast(broker.port))
+    try:
+        assert sink.wait_connection(True, WAIT)
+        sink.status("yard/east", {"state": "live", "since": 1.0, "reconnects": 0, "last_error": None,
+                                  "activity": True})
+        sink.status("door", {"state": "connecting", "since": None, "reconnects": 0, "last_error": None,
+                             "activity": False})
+        assert sink.flush(WAIT)
+        ha = Subscriber(broker.port, ["homeassistant/#", "vigil/#"])
+        configs = {}
+        while len(configs) < 8:
+            msg = ha.get_any()
+            if msg.topic.startswith("homeassistant/"):
+                assert msg.retain
+                configs[msg.topic] = json.loads(msg.payload)
+        by = {(t.split("/")[1], c["device"]["name"], t.split("/")[3]): c for t, c in configs.items()}
+        assert set(by) == {(k, cam, w) for cam in ("yard/east", "door") for k, w in (
+            ("binary_sensor", "activity"), ("event", "alert"), ("sensor", "status"), ("sensor", "description"))}
+        assert len({c["unique_id"] for c in configs.values()}) == 8
+        assert all(re.fullmatch(r"homeassistant/[a-z_]+/[A-Za-z0-9_-]+/[a-z]+/config", t) for t in configs)
+        for cam in ("yard/east", "door"):           # one device per camera
+            assert len({json.dumps(c["device"]) for k, c in by.items() if k[1] == cam}) == 1
+        assert all(c["availability_topic"] == "vigil/availability" for c in configs.values())
+
+        status = ha.get_retained("vigil/yard_east/status")
+        activity = by[("binary_sensor", "yard/east", "activity")]
+        assert activity["state_topic"] == "vigil/yard_east/status"
+        assert render(activity["value_template"], status.payload) == "ON"
+        assert render(activity["value_template"], ha.get_retained("vigil/door/status").payload) == "OFF"
+        state = by[("sensor", "yard/east", "status")]
+        assert render(state["value_template"], status.payload) == "live" and "live" in state["options"]
+
+        a = Alert("activity_start", "yard/east", 3.0, "Activity started", description="A person walks in. " * 30)
+        sink.send(a)
+        sink.send(replace(a, update=True))
+        first, second = ha.get("vigil/yard_east/alert"), ha.get("vigil/yard_east/alert")
+        event = by[("event", "yard/east", "alert")]
+        fired = json.loads(render(event["value_template"], first.payload))
+        assert fired["event_type"] == "activity_start" and fired["id"] == a.id
+        assert set(event["event_types"]) == set(alert_kinds()) | {"rule"}
+        assert render(event["value_template"], second.payload) == ""      # an update is not a second event
+        said = by[("sensor", "yard/east", "description")]
+        text = render(said["value_template"], first.payload)
+        assert len(text) == 255 and a.description.startswith(text)
+        assert said["json_attributes_topic"] == "vigil/yard_east/alert"
+
+        sink.status("door", {"state": "removed"})     # DELETE of a camera: Home Assistant drops its device
+        cleared = set()
+        while len(cleared) < 5:
+            msg = ha.get_any()
+            if msg.payload == b"" and ("/vigil_vigil_door/" in msg.topic or msg.topic == "vigil/door/status"):
+                cleared.add(msg.topic)
+        ha.close()
+        late = Subscriber(broker.port, ["homeassistant/#"])
+        try:
+            seen = {msg.topic for msg in late.drain()}
+            assert len(seen) == 4 and all("yard_east" in t for t in seen)
+        finally:
+            late.close()
+    finally:
+        sink.close()
 
 
 def test_mqtt_broker_restart_loses_no_alert(persistent_broker):
