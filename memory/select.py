@@ -1,4 +1,9 @@
-"""Selection of clip memories for a question under a fixed visual-token budget."""
+"""Selection of clip memories for a question under a fixed visual-token budget, from one camera's memory or
+spread over several cameras' by relevance."""
+from dataclasses import dataclass
+
+import numpy as np
+
 from memory.when import TimeSpan
 
 
@@ -29,19 +34,63 @@ def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int],
     return sorted(chosen, key=lambda c: (start[c], c))
 
 
-def select_for_query(store, query, stream: str | None, until: float | None, config,
-                     exclude: frozenset[int] = frozenset(), span: TimeSpan | None = None) -> list[int]:
-    """The clips a question with embedding `query` [dim] gets: candidates from the clip keys and, where clips have
-    captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order.
-    Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others. With a `span`
-    (the time the question asks about), only clips overlapping it, the newest of them first: none when it has none."""
+def _candidates(store, query, stream: str | None, until: float | None, config, exclude: frozenset[int],
+                span: TimeSpan | None) -> tuple[list[int], list[int], dict[int, tuple[float, int]]]:
+    """(ranked, latest, meta): candidates from the clip keys and the caption keys fused by rank, best first; the
+    newest clips, newest first; {id: (start, n_tokens)} of both. Clips in `exclude` and clips a writer deleted
+    meanwhile (retention) are not candidates."""
     rankings = [[cid for cid, _ in store.search(query, config.candidates + len(exclude), stream, until, kind, span)
                  if cid not in exclude] for kind in ("visual", "caption")]
     ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
     latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until, span)
               if c not in exclude][:config.latest_clips]
     meta = store.meta(ranked + latest)
-    # A writer may delete a clip (retention) between these reads: what has no row any more is not a candidate.
-    ranked, latest = [c for c in ranked if c in meta], [c for c in latest if c in meta]
+    return [c for c in ranked if c in meta], [c for c in latest if c in meta], meta
+
+
+def select_for_query(store, query, stream: str | None, until: float | None, config,
+                     exclude: frozenset[int] = frozenset(), span: TimeSpan | None = None) -> list[int]:
+    """The clips a question with embedding `query` [dim] gets: candidates from the clip keys and, where clips have
+    captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order.
+    Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others. With a `span`
+    (the time the question asks about), only clips overlapping it, the newest of them first: none when it has none."""
+    ranked, latest, meta = _candidates(store, query, stream, until, config, exclude, span)
     return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
                         config.token_budget)
+
+
+@dataclass
+class Candidate:
+    """A clip one camera proposes for a question asked of several."""
+    camera: str          # the camera (its memory's stream)
+    id: int              # the clip's id in that camera's store
+    score: float         # its key's similarity to the question
+    tokens: int          # its visual tokens
+    start: float         # stream seconds
+
+
+def camera_candidates(store, query: np.ndarray, camera: str, config, exclude: frozenset[int] = frozenset(),
+                      span: TimeSpan | None = None) -> list[Candidate]:
+    """What one camera proposes: the candidates it would take for the question alone (key and caption rankings
+    fused, and its newest clips), each scored by its clip key's inner product with the question. Every camera of an
+    engine keys its clips with the one embedder, so these scores compare across cameras (the fused ranks do not:
+    each camera's best has the same rank)."""
+    ranked, latest, meta = _candidates(store, query, camera, None, config, exclude, span)
+    ids = list(dict.fromkeys(latest + ranked))
+    rows = [c for c in store.get(ids) if c.key is not None]
+    q = np.asarray(query, dtype=np.float32)
+    return [Candidate(camera, c.id, float(np.dot(c.key, q)), meta[c.id][1], meta[c.id][0]) for c in rows]
+
+
+def spread(candidates: list[Candidate], budget: int) -> list[Candidate]:
+    """The budget spread over the cameras by relevance: every camera's candidates in one ranking by score (ties: the
+    camera's name, then the clip id, so the choice is reproducible), taken greedily while their tokens fit; a clip
+    that does not fit is passed over for smaller ones further down. A camera whose clips match the question gets
+    much of the budget, one with nothing relevant little or none; the cost is the one budget however many cameras."""
+    chosen, used = [], 0
+    for c in sorted(candidates, key=lambda c: (-c.score, c.camera, c.id)):
+        if used + c.tokens > budget:
+            continue
+        chosen.append(c)
+        used += c.tokens
+    return chosen

@@ -21,7 +21,7 @@ import torch
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.folder import StorageFault
-from memory.select import select_for_query
+from memory.select import camera_candidates, select_for_query, spread
 from memory.store import ClipStore, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when, wall_only
 from models.backend import PromptClip, PromptFrame
@@ -243,6 +243,59 @@ class Engine:
         self.require_answerer("nothing can answer")
         turn = None if self.remote else self.gate.generation()
         return self.answerer.answer(question, clips, context, max_new_tokens=max_new_tokens, turn=turn)
+
+    def ask_across(self, sessions: list["Session"], question: str, strict: bool = False) -> Answer:
+        """A question asked of several cameras at once. Each camera proposes its clips as for a question of its own
+        (in the time the question names, read on that camera's clock), and the one token budget is spread over all
+        of them by relevance (memory.select.spread); each clip is labelled with its camera. Live windows are not
+        shown (one per camera would fill the budget many times over): a camera's live view is asked of it alone.
+        A wall-clock phrase ("at 10 pm") leaves out the cameras that play files; if all do, it is refused as for
+        one (`strict`)."""
+        started = time.perf_counter()
+        self.require_answerer("nothing can answer")
+        if not sessions:
+            raise ValueError("no camera to ask")
+        config = self.config.select
+        query = self.embed_texts([question])[0]
+        pool, newest_all, spans, refused = [], [], [], []
+        for s in sessions:
+            newest = s.store.get(s.store.latest(s.stream, 1))
+            newest_all += newest
+            try:
+                span = s.span_of(question, max([s.now] + [c.end for c in newest]), s.window(), newest, strict)
+            except ValueError as e:           # a time of day asked of a file camera: that camera has no such time
+                refused.append(e)
+                continue
+            spans.append(span)
+            pool += camera_candidates(s.store, query, s.stream, config, span=span)
+        if refused and len(refused) == len(sessions):
+            raise refused[0]
+        chosen = spread(pool, config.token_budget)
+        clips, skipped = [], []
+        for s in sessions:
+            ids = [c.id for c in chosen if c.camera == s.stream]
+            if ids:
+                loaded = s.load(sorted(ids))
+                clips += loaded.clips
+                skipped += loaded.unreadable
+        clips.sort(key=lambda c: (c.wall_start if c.wall_start is not None else c.start, c.stream, c.id))
+        prompt = [prompt_clip(c, f", camera {c.stream}") for c in clips]
+        walled = [c for c in newest_all if c.wall_end is not None]
+        ref = max(walled, key=lambda c: c.wall_end, default=None)
+        now_label = time_now(max([ref.end] + [s.now for s in sessions if s.stream == ref.stream]), [ref]) \
+            if ref is not None else ""
+        span = next((x for x in spans if x is not None), None)
+        context = f"Clips from {len(sessions)} cameras, each labelled with its camera."
+        if now_label:
+            context = f"Time now: {now_label}. " + context
+        if span is not None and prompt:
+            context += " " + _span_note(span)
+        pieces = self.answers.timed(self.generate(question, prompt, context), started) if prompt else \
+            (p for p in ())
+        return Answer(question=question, clips=clips, prompt_tokens=self.answerer.prompt_size(question, prompt, context),
+                      pieces=pieces, warning=RANDOM_WEIGHTS_WARNING if self.noise else None, skipped=skipped,
+                      span=span, now_label=now_label,
+                      request=self.answerer.request_size(question, prompt, context) if self.remote else None)
 
     @property
     def identity(self) -> StoreIdentity:
@@ -496,6 +549,23 @@ class Session:
                 break
         return loaded.clips, sorted(bad.values(), key=lambda c: (c.start, c.id))
 
+    def span_of(self, said: str, now: float, live: LiveWindow | None, newest: list[ClipMemory],
+                strict: bool) -> TimeSpan | None:
+        """The time span `said` asks about, read at stream time `now`; a phrase only a wall clock can place, asked
+        of a file, is refused (ValueError, one line) when `strict` and ignored otherwise."""
+        # "Now" on the wall clock: the live window's own, else by the newest clip's offset as `time_now` reads it
+        # (after a restart only the window knows the wall clock of now); a file has no wall clock.
+        ref = live if live is not None and live.wall_end is not None else (newest[0] if newest else None)
+        wall_now = ref.wall_end + (now - ref.end) if ref is not None and ref.wall_end is not None else None
+        when = self.engine.config.select.when
+        span = parse_when(said, now, wall_now, config=when)
+        # Only a file question with no span of its own can hold such a phrase: no second reading otherwise.
+        phrase = wall_only(said, now, when) if strict and wall_now is None and span is None else None
+        if phrase is not None:
+            raise ValueError(f'"{phrase}" is a time of day, and a recorded file has no clock of day: ask by its '
+                             f'own time ("at 2:30", "in the first minute", "after 90 seconds")')
+        return span
+
     def ask(self, question: str, until: float | None = None, clip_ids: list[int] | None = None,
             policy: str | None = None, when_text: str | None = None, strict: bool = False) -> Answer:
         """Answer from the live window and the selected memories, as the answer policy says (`policy`, else the
@@ -519,18 +589,7 @@ class Session:
         else:
             budget = self.engine.config.select.token_budget
             live = self.window(until, budget) if policy != "memory" else None
-            # "Now" on the wall clock: the live window's own, else by the newest clip's offset as `time_now` reads it
-            # (after a restart only the window knows the wall clock of now); a file has no wall clock.
-            ref = live if live is not None and live.wall_end is not None else (newest[0] if newest else None)
-            wall_now = ref.wall_end + (now - ref.end) if ref is not None and ref.wall_end is not None else None
-            said = question if when_text is None else when_text
-            span = parse_when(said, now, wall_now, config=self.engine.config.select.when)
-            # Only a file question with no span of its own can hold such a phrase: no second reading otherwise.
-            phrase = wall_only(said, now, self.engine.config.select.when) \
-                if strict and wall_now is None and span is None else None
-            if phrase is not None:
-                raise ValueError(f'"{phrase}" is a time of day, and a recorded file has no clock of day: ask by its '
-                                 f'own time ("at 2:30", "in the first minute", "after 90 seconds")')
+            span = self.span_of(question if when_text is None else when_text, now, live, newest, strict)
             window = live if live is None or span is None or _within(live, span) else None
             clips, skipped = [], []
             budget -= window.tokens if window else 0

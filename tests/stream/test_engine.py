@@ -9,6 +9,7 @@ from stream.engine import Engine, EngineConfig
 from stream.sources import FileSource, Frame
 from tests.stream.test_clock import wall, zone  # noqa: F401  (zone: a fixture, the labels' fixed time zone)
 from stream.ingest import ClipClosed, Step
+from stream.clock import clip_label
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +281,43 @@ def test_a_live_stream_holds_the_clips_a_refusing_store_cannot_take_and_stores_t
     steps = session.store.steps("cam")
     assert [s.time for s in steps] == [float(t) for t in range(0, 100, 2)]      # every step's record kept
     session.close()
+
+
+def test_a_question_across_cameras_spreads_one_budget_by_relevance_and_names_each_camera(engine, videos, tmp_path,
+                                                                                          monkeypatch):
+    """Two cameras' memories (two real clips), one question: the clips are exactly the pooled candidates spread
+    over the one budget, each labelled with its camera; a time phrase limits every camera; a time of day asked of
+    files only is refused; asked of no stored clip, the model is not asked."""
+    from memory.select import camera_candidates, spread
+    for cam, clip in (("room", "one-by-one-person-detection.mp4"), ("street", "vtest.avi")):
+        s = engine.open(str(tmp_path / cam), stream=cam)
+        deque(s.run(FileSource(str(videos / clip), 1.0).frames()), maxlen=0)
+        s.close()
+    shown = []
+
+    def spy(question, clips, context="", **options):
+        shown.append((clips, context))
+        return iter(["ok"])
+    monkeypatch.setattr(engine.llm, "answer", spy)
+    sessions = [engine.open(str(tmp_path / cam), stream=cam, readonly=True) for cam in ("room", "street")]
+    question = "Where did a person walk?"
+    answer = engine.ask_across(sessions, question)
+    assert answer.text() == "ok" and "RANDOM WEIGHTS" in answer.warning
+    query = engine.embed_texts([question])[0]
+    want = spread([c for s in sessions for c in camera_candidates(s.store, query, s.stream, engine.config.select)],
+                  engine.config.select.token_budget)
+    assert sorted((c.stream, c.id) for c in answer.clips) == sorted((c.camera, c.id) for c in want)
+    assert sum(c.n_tokens for c in answer.clips) <= engine.config.select.token_budget
+    # (which camera wins is up to the tiny embedder's random weights: the test holds the rule, not a ranking)
+    clips, context = shown[-1]
+    assert [p.label for p in clips] == [f"[{clip_label(c, ' - ')}, camera {c.stream}]" for c in answer.clips]
+    assert "Clips from 2 cameras" in context
+    early = engine.ask_across(sessions, "What happened in the first 20 seconds?")
+    assert early.clips and all(c.start <= 20.0 for c in early.clips) and early.span.end == 20.0
+    with pytest.raises(ValueError, match="time of day"):
+        engine.ask_across(sessions, "What happened at 10 pm?", strict=True)
+    asked = len(shown)
+    later = engine.ask_across(sessions, "What happened between 20:00 and 21:00?")
+    assert later.clips == [] and list(later.pieces) == [] and len(shown) == asked and later.nothing_shown()
+    for s in sessions:
+        s.close()
