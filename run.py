@@ -128,6 +128,9 @@ def cmd_ask(args) -> int:
     if args.answer_policy == "window":
         raise ValueError("ask reads a stored memory, which has no live window: use --answer-policy hybrid or memory "
                          "(the window is for running streams: ui, serve, eval)")
+    if len(args.memory) > 1:
+        return _ask_across(args)
+    args.memory = args.memory[0]
     # --stream left at its default: the folder's only stream, or in a memory root the only camera's memory.
     stream = None if args.stream == DEFAULT_STREAM else args.stream
     folder, stream = find_memory(Path(args.memory), stream)        # a memory root and a camera's name work too
@@ -175,6 +178,60 @@ def cmd_ask(args) -> int:
             print(answer.warning)
     finally:
         session.close()
+    return 0
+
+
+def _ask_across(args) -> int:
+    """`ask` with several --memory: one question over every camera's memory (each its folder's only stream), the
+    budget spread over them by relevance."""
+    from pathlib import Path
+
+    from memory.folder import find_memory, inspect
+    from memory.store import StoreError
+    from stream.clock import clip_label, span_text
+    from stream.engine import Engine
+
+    if args.stream != DEFAULT_STREAM:
+        raise ValueError("--stream names one stream; with several --memory each folder's own stream is asked")
+    folders = [find_memory(Path(m), None)[0] for m in dict.fromkeys(args.memory)]
+    for folder in folders:
+        inspect(folder, write=False)                   # not a memory: one line, before the models load
+    _models_of_memory(args, folders[0])
+    engine = Engine(_engine_config(args))
+    sessions = []
+    try:
+        for folder in folders:
+            probe = engine.open_store(str(folder), readonly=True)
+            streams = probe.streams()
+            probe.close()
+            if len(streams) != 1:
+                raise StoreError(f"memory at {folder} holds {len(streams)} streams ({', '.join(streams) or 'none'}): "
+                                 f"ask it alone with --stream NAME")
+            sessions.append(engine.open(str(folder), stream=next(iter(streams)), readonly=True))
+        answer = engine.ask_across(sessions, args.question, strict=True)
+        spans = lambda clips: ", ".join(f"{c.stream} {clip_label(c)}" for c in clips)  # noqa: E731
+        print(f"question: {args.question}")
+        print(f"cameras: {', '.join(s.stream for s in sessions)}")
+        if answer.span is not None:
+            print(f"time asked about: \"{answer.span.phrase}\" ({span_text(answer.span)})")
+        print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
+        if answer.skipped:
+            print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}")
+        print(f"prompt: {answer.cost()}")
+        if answer.nothing_shown():
+            print(f"answer: {answer.nothing_shown()} (the model was not asked)")
+            return 0
+        if answer.warning:
+            print(answer.warning)
+        print("answer: ", end="", flush=True)
+        for piece in answer.pieces:
+            print(piece, end="", flush=True)
+        print()
+        if answer.warning:
+            print(answer.warning)
+    finally:
+        for s in sessions:
+            s.close()
     return 0
 
 
@@ -580,7 +637,10 @@ def parser() -> argparse.ArgumentParser:
                         help="keep at most this many clips per stream")
     i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
-    a = sub.add_parser("ask", parents=[common], help="ask a question about what is in memory (reads, never writes)")
+    a = sub.add_parser("ask", parents=[models], help="ask a question about what is in memory (reads, never writes)")
+    a.add_argument("--memory", required=True, action="append",
+                   help="memory folder (or a memory root with --stream); repeat it to ask several cameras at once")
+    a.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
     a.add_argument("question")
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
     w = sub.add_parser("watch", parents=[common], help="watch a stream or file and print each alert as a JSON line")

@@ -3,6 +3,7 @@ server-sent events), clips with text search and time range, alerts (recent, and 
 Same credentials as the page (HTTP Basic) when the page has them."""
 import json
 import pathlib
+from datetime import datetime
 import queue
 import secrets
 import time
@@ -10,9 +11,9 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.service import Service, SourceRefused
 from memory.store import StoreError
@@ -21,7 +22,7 @@ from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.config import AlertConfig
-from stream.service.registry import RegistryError
+from stream.service.registry import RegistryError, clean_name
 from stream.sources import SourceError, redact
 
 PREFIX = "/api/v1"
@@ -52,8 +53,20 @@ Rule = Annotated[Text, AfterValidator(_rule)]     # a watch rule: an empty one w
 
 
 
-class CameraIn(BaseModel):
-    name: str = Field(description="unique name: letters, digits, '_', '.', '-'")
+def _name(value: str) -> str:
+    if clean_name(value) != value:
+        raise ValueError(f"a camera's name is letters, digits, '_', '.' and '-' (at most 64), as in "
+                         f"{clean_name(value)!r}")
+    return value
+
+
+class Strict(BaseModel):
+    # A field the API does not know ("fps": 2) is refused (422), not dropped without a word.
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraIn(Strict):
+    name: Annotated[str, AfterValidator(_name)] = Field(description="unique name: letters, digits, '_', '.', '-'")
     source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
     rules: list[Rule] = Field(default_factory=list, description="watch rules in words")
     scene_alerts: bool = True
@@ -62,13 +75,19 @@ class CameraIn(BaseModel):
     webhook: str | None = None
 
 
-class Question(BaseModel):
+class Question(Strict):
     question: str = Field(min_length=1, max_length=2000)
     at: float | None = Field(default=None, ge=0, description="answer as of this stream second (default: now)",
                              **SECONDS)
 
 
-class Rules(BaseModel):
+class HouseQuestion(Strict):
+    question: str = Field(min_length=1, max_length=2000)
+    cameras: list[str] | None = Field(default=None, max_length=256,
+                                      description="the cameras to ask (default: every camera)")
+
+
+class Rules(Strict):
     rules: list[Rule]
 
 
@@ -76,10 +95,18 @@ def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def clip_json(c, name: str) -> dict:
+def iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def clip_json(c, name: str | None = None) -> dict:
+    """A clip as the API gives it; `name`: its camera (default: the stream it was recorded as)."""
+    name = name or c.stream
     wall = getattr(c, "wall_start", None)
-    return {"id": c.id, "start": round(c.start, 3), "end": round(c.end, 3), "label": clip_label(c),
-            "wall_start": wall, "wall_end": getattr(c, "wall_end", None), "caption": c.caption,
+    return {"id": c.id, "camera": name, "start": round(c.start, 3), "end": round(c.end, 3), "label": clip_label(c),
+            "wall_start": wall, "wall_end": getattr(c, "wall_end", None),
+            # the wall times as people and scripts read them: local ISO 8601 with the offset
+            "local_start": iso(wall), "local_end": iso(getattr(c, "wall_end", None)), "caption": c.caption,
             "tokens": c.n_tokens if c.tokens is not None else None,
             "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg"}
 
@@ -97,6 +124,58 @@ def camera_json(w) -> dict:
                        "last": None if r.last is None else {"holds": r.last.holds, "reason": r.last.reason,
                                                             "clip": r.last.clip[0], "at": r.last.wall}}
                       for r in w.rules()]}
+
+
+def answer_stream(answer, name: str | None = None, plain: bool = False):
+    """An answer as the API sends it: server-sent events (`warning`, `answer` pieces or one `error`, `clips`, `done`)
+    or, `plain` (the client asked for application/json), one JSON object with the whole text and the same fields
+    as the `clips` event. `name`: the camera asked (None: each clip names its own)."""
+    def pieces():
+        if answer.nothing_shown():
+            answer.pieces.close()
+            yield "answer", answer.nothing_shown()
+            return
+        try:
+            for piece in answer.pieces:
+                yield "answer", piece
+        except ServerError as e:     # the answer server failed: said once, in the stream already open
+            yield "error", str(e)
+
+    def used() -> dict:
+        w, span, o = answer.window, answer.span, answer.opened
+        return {"clips": [clip_json(c, name) for c in answer.clips],
+                "open": None if o is None else {"start": o.start, "end": o.end, "wall_start": o.wall_start,
+                                                "wall_end": o.wall_end, "tokens": o.n_tokens},
+                "skipped": [clip_json(c, name) for c in answer.skipped],
+                "window": None if w is None else {"start": w.start, "end": w.end, "wall_start": w.wall_start,
+                                                  "wall_end": w.wall_end, "tokens": w.tokens},
+                "span": None if span is None else {"phrase": span.phrase, "start": span.start, "end": span.end,
+                                                   "wall": span.wall, "text": span_text(span)},
+                "prompt_tokens": answer.prompt_tokens, "warning": answer.warning,
+                "sent": None if answer.request is None else {"frames": answer.request.frames,
+                                                             "bytes": answer.request.bytes}}
+
+    if plain:
+        got = list(pieces())
+        errors = [text for kind, text in got if kind == "error"]
+        return JSONResponse({"answer": "".join(text for kind, text in got if kind == "answer").strip(),
+                             "error": errors[0] if errors else None, "asked": answer.nothing_shown() is None,
+                             **used()})
+
+    def events():
+        if answer.warning:
+            yield sse("warning", {"text": answer.warning})
+        for kind, text in pieces():
+            yield sse(kind, {"text": text})
+        yield sse("clips", used())
+        yield sse("done", {})
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def wants_json(request: Request) -> bool:
+    """The client asked for one JSON reply (`Accept: application/json`) rather than the event stream."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
 
 
 def guard(service: Service):
@@ -153,6 +232,10 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(400, service.public(str(e)))
         return camera_json(w)
 
+    @r.get(PREFIX + "/cameras/{name}", tags=["cameras"], summary="One camera: its status, figures and rules")
+    def one(name: str) -> dict:
+        return camera_json(camera(name))
+
     @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"])
     def remove(name: str) -> dict:
         camera(name)
@@ -176,7 +259,7 @@ def router(service: Service) -> APIRouter:
                                             "the time span the question asks about, "
                                             "prompt tokens or what went to the answer server, warning), then "
                                             "`done`"}})
-    def ask(name: str, body: Question):
+    def ask(name: str, body: Question, request: Request):
         w = camera(name)
         try:
             answer = w.session.ask(body.question, until=body.at, strict=True)
@@ -185,48 +268,11 @@ def router(service: Service) -> APIRouter:
         except ValueError as e:          # a time of day asked of a file
             raise HTTPException(422, str(e)) from None
 
-        def events():
-            if answer.warning:
-                yield sse("warning", {"text": answer.warning})
-            if answer.nothing_shown():
-                answer.pieces.close()
-                yield sse("answer", {"text": answer.nothing_shown()})
-            else:
-                try:
-                    for piece in answer.pieces:
-                        yield sse("answer", {"text": piece})
-                except ServerError as e:     # the answer server failed: said once, in the stream already open
-                    yield sse("error", {"text": str(e)})
-            w, span, o = answer.window, answer.span, answer.opened
-            yield sse("clips", {"clips": [clip_json(c, name) for c in answer.clips],
-                                "open": None if o is None else {"start": o.start, "end": o.end,
-                                                                "wall_start": o.wall_start, "wall_end": o.wall_end,
-                                                                "tokens": o.n_tokens},
-                                "skipped": [clip_json(c, name) for c in answer.skipped],
-                                "window": None if w is None else {"start": w.start, "end": w.end,
-                                                                  "wall_start": w.wall_start, "wall_end": w.wall_end,
-                                                                  "tokens": w.tokens},
-                                "span": None if span is None else {"phrase": span.phrase, "start": span.start,
-                                                                   "end": span.end, "wall": span.wall,
-                                                                   "text": span_text(span)},
-                                "prompt_tokens": answer.prompt_tokens, "warning": answer.warning,
-                                "sent": None if answer.request is None else {"frames": answer.request.frames,
-                                                                             "bytes": answer.request.bytes}})
-            yield sse("done", {})
+        return answer_stream(answer, name, plain=wants_json(request))
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
-    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)",
-                                                     **SECONDS),
-              until: float | None = Query(None, **SECONDS),
-              q: str | None = Query(None, description="text to search for", max_length=2000),
-              limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
-        w = camera(name)
-        store = w.session.store
-        ids = store.latest(name, service.config.api_scan)        # newest first; rows only, no tokens
-        found = [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500])]
-
+    def found_clips(watchers: list, since: float | None, until: float | None, q: str | None, limit: int) -> list[dict]:
+        """The cameras' clips in a time range, newest first, or ranked by `q` (captions that hold its words first,
+        then by key similarity to it: one embedder keyed every camera's clips, so the ranking spans cameras)."""
         # A bound past 1e9 is a Unix time (a live camera's clips, by wall clock); smaller ones are stream seconds.
         unix = any(b is not None and b > 1e9 for b in (since, until))
 
@@ -235,8 +281,15 @@ def router(service: Service) -> APIRouter:
                 return c.start, c.end
             start = getattr(c, "wall_start", None)
             return None if start is None else (start, getattr(c, "wall_end", None) or start)
-        found = [c for c in found if (s := span(c)) is not None and (since is None or s[1] >= since)
-                 and (until is None or s[0] <= until)]
+        found = []
+        for w in watchers:
+            store = w.session.store
+            ids = store.latest(w.spec.name, service.config.api_scan)        # newest first; rows only, no tokens
+            found += [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500])
+                      if (s := span(c)) is not None and (since is None or s[1] >= since)
+                      and (until is None or s[0] <= until)]
+        # Newest first across cameras: by the wall clock where clips have one, else by stream time.
+        found.sort(key=lambda c: (c.wall_end if c.wall_end is not None else c.end), reverse=True)
         if q:
             words = q.lower().split()
             text_hit = [c for c in found if c.caption and all(x in c.caption.lower() for x in words)]
@@ -244,7 +297,56 @@ def router(service: Service) -> APIRouter:
             keyed = [c for c in found if c.key is not None and c not in text_hit]
             keyed.sort(key=lambda c: -float(np.dot(c.key, query)))
             found = text_hit + keyed
-        return [clip_json(c, name) for c in found[:limit]]
+        return [clip_json(c) for c in found[:limit]]
+
+    def bounds(since: float | None, until: float | None) -> None:
+        if since is not None and until is not None and since > until:
+            raise HTTPException(422, f"since ({since:g}) is after until ({until:g})")
+
+    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
+    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)",
+                                                     **SECONDS),
+              until: float | None = Query(None, **SECONDS),
+              q: str | None = Query(None, description="text to search for", max_length=2000),
+              limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
+        w = camera(name)
+        bounds(since, until)
+        return found_clips([w], since, until, q, limit)
+
+    @r.get(PREFIX + "/clips", tags=["clips"], summary="Clips of several cameras (default: all)")
+    def house_clips(camera: list[str] | None = Query(None, description="a camera to search (repeat for several; "
+                                                                         "none: every camera)", max_length=256),
+                    since: float | None = Query(None, description="stream seconds (or Unix time for live)",
+                                                **SECONDS),
+                    until: float | None = Query(None, **SECONDS),
+                    q: str | None = Query(None, description="text to search for", max_length=2000),
+                    limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
+        bounds(since, until)
+        return found_clips(chosen(camera), since, until, q, limit)
+
+    def chosen(names: list[str] | None) -> list:
+        """The watchers of `names` (404 for one not running), or every camera."""
+        if not names:
+            return registry().cameras()
+        return [camera(n) for n in dict.fromkeys(names)]
+
+    @r.post(PREFIX + "/ask", tags=["questions"], summary="Ask several cameras at once (default: all)",
+            responses={200: {"content": {"text/event-stream": {}, "application/json": {}},
+                             "description": "as a camera's ask: `answer` pieces, then `clips` (each names its "
+                                            "camera), then `done`; one JSON object with `Accept: application/json`. "
+                                            "The token budget is spread over the cameras by relevance; live windows "
+                                            "are not shown (ask a camera for its live view)"}})
+    def house_ask(body: HouseQuestion, request: Request):
+        watchers = chosen(body.cameras)
+        if not watchers:
+            raise HTTPException(404, "no camera is running: add one first")
+        try:
+            answer = service.engine.ask_across([w.session for w in watchers], body.question, strict=True)
+        except NoAnswerer as e:
+            raise HTTPException(503, str(e)) from None
+        except ValueError as e:          # a time of day asked of files only
+            raise HTTPException(422, str(e)) from None
+        return answer_stream(answer, plain=wants_json(request))
 
     @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
@@ -256,8 +358,15 @@ def router(service: Service) -> APIRouter:
         return Response(got[0].thumbnail, media_type="image/jpeg")
 
     @r.get(PREFIX + "/alerts", tags=["alerts"])
-    def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None) -> list[dict]:
-        return [a.to_json() for a in service.feed.recent(limit, camera)]
+    def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None,
+               before: str | None = Query(None, max_length=64, description="an alert's id: the alerts after it, "
+                                          "newest first (the next page)")) -> list[dict]:
+        if camera is not None and registry().get(camera) is None and not service.feed.recent(1, camera):
+            raise HTTPException(404, f"no camera named {camera!r} (and no alert of one)")
+        try:
+            return [a.to_json() for a in service.feed.recent(limit, camera, before)]
+        except KeyError:
+            raise HTTPException(404, f"no recent alert with id {before!r}") from None
 
     @r.get(PREFIX + "/alerts/stream", tags=["alerts"],
            responses={200: {"content": {"text/event-stream": {}},

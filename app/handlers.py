@@ -193,8 +193,9 @@ class Handlers:
         return f"**{w.spec.name}** now watches for {len(texts)} rule{'s' * (len(texts) != 1)}."
 
     # ---- questions ----------------------------------------------------------------------------------------
-    def ask(self, question: str, history: list, name: str, request: gr.Request):
-        """Streams the answer into the chat; then shows the clips it used."""
+    def ask(self, question: str, history: list, name: str, everywhere: bool, request: gr.Request):
+        """Streams the answer into the chat; then shows the clips it used. `everywhere`: the question goes to every
+        camera this page sees (Engine.ask_across), each clip named by its camera."""
         p = self._page(request)
         history = list(history or [])
         question = (question or "").strip()
@@ -208,8 +209,12 @@ class Handlers:
             yield history, [], ""
             return
         focus, p.focus = p.focus, None
+        cameras = self.registry.cameras(request.session_hash) if everywhere else [w]
         try:
-            answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
+            if everywhere:
+                answer = self.service.engine.ask_across([c.session for c in cameras], question)
+            else:
+                answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
         except NoAnswerer as e:
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": f"**{e}**"}]
             yield history, [], ""
@@ -234,13 +239,16 @@ class Handlers:
             text += f"\n\n**The answer server failed:** {e}"
         if not text.strip():              # an answer of nothing (a model that ended at once) still reads as one
             text = "*(the model's answer was empty)*"
-        lost = ", ".join(clip_label(c) for c in answer.skipped)
+        label = (lambda c: f"{c.stream} {clip_label(c)}") if everywhere else clip_label  # noqa: E731
+        lost = ", ".join(label(c) for c in answer.skipped)
         lost = f"; skipped, token file unreadable: {lost}" if lost else ""
         asked = f'; the question asks "{answer.span.phrase}": {span_text(answer.span)}' if answer.span else ""
-        history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown: {answer.shown()} "
+        shown = ", ".join(label(c) for c in answer.clips) if everywhere else answer.shown()
+        where = f" of {len(cameras)} cameras" if everywhere else ""
+        history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown{where}: {shown} "
                                                        f"({answer.cost()}){asked}{lost}*"}
         p.chats[w.spec.name] = history
-        gallery = [(decode_jpeg(c.thumbnail), clip_label(c)) for c in answer.clips]
+        gallery = [(decode_jpeg(c.thumbnail), label(c)) for c in answer.clips]
         yield history, gallery, ""
 
     def pick_clip(self, name: str, evt: gr.SelectData, request: gr.Request) -> tuple[str, str]:

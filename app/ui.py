@@ -50,6 +50,8 @@ def build(h: Handlers) -> gr.Blocks:
                     question = gr.Textbox(show_label=False, placeholder="When did someone come in?", scale=4,
                                           elem_id="question")
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                everywhere = gr.Checkbox(value=False, label="Ask all cameras (the clips most like the question, "
+                                         "from any camera; no live view)", elem_id="all-cameras")
                 used = gr.Gallery(label="Clips the last answer used", columns=8, height=140, elem_id="used",
                                   preview=False, allow_preview=False, object_fit="contain", fit_columns=False)
             with gr.Column(scale=2):
@@ -70,7 +72,7 @@ def build(h: Handlers) -> gr.Blocks:
         stop_btn.click(h.stop, [stream], [status], api_name="stop")
         stream.change(h.select, [stream], [chat, used, memory], api_name=False)
         apply_btn.click(h.apply_rules, [rules], [status], api_name="apply_rules")
-        ask_event = dict(fn=h.ask, inputs=[question, chat, stream], outputs=[chat, used, question])
+        ask_event = dict(fn=h.ask, inputs=[question, chat, stream, everywhere], outputs=[chat, used, question])
         ask_btn.click(**ask_event, api_name="ask")
         question.submit(**ask_event, api_name=False)
         memory.select(h.pick_clip, [stream], [status, question], api_name=False)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
-         "serving", "checksum")
+         "serving", "checksum", "house")
 
 
 @dataclass
@@ -92,6 +92,14 @@ class BenchConfig:
     serving_seconds: float = 20.0
     # Token width of the clips whose checksummed reads are timed (item 13): Qwen2.5-VL-7B's 3584, the widest served.
     checksum_token_dim: int = 3584
+    # A question across cameras (item 14): camera counts side by side (the first is the one-camera baseline), clips
+    # in each camera's memory, the stored token width (small: the reads are a few clips whatever the width, and 16
+    # cameras' memories at a 7B width would be gigabytes), the key width (SigLIP's 768) and rounds.
+    house_cameras: tuple[int, ...] = (1, 4, 16)
+    house_clips: int = 300
+    house_token_dim: int = 128
+    house_key_dim: int = 768
+    house_rounds: int = 15
     device: str = "auto"
     cache_dir: str | None = None
 

@@ -124,7 +124,29 @@ def run(config: BenchConfig, log=print) -> dict:
             out["checksum"] = checksum_cost(Path(tmp) / "real", config.checksum_token_dim, config.question_rounds,
                                             session)
             session.close()
+    if "house" in config.items:
+        log(f"14. a question across {', '.join(map(str, config.house_cameras))} cameras ...")
+        import tempfile
+
+        from bench.house import house_cost
+        with tempfile.TemporaryDirectory() as tmp:
+            out["house"] = house_cost(Path(tmp), config.house_cameras, config.house_clips, config.house_token_dim,
+                                      config.house_key_dim, config.house_rounds)
     return out
+
+
+def _house_md(rows: list[dict]) -> list[str]:
+    worst = max(rows, key=lambda x: x["ms_ratio"])
+    lines = ["### 14. A question across cameras", "",
+             "Each camera's memory holds the same clips; the one token budget is spread over the cameras' candidates "
+             "by relevance. Vigil's own time: selection and token reads, medians, interleaved.", "",
+             "| cameras | clips | prompt tokens | x one camera | Vigil's time ms | x one camera |", "|---|---|---|---|---|---|"]
+    lines += [f"| {x['cameras']} | {x['clips']} | {x['prompt_tokens']:.0f} | {x['tokens_ratio']:.2f}x | {x['ms']} | "
+              f"{x['ms_ratio']:.2f}x |" for x in rows]
+    lines += ["", f"Prompt size flat in the cameras: {_yes(max(x['tokens_ratio'] for x in rows) <= 1.2)}; Vigil's "
+              f"time at {worst['cameras']} cameras {worst['ms_ratio']:.2f}x one camera's (target <= 1.2x: "
+              f"{_yes(worst['ms_ratio'] <= 1.2)}).", ""]
+    return lines
 
 
 def _checksum_md(x: dict) -> list[str]:
@@ -441,6 +463,8 @@ def markdown(r: dict) -> str:
         lines += _serving_md(r["serving"])
     if "checksum" in r:
         lines += _checksum_md(r["checksum"])
+    if "house" in r:
+        lines += _house_md(r["house"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

@@ -36,6 +36,18 @@ def test_ingest_then_ask(videos, tmp_path, cache_dir):
     # A time of day asked of a file: refused in one line, not ignored
     r = vigil("ask", "--memory", str(mem), "What happened at 10 pm?", cache=cache_dir)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and '"at 10 pm" is a time of day' in r.stderr, r.stderr
+    # Several memories (two cameras): one question over both, each clip named by its camera
+    other = tmp_path / "other"
+    r = vigil("ingest", str(videos / "vtest.avi"), "--memory", str(other), "--stream", "street", "--model", "tiny",
+              cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    r = vigil("ask", "--memory", str(mem), "--memory", str(other), "What moved?", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "cameras: default, street" in r.stdout and r.stdout.count("RANDOM WEIGHTS") == 2
+    used = r.stdout.split("clips used (")[1].split("\n")[0]
+    assert all(part.strip().split(" ")[0] in ("default", "street") for part in used.split("): ")[1].split(", "))
+    r = vigil("ask", "--memory", str(mem), "--memory", str(tmp_path / "nothing"), "What moved?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
 
 
 @pytest.mark.parametrize("model", ["tiny-qwen3-vl", "tiny-qwen3.5"])

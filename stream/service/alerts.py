@@ -47,7 +47,7 @@ class Alert:
     def to_json(self) -> dict:
         local = None if self.wall_time is None else \
             datetime.fromtimestamp(self.wall_time).astimezone().isoformat(timespec="seconds")
-        return {"id": self.id, "kind": self.kind, "stream": self.stream, "time": round(self.time, 3),
+        return {"id": self.id, "kind": self.kind, "camera": self.stream, "stream": self.stream, "time": round(self.time, 3),
                 "clock": clock_label(self.time), "local_time": local, "message": self.message, "rule": self.rule,
                 "reason": self.reason,
                 "clip": None if self.clip is None else {"id": self.clip[0], "start": self.clip[1], "end": self.clip[2]},

@@ -45,10 +45,16 @@ class AlertFeed:
         for q in listeners:
             q.put(None)
 
-    def recent(self, limit: int = 100, camera: str | None = None) -> list[Alert]:
-        """Newest first."""
+    def recent(self, limit: int = 100, camera: str | None = None, before: str | None = None) -> list[Alert]:
+        """Newest first (by when last sent: an alert's description moves it up); `before`: only those after the
+        alert of that id in this order, the next page. KeyError for an id the feed does not hold."""
         with self._lock:
             items = [a for a in reversed(self._recent.values()) if camera is None or a.stream == camera]
+        if before is not None:
+            at = next((i for i, a in enumerate(items) if a.id == before), None)
+            if at is None:
+                raise KeyError(before)
+            items = items[at + 1:]
         return items[:limit]
 
     def subscribe(self) -> "queue.Queue[Alert | None]":

@@ -238,3 +238,75 @@ def test_a_deleted_camera_can_be_added_again_at_once_and_no_message_names_a_serv
     assert bad.status_code == 400 and str(tmp_path) not in bad.text, bad.text
     listed = api.get("/api/v1/cameras").text
     assert str(tmp_path) not in listed and str(videos) not in listed
+
+
+def test_a_question_and_a_clip_search_across_cameras(serve, videos):
+    """POST /api/v1/ask and GET /api/v1/clips over two cameras: the answer's clips name their cameras and stay in
+    one budget; a JSON reply for scripts; the clip search spans cameras, filtered by camera and time."""
+    url, _ = serve(realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=60)
+    for name, clip in (("room", "one-by-one-person-detection.mp4"), ("street", "vtest.avi")):
+        assert api.post("/api/v1/cameras", json={"name": name, "source": str(videos / clip)}).status_code == 201
+    wait_for(lambda: all(c["status"]["state"] == "ended" for c in api.get("/api/v1/cameras").json()), timeout=300)
+    assert api.get("/api/v1/cameras/street").json()["name"] == "street"
+    assert api.get("/api/v1/cameras/nope").status_code == 404
+
+    with api.stream("POST", "/api/v1/ask", json={"question": "Where did someone walk?"}) as s:
+        stream = list(events(s.iter_lines()))
+    assert [k for k, _ in stream][-2:] == ["clips", "done"] and "RANDOM WEIGHTS" in stream[0][1]["text"]
+    used = stream[-2][1]
+    assert used["clips"] and {c["camera"] for c in used["clips"]} <= {"room", "street"}
+    assert sum(c["tokens"] for c in used["clips"]) <= 2048 and used["window"] is None
+    for c in used["clips"]:                    # each clip's thumbnail under its own camera
+        assert c["thumbnail"].startswith(f"/api/v1/cameras/{c['camera']}/clips/")
+        assert api.get(c["thumbnail"]).status_code == 200
+    plain = api.post("/api/v1/ask", json={"question": "Where did someone walk?", "cameras": ["street"]},
+                     headers={"Accept": "application/json"})
+    assert plain.headers["content-type"].startswith("application/json")
+    got = plain.json()
+    assert got["asked"] and got["answer"] and {c["camera"] for c in got["clips"]} == {"street"}
+    assert api.post("/api/v1/ask", json={"question": "hi", "cameras": ["nope"]}).status_code == 404
+    assert api.post("/api/v1/ask", json={"question": "what happened at 10 pm?"}).status_code == 422
+
+    every = api.get("/api/v1/clips", params={"limit": 1000}).json()
+    per = {n: api.get(f"/api/v1/cameras/{n}/clips", params={"limit": 1000}).json() for n in ("room", "street")}
+    assert sorted((c["camera"], c["id"]) for c in every) == \
+        sorted((n, c["id"]) for n, clips in per.items() for c in clips)
+    only = api.get("/api/v1/clips", params=[("camera", "street"), ("limit", 1000)]).json()
+    assert [c["id"] for c in only] == [c["id"] for c in per["street"]]
+    early = api.get("/api/v1/clips", params={"until": 10, "limit": 1000}).json()
+    assert {(c["camera"], c["id"]) for c in early} == {(c["camera"], c["id"]) for c in every if c["start"] <= 10}
+    ranked = api.get("/api/v1/clips", params={"q": "a person walking", "limit": 5}).json()
+    assert len(ranked) == 5
+    assert api.get("/api/v1/clips", params={"since": 20, "until": 10}).status_code == 422
+    assert api.get("/api/v1/clips", params={"camera": "nope"}).status_code == 404
+    assert api.get("/api/v1/alerts", params={"camera": "nope"}).status_code == 404
+
+
+def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
+    """An unknown field, a name it would change: 422 (before: dropped or renamed without a word). Alerts page by
+    `before`, name their camera, and an unknown camera is a 404 (before: [])."""
+    url, _ = serve(realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=60)
+    src = str(videos / "one-by-one-person-detection.mp4")
+    r = api.post("/api/v1/cameras", json={"name": "room", "source": src, "fps": 2})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fps"
+    r = api.post("/api/v1/cameras", json={"name": "my cam!", "source": src})
+    assert r.status_code == 422 and "'my-cam'" in r.json()["detail"][0]["msg"]
+    assert api.post("/api/v1/cameras", json={"name": "room", "source": src}).status_code == 201
+    wait_for(lambda: api.get("/api/v1/cameras/room").json()["status"]["state"] == "ended", timeout=120)
+    every = api.get("/api/v1/alerts").json()
+    assert len(every) >= 3 and all(a["camera"] == "room" for a in every)
+    pages, before = [], None
+    while True:
+        page = api.get("/api/v1/alerts", params={"limit": 2, **({"before": before} if before else {})}).json()
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]["id"]
+    assert [a["id"] for p in pages for a in p] == [a["id"] for a in every] and all(len(p) <= 2 for p in pages)
+    assert api.get("/api/v1/alerts", params={"before": "nope"}).status_code == 404
+    assert api.get("/api/v1/alerts", params={"camera": "nope"}).status_code == 404
+    assert api.get("/api/v1/alerts", params={"camera": "room"}).json() == every
+    clip = api.get("/api/v1/cameras/room/clips").json()[0]
+    assert clip["camera"] == "room" and clip["local_start"] is None        # a file has no wall clock

@@ -52,7 +52,7 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     assert 0 < len(asked) < stats["clips"]
     every = client.predict(name, api_name="/alerts")
     assert len([a for a in every if a["kind"] == "rule"]) <= len([a for a in every if a["kind"] == "activity_start"]) + 1
-    job = client.submit("When did someone come in?", [], name, api_name="/ask")
+    job = client.submit("When did someone come in?", [], name, False, api_name="/ask")
     history, used, box = job.result()
     partial = [text_of(o[0][-1]) for o in job.outputs() if o[0]]
     assert len(partial) >= 3 and len(partial[1]) <= len(partial[-2])    # the answer arrived in pieces
@@ -63,6 +63,15 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     assert "live window" in reply            # the stream ran here: its newest steps are shown whole
     log = (handlers.config.memory_root + f"/{name}/alerts.jsonl")
     assert open(log).read().count("\n") == len(every)
+    # "Ask all cameras": a second camera, one question over both, each clip named by its camera
+    client.predict(str(videos / "vtest.avi"), None, "", True, True, "", api_name="/start_file")
+    wait_for(lambda: not client.predict(api_name="/status")["vtest"]["running"], timeout=300)
+    history, used, _ = client.predict("Where did someone walk?", [], name, True, api_name="/ask")
+    reply = text_of(history[1])
+    assert "RANDOM WEIGHTS" in reply and "Shown of 2 cameras: " in reply and "live window" not in reply
+    shown = reply.split("Shown of 2 cameras: ")[1].split(" (")[0].split(", ")
+    assert shown and all(s.split(" ")[0] in (name, "vtest") for s in shown)
+    assert [u["caption"].split(" ")[0] for u in used] == [s.split(" ")[0] for s in shown]
 
 
 def test_page_opens_without_a_model_and_says_how_to_fix(tmp_path):
