@@ -121,7 +121,7 @@ def cmd_ask(args) -> int:
 
     from memory.folder import find_memory, inspect
     from memory.store import StoreError
-    from stream.clock import clip_label, span_text
+    from stream.clock import clip_label
     from stream.engine import Engine
 
     _answers_needed(args, "questions")
@@ -157,28 +157,34 @@ def cmd_ask(args) -> int:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
                              f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
         print(f"question: {args.question}")
-        if answer.span is not None:
-            print(f"time asked about: \"{answer.span.phrase}\" ({span_text(answer.span)})")
-        print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
-        if answer.skipped:
-            print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}; "
-                  f"`vigil check --memory {args.memory} --repair` marks them missing")
-        print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.url}"
-                                            if answer.request else ""))
-        if answer.nothing_shown():               # the model was not asked: say why instead
-            print(f"answer: {answer.nothing_shown()} (the model was not asked)")
-            return 0
-        if answer.warning:
-            print(answer.warning)
-        print("answer: ", end="", flush=True)
-        for piece in answer.pieces:
-            print(piece, end="", flush=True)
-        print()
-        if answer.warning:
-            print(answer.warning)
+        _print_answer(answer, spans, engine, f"; `vigil check --memory {args.memory} --repair` marks them missing")
     finally:
         session.close()
     return 0
+
+
+def _print_answer(answer, spans, engine, repair: str = "") -> None:
+    """What `ask` prints of an answer: the span asked about, the clips used and skipped (`spans` labels them), the
+    cost, then the answer streamed (or why the model was not asked)."""
+    from stream.clock import span_text
+    if answer.span is not None:
+        print(f"time asked about: \"{answer.span.phrase}\" ({span_text(answer.span)})")
+    print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
+    if answer.skipped:
+        print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}{repair}")
+    print(f"prompt: {answer.cost()}" + (f" to {engine.answerer.name} at {engine.answerer.url}"
+                                        if answer.request else ""))
+    if answer.nothing_shown():               # the model was not asked: say why instead
+        print(f"answer: {answer.nothing_shown()} (the model was not asked)")
+        return
+    if answer.warning:
+        print(answer.warning)
+    print("answer: ", end="", flush=True)
+    for piece in answer.pieces:
+        print(piece, end="", flush=True)
+    print()
+    if answer.warning:
+        print(answer.warning)
 
 
 def _ask_across(args) -> int:
@@ -188,7 +194,7 @@ def _ask_across(args) -> int:
 
     from memory.folder import find_memory, inspect
     from memory.store import StoreError
-    from stream.clock import clip_label, span_text
+    from stream.clock import clip_label
     from stream.engine import Engine
 
     if args.stream != DEFAULT_STREAM:
@@ -212,23 +218,7 @@ def _ask_across(args) -> int:
         spans = lambda clips: ", ".join(f"{c.stream} {clip_label(c)}" for c in clips)  # noqa: E731
         print(f"question: {args.question}")
         print(f"cameras: {', '.join(s.stream for s in sessions)}")
-        if answer.span is not None:
-            print(f"time asked about: \"{answer.span.phrase}\" ({span_text(answer.span)})")
-        print(f"clips used ({len(answer.clips)}): {spans(answer.clips)}")
-        if answer.skipped:
-            print(f"clips skipped ({len(answer.skipped)}, token file unreadable): {spans(answer.skipped)}")
-        print(f"prompt: {answer.cost()}")
-        if answer.nothing_shown():
-            print(f"answer: {answer.nothing_shown()} (the model was not asked)")
-            return 0
-        if answer.warning:
-            print(answer.warning)
-        print("answer: ", end="", flush=True)
-        for piece in answer.pieces:
-            print(piece, end="", flush=True)
-        print()
-        if answer.warning:
-            print(answer.warning)
+        _print_answer(answer, spans, engine)
     finally:
         for s in sessions:
             s.close()
