@@ -225,6 +225,13 @@ def _ask_across(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from app.config import McpConfig
+    from app.mcp_server import serve
+    serve(McpConfig(url=args.url, transport=args.transport, host=args.host, port=args.port), _auth(args.auth))
+    return 0
+
+
 def cmd_check(args) -> int:
     """Exit 0: consistent (after --repair, if given); 1: problems remain; 2: not a memory or cannot be opened."""
     from memory.check import check_memory
@@ -577,7 +584,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    from app.config import UIConfig
+    from app.config import McpConfig, UIConfig
     from bench.config import ITEMS as BENCH_ITEMS
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
@@ -666,6 +673,13 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--auth", default=None, help="user:password for the page and the API")
     v.add_argument("--memory", default=None, help=f"memory root (default: the config's, else {UIConfig.memory_root})")
     v.add_argument("--media", action="append", default=[], help="a server folder whose videos may be opened")
+    m = sub.add_parser("mcp", parents=[base], help="Vigil's tools for agents (ask, search clips, alerts, live frame, "
+                                                   "watch rules) as an MCP server, calling a running Vigil's API")
+    m.add_argument("--url", default=McpConfig.url, help="the Vigil server (serve or ui)")
+    m.add_argument("--auth", default=None, help="user:password of that server's page and API")
+    m.add_argument("--transport", choices=("stdio", "http"), default=McpConfig.transport)
+    m.add_argument("--host", default=McpConfig.host, help="address of the http transport")
+    m.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=McpConfig.port)
     b = sub.add_parser("bench", parents=[base], help="run the benchmark suite: prints a markdown table, writes "
                                                      "bench/results.json and bench/RESULTS.md")
     b.add_argument("--only", action="append", choices=list(BENCH_ITEMS), help="run only this item (repeatable)")
@@ -748,7 +762,8 @@ def main(argv=None) -> int:
     from stream.sources import SourceError
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
-                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "soak": cmd_soak, "eval": cmd_eval}[args.command](args)
+                "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "soak": cmd_soak, "eval": cmd_eval,
+                "mcp": cmd_mcp}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ServerError, NoAnswerer, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

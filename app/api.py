@@ -21,6 +21,7 @@ from stream.clock import clip_label, span_text
 from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
+from stream.ingest import jpeg
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError, clean_name
 from stream.sources import SourceError, redact
@@ -356,6 +357,20 @@ def router(service: Service) -> APIRouter:
         if not got:
             raise HTTPException(404, f"camera {name!r} has no clip {clip_id}")
         return Response(got[0].thumbnail, media_type="image/jpeg")
+
+    @r.get(PREFIX + "/cameras/{name}/frame.jpg", tags=["cameras"], summary="The camera's newest sampled frame",
+           response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def frame(name: str, side: int = Query(640, ge=64, le=4096, description="its long side at most, pixels")):
+        view = camera(name).view()
+        if view is None:
+            raise HTTPException(404, f"camera {name!r} has no frame yet")
+        return Response(jpeg(view[0], side), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @r.get(PREFIX + "/tools", tags=["service"], summary="What an agent can do here, as OpenAI-format tools")
+    def tools() -> list[dict]:
+        """The abilities `vigil mcp` serves over MCP, as OpenAI function-calling definitions (app.tools)."""
+        from app.tools import openai_tools
+        return openai_tools()
 
     @r.get(PREFIX + "/alerts", tags=["alerts"])
     def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None,

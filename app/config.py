@@ -51,3 +51,25 @@ class UIConfig:
                 or self.max_upload_mb < 1 or self.webcam_idle <= 0:
             raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_alerts must be "
                              "positive")
+
+
+@dataclass
+class McpConfig:
+    """`vigil mcp`: Vigil's tools for agents, over MCP (app/mcp_server.py)."""
+    # The Vigil server whose REST API the tools call (`serve` or `ui` on its default address).
+    url: str = f"http://{UIConfig.host}:{UIConfig.port}"
+    # "stdio": an agent starts `vigil mcp` itself (Claude Desktop, most MCP clients); "http": streamable HTTP on
+    # host:port for clients that connect to a running server.
+    transport: str = "stdio"
+    host: str = "127.0.0.1"     # loopback: the tools act on the cameras with the server's credentials
+    port: int = 8765
+    # Seconds a tool call may take (a question to a slow model answers in tens of seconds).
+    timeout: float = 300.0
+
+    def __post_init__(self):
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"--url must be the Vigil server's http(s):// address, got {self.url!r}")
+        if self.transport not in ("stdio", "http"):
+            raise ValueError(f"--transport must be stdio or http, got {self.transport!r}")
+        if not 0 < self.port < 65536 or self.timeout <= 0:
+            raise ValueError("port must be in 1..65535 and timeout positive")
