@@ -409,10 +409,22 @@ def _auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def _log_status(camera: str, status: dict) -> None:
-    """One line of the serve log per change of a camera's state: `vigil: camera door: error (could not ...)`."""
-    why = f" ({status['last_error']})" if status.get("last_error") else ""
-    print(f"vigil: camera {camera}: {status['state']}{why}", flush=True)
+def _status_log():
+    """A status listener printing one line of the serve log per change of a camera's state or error (`vigil: camera
+    door: error (could not ...)`); other changes (activity starting and ending) are not the log's."""
+    import threading
+    last: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def log(camera: str, status: dict) -> None:
+        why = f" ({status['last_error']})" if status.get("last_error") else ""
+        line = f"vigil: camera {camera}: {status['state']}{why}"
+        with lock:
+            if last.get(camera) == line:
+                return
+            last[camera] = line
+        print(line, flush=True)
+    return log
 
 
 def _serve(args, config, cameras=(), sinks=None) -> int:
@@ -436,7 +448,7 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
     service = Service(engine, config, engine_error=error)
     server = Server(service, Handlers(service, error))      # before the cameras: a taken port fails first
     if service.registry is not None:                    # every change of a camera's state is a line of the log
-        service.registry.on_status(_log_status)
+        service.registry.on_status(_status_log())
     if shared and service.registry is not None:        # each sink gets the status of its own cameras only
         sends_to = {c.name: [shared[n] for n in c.sinks] for c in cameras}
         service.registry.on_status(lambda cam, st: [sink.status(cam, st) for sink in sends_to.get(cam, [])])

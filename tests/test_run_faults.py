@@ -270,6 +270,7 @@ def test_a_camera_on_a_full_disk_says_so_and_heals_on_its_own_once_there_is_room
     states = [line for line in lines if line.startswith("vigil: camera room: ")]
     said = [line.split(": ", 2)[2] for line in states[1:]]
     assert said[0] == "playing" and said[-1] == "playing", said
+    assert all(a != b for a, b in zip(said, said[1:])), said      # a change of state, not of activity
     assert any(s.startswith("error (could not ") and "<memory>/room" in s for s in said), said
     assert vigil("check", "--memory", str(roomy_disk / "room"), cache=cache_dir).returncode == 0
 
