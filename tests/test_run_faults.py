@@ -27,7 +27,7 @@ def one_error_line(r):
     (["ingest", "x.mp4", "--memory", "m", "--clip-seconds", "0"], "--clip-seconds: must be more than 0"),
     (["ask", "q", "--memory", "m", "--budget", "0"], "--budget: must be more than 0"),
     (["ask", "q", "--memory", "m", "--budget", "1.5"], "--budget: not a number: '1.5'"),
-    (["ask", "q", "--memory", "m", "--max-clips", "-3"], "--max-clips: must be more than 0"),
+    (["ingest", "x.mp4", "--memory", "m", "--max-clips", "-3"], "--max-clips: must be more than 0"),
     (["ask", "q", "--memory", "m", "--at", "nan"], "--at: not a time: 'nan'"),
     (["ask", "q", "--memory", "m", "--at", "-5"], "--at: not a time"),
     (["watch", "x.mp4", "--memory", "m", "--cooldown", "nan"], "--cooldown: must be a finite number"),
