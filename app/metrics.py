@@ -9,9 +9,9 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from app.service import Service
+from stream.service.sinks.base import CAMERA_STATES
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-STATES = ("connecting", "live", "reconnecting", "playing", "ended", "stopped", "error")   # Watcher.status's
 
 
 class _Collector:
@@ -46,7 +46,7 @@ class _Collector:
             errors.add_metric([name, "storage"], w.session.faults)
             errors.add_metric([name, "check"], status["checks_failed"])
             errors.add_metric([name, "sink"], w.sink_faults)
-            for s in STATES:
+            for s in CAMERA_STATES:
                 state.add_metric([name, s], 1.0 if status["state"] == s else 0.0)
         yield from [lag, fps, *counters.values(), errors, state]
         e = self.service.engine

@@ -6,6 +6,9 @@ from typing import Protocol, runtime_checkable
 
 from stream.service.alerts import Alert
 
+# The states a camera's status (Watcher.status) takes, as sinks and /metrics name them.
+CAMERA_STATES = ("connecting", "live", "reconnecting", "playing", "ended", "stopped", "error")
+
 
 @runtime_checkable
 class Sink(Protocol):

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from stream.service.alerts import Alert
+from stream.service.sinks.base import CAMERA_STATES
 
 
 @dataclass
@@ -93,10 +94,6 @@ def topic_level(camera: str) -> str:
     return _TOPIC_UNSAFE.sub("_", camera) or "_"
 
 
-# Home Assistant's names for the states of a camera (Watcher.status), for its enum sensor.
-STATES = ["connecting", "live", "reconnecting", "playing", "ended", "stopped", "error"]
-
-
 def discovery(config: MqttConfig, camera: str) -> dict[str, dict]:
     """Home Assistant MQTT discovery messages for one camera: {config topic: payload}, one per entity, all on one
     device: activity (a motion binary sensor, from the status topic's `activity`), alert (an event entity, each alert's
@@ -120,7 +117,7 @@ def discovery(config: MqttConfig, camera: str) -> dict[str, dict]:
                              "value_template": "{% if not value_json['update'] %}{{ {'event_type': value_json.kind, "
                                                "'id': value_json.id, 'message': value_json.message} | to_json }}"
                                                "{% endif %}"},
-        ("sensor", "status"): {"name": "Status", "device_class": "enum", "options": STATES, "state_topic": status,
+        ("sensor", "status"): {"name": "Status", "device_class": "enum", "options": list(CAMERA_STATES), "state_topic": status,
                                "value_template": "{{ value_json.state }}", "json_attributes_topic": status},
         ("sensor", "description"): {"name": "Last description", "state_topic": alert, "icon": "mdi:text",
                                     # a state holds at most 255 characters: the whole alert is in the attributes
