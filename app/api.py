@@ -51,6 +51,13 @@ def _rule(value: str) -> str:
 
 
 Rule = Annotated[Text, AfterValidator(_rule)]     # a watch rule: an empty one would silently clear the others
+QuestionText = Annotated[str, Field(min_length=1, max_length=2000)]
+
+# A clip search's parameters, the same for one camera and for several.
+Since = Annotated[float | None, Query(description="stream seconds (or Unix time for live)", **SECONDS)]
+Until = Annotated[float | None, Query(**SECONDS)]
+Search = Annotated[str | None, Query(description="text to search for", max_length=2000)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 
@@ -77,13 +84,13 @@ class CameraIn(Strict):
 
 
 class Question(Strict):
-    question: str = Field(min_length=1, max_length=2000)
+    question: QuestionText
     at: float | None = Field(default=None, ge=0, description="answer as of this stream second (default: now)",
                              **SECONDS)
 
 
 class HouseQuestion(Strict):
-    question: str = Field(min_length=1, max_length=2000)
+    question: QuestionText
     cameras: list[str] | None = Field(default=None, max_length=256,
                                       description="the cameras to ask (default: every camera)")
 
@@ -305,11 +312,7 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(422, f"since ({since:g}) is after until ({until:g})")
 
     @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
-    def clips(name: str, since: float | None = Query(None, description="stream seconds (or Unix time for live)",
-                                                     **SECONDS),
-              until: float | None = Query(None, **SECONDS),
-              q: str | None = Query(None, description="text to search for", max_length=2000),
-              limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
+    def clips(name: str, since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
         w = camera(name)
         bounds(since, until)
         return found_clips([w], since, until, q, limit)
@@ -317,11 +320,7 @@ def router(service: Service) -> APIRouter:
     @r.get(PREFIX + "/clips", tags=["clips"], summary="Clips of several cameras (default: all)")
     def house_clips(camera: list[str] | None = Query(None, description="a camera to search (repeat for several; "
                                                                          "none: every camera)", max_length=256),
-                    since: float | None = Query(None, description="stream seconds (or Unix time for live)",
-                                                **SECONDS),
-                    until: float | None = Query(None, **SECONDS),
-                    q: str | None = Query(None, description="text to search for", max_length=2000),
-                    limit: int = Query(50, ge=1, le=1000)) -> list[dict]:
+                    since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
         bounds(since, until)
         return found_clips(chosen(camera), since, until, q, limit)
 
