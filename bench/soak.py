@@ -24,6 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "videos"
 
 
+def fill_disk(path: Path) -> Path:
+    """Write `path` until its disk refuses (ENOSPC ends the loop, which is the point): the disk is then full to its
+    last byte. Returns the path."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return path
+
+
 def rss_mb() -> float:
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -137,13 +150,7 @@ def soak(args: SoakConfig) -> int:
             if c["name"] in saw_error and c["status"]["state"] != "error" and c["name"] not in healed:
                 healed[c["name"]] = now - freed_at if not filler.exists() else float("nan")
         if fault_at is not None and el >= fault_at:                  # fill the disk to its last byte
-            with open(filler, "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * (1 << 20))
-                        f.flush()
-                except OSError:
-                    pass
+            fill_disk(filler)
             fault_at, free_at = None, now + args.fault_seconds
         if filler.exists() and now >= free_at:
             filler.unlink()

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 import run
+from bench.soak import fill_disk
 from tests.test_run import vigil
 
 
@@ -159,18 +160,6 @@ def roomy_disk(tmp_path):
     subprocess.run(["umount", "-l", str(tmp_path / "disk")], check=False)
 
 
-def fill(path):
-    """Write `path` until the disk refuses: the disk is full to its last byte. Returns the path."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    return path
-
-
 def _grow(disk):
     subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
 
@@ -199,7 +188,7 @@ def test_a_full_disk_ends_in_one_line_and_leaves_nothing_half_written(videos, sm
 
 
 def test_analyze_on_a_full_disk_leaves_no_temporary_file_and_runs_once_there_is_room(videos, small_disk, cache_dir):
-    filler = fill(small_disk / "filler")
+    filler = fill_disk(small_disk / "filler")
     out = small_disk / "report"
     err = one_error_line(vigil("analyze", str(videos / "bikes.mp4"), "--model", "tiny", "--out", str(out),
                                cache=cache_dir))
@@ -251,7 +240,7 @@ def test_a_camera_on_a_full_disk_says_so_and_heals_on_its_own_once_there_is_room
     filler = roomy_disk / "filler"
     try:
         camera(lambda c: c["figures"]["clips"] >= 2)
-        fill(filler)
+        fill_disk(filler)
         down = camera(lambda c: c["status"]["state"] == "error")
         assert "No space left on device" in down["status"]["last_error"] or "full" in down["status"]["last_error"]
         assert str(roomy_disk) not in json.dumps(down)              # no server path in what the API says
