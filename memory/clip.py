@@ -46,3 +46,16 @@ class ClipMemory:
     @property
     def n_tokens(self) -> int:
         return int(self.tokens.shape[0])
+
+
+@dataclass
+class Evidence:
+    """An alert's video: a short H.264 MP4 of its span with a little before and after, kept in the memory with the
+    clips (retention counts its bytes, and deletes it with the clips of its time)."""
+    alert: str                     # the alert's id
+    stream: str
+    start: float                   # stream seconds of its first and last frame
+    end: float
+    mp4: bytes
+    frames: int                    # frames in it
+    wall_start: float | None = None   # Unix time of its first frame (live cameras); None for files

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from memory.folder import DATABASE, StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,6 +26,9 @@ DDL = """
     CREATE TABLE tombstones (id INTEGER PRIMARY KEY);
     CREATE TABLE keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time REAL NOT NULL, wall REAL,
         jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx));
+    CREATE TABLE evidence (alert TEXT PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+        wall_start REAL, frames INTEGER NOT NULL, bytes INTEGER NOT NULL, mp4 BLOB NOT NULL);
+    CREATE INDEX evidence_stream_start ON evidence (stream, start);
 """
 
 
@@ -77,7 +80,7 @@ def current(db: sqlite3.Connection, schema: int) -> bool:
     number alone does not say)."""
     return schema == SCHEMA_VERSION \
         and {"caption_key", "missing", "tau", "wall_start", "wall_end", "checksum"} <= columns(db, "clips") \
-        and {"steps", "events", "progress", "tombstones", "keyframes"} <= tables(db) \
+        and {"steps", "events", "progress", "tombstones", "keyframes", "evidence"} <= tables(db) \
         and "tau" in columns(db, "steps")
 
 
@@ -86,7 +89,8 @@ def upgrade(db: sqlite3.Connection, file_ids: list[int]) -> None:
     clips marked missing, the drop threshold of clips and steps, tombstones, the next id. 3 -> 4: the wall-clock
     times of live clips (NULL for the clips stored before, whose wall time was never recorded). 4 -> 5: keyframes
     (none for the clips stored before: they are shown by their thumbnail). 5 -> 6: the SHA-256 of each token file,
-    recorded at write time (NULL for the clips stored before: theirs were never recorded). Adds whatever is missing whatever the
+    recorded at write time (NULL for the clips stored before: theirs were never recorded). 6 -> 7: alerts' videos
+    (none for the alerts raised before). Adds whatever is missing whatever the
     schema number says. `file_ids`: the token files on disk, so the next id is past every one of them."""
     cols = columns(db, "clips")
     if "caption_key" not in cols:
@@ -111,6 +115,10 @@ def upgrade(db: sqlite3.Connection, file_ids: list[int]) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY)")
     db.execute("CREATE TABLE IF NOT EXISTS keyframes (clip INTEGER NOT NULL, idx INTEGER NOT NULL, time REAL NOT"
                " NULL, wall REAL, jpeg BLOB NOT NULL, PRIMARY KEY (clip, idx))")
+    db.execute("CREATE TABLE IF NOT EXISTS evidence (alert TEXT PRIMARY KEY, stream TEXT NOT NULL, start REAL NOT"
+               " NULL, end REAL NOT NULL, wall_start REAL, frames INTEGER NOT NULL, bytes INTEGER NOT NULL, mp4 BLOB"
+               " NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS evidence_stream_start ON evidence (stream, start)")
     if "tau" not in columns(db, "steps"):
         db.execute("ALTER TABLE steps ADD COLUMN tau REAL")
     # Never hand out an id whose token file is already on disk (an old store's leftovers).

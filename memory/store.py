@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memory.clip import TIME_EPSILON, ClipMemory, Keyframe
+from memory.clip import TIME_EPSILON, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory import schema
 from memory.files import write_new
@@ -163,6 +163,8 @@ class ClipStore:
             self._has_keyframes = "keyframes" in self._tables()
             # Schema 6's token-file checksums: an older memory read as it is has none, and is read unchecked.
             self._has_checksum = "checksum" in self._columns("clips")
+            # Schema 7's alert videos: an older memory read as it is has none.
+            self._has_evidence = "evidence" in self._tables()
             # The longest clip on each clock (stream, wall): a span's clips start no earlier than its start less
             # this, so a span's query walks a few index entries, not every clip before it (bench item 7).
             walls = "MAX(wall_end - wall_start)" if self._has_wall else "NULL"
@@ -444,10 +446,16 @@ class ClipStore:
                 "SELECT id FROM clips WHERE stream = ? ORDER BY start DESC, id DESC LIMIT -1 OFFSET ?",
                 (stream, c.max_clips))]
         if c.max_bytes is not None:
-            total = 0
-            for cid, size in self.db.execute("SELECT id, bytes FROM clips WHERE stream = ? ORDER BY start DESC, id DESC",
-                                             (stream,)):
+            # An alert's video counts with the clip of its time (the newest clip that starts at or before it), so
+            # the bytes bound both, and it goes when that clip does (`delete`).
+            videos = self.db.execute("SELECT start, bytes FROM evidence WHERE stream = ? ORDER BY start DESC",
+                                     (stream,)).fetchall() if self._has_evidence else []
+            total, v = 0, 0
+            for cid, start, size in self.db.execute("SELECT id, start, bytes FROM clips WHERE stream = ? ORDER BY"
+                                                    " start DESC, id DESC", (stream,)):
                 total += size
+                while v < len(videos) and videos[v][0] >= start:
+                    total, v = total + videos[v][1], v + 1
                 if total > c.max_bytes and cid not in doomed:
                     doomed.append(cid)
         if doomed:
@@ -467,10 +475,44 @@ class ClipStore:
             if trim_steps is not None:
                 self.db.execute("DELETE FROM steps WHERE stream = ?1 AND end < (SELECT MIN(start) FROM clips WHERE"
                                 " stream = ?1)", (trim_steps,))
+                if self._has_evidence:       # alerts' videos from before the oldest clip left: retention took them
+                    self.db.execute("DELETE FROM evidence WHERE stream = ?1 AND start < (SELECT MIN(start) FROM clips"
+                                    " WHERE stream = ?1)", (trim_steps,))
         with self._lock:
             for index in self.indexes.values():
                 index.remove(np.array(ids, dtype=np.int64))
             self._sweep_tombstones()
+
+    def add_evidence(self, video: Evidence) -> None:
+        """Store an alert's video (one per alert: a second for the same alert replaces it), then apply retention for
+        its stream: its bytes count with the clips'."""
+        self._check_writer()
+        with self._transaction("store an alert's video"):
+            self.db.execute("INSERT OR REPLACE INTO evidence (alert, stream, start, end, wall_start, frames, bytes, mp4)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (video.alert, video.stream, video.start, video.end,
+                                                                 video.wall_start, video.frames, len(video.mp4),
+                                                                 video.mp4))
+        with self._lock:
+            self._retain(video.stream)
+
+    def evidence(self, alert: str) -> Evidence | None:
+        """An alert's video, or None when the memory has none for it (never made, not yet written, or retention
+        deleted it)."""
+        if not self._has_evidence:
+            return None
+        with self._lock:
+            r = self.db.execute("SELECT alert, stream, start, end, mp4, frames, wall_start FROM evidence WHERE alert"
+                                " = ?", (alert,)).fetchone()
+        return None if r is None else Evidence(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6])
+
+    def evidence_bytes(self, stream: str | None = None) -> tuple[int, int]:
+        """(videos, their bytes) stored for a stream (None: all)."""
+        if not self._has_evidence:
+            return 0, 0
+        where, args = ("WHERE stream = ?", (stream,)) if stream is not None else ("", ())
+        with self._lock:
+            n, size = self.db.execute(f"SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM evidence {where}", args).fetchone()
+        return n, size
 
     def mark_missing(self, ids: list[int], missing: bool = True) -> None:
         """Mark clips whose token file is lost (or, with missing=False, back): marked clips stay listed with their

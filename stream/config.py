@@ -257,6 +257,45 @@ class AnswerConfig:
 
 
 @dataclass
+class EvidenceConfig:
+    """Each alert's video: an H.264 MP4 of its span with a little before and after, cut from a ring of small frames
+    the camera keeps in RAM and encoded off the ingest thread (stream.service.evidence)."""
+    enabled: bool = True
+    # Seconds of video before the alert's moment and after its span ends: what led up to it and how it left.
+    before: float = 5.0
+    after: float = 5.0
+    # The longest video, seconds from its first frame: an activity span that lasts an hour is not an hour of video.
+    max_seconds: float = 60.0
+    # Longest side of the video's frames, pixels: enough to see who came in, ~1-2 KB a frame in H.264 at 1 fps.
+    side: int = 480
+    # x264's constant rate factor (0-51, lower is better and bigger; 23 is x264's default) and speed preset: a
+    # camera's evidence is small and cheap to make, not archival.
+    crf: int = 28
+    preset: str = "veryfast"
+    # Videos waiting to be encoded, per camera; beyond this the oldest request is dropped and counted.
+    queue: int = 32
+
+    @property
+    def ring_seconds(self) -> float:
+        """Seconds of frames the ring must hold: the longest video and the wait for its last frame."""
+        return self.before + self.max_seconds + self.after
+
+    def __post_init__(self):
+        for name in ("before", "after", "max_seconds"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"evidence {name} must be a non-negative number of seconds, got {v!r}")
+        if self.max_seconds <= 0:
+            raise ValueError(f"evidence max_seconds must be positive, got {self.max_seconds}")
+        if self.side < 32 or self.side % 2:
+            raise ValueError(f"evidence side must be an even number of pixels >= 32 (H.264's 4:2:0), got {self.side}")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"evidence crf must be in [0, 51], got {self.crf}")
+        if self.queue < 1:
+            raise ValueError(f"evidence queue must be at least 1, got {self.queue}")
+
+
+@dataclass
 class AlertConfig:
     # Automatic alerts from the detectors' events (stream.detectors); those of cuts and of activity can each be
     # switched off (a detector registered later raises its alerts unless `enabled` is taught its switch).
@@ -285,6 +324,8 @@ class AlertConfig:
     # Rule checks and descriptions waiting for the model, per stream; beyond this the oldest is dropped and counted
     # (a model that cannot keep up must not grow memory or make alerts arrive ever later).
     verify_queue: int = 16
+    # Each alert's video (its span as an MP4, for the page, the API and the sinks' links).
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
     def enabled(self, detector: str) -> bool:
         """Whether the automatic alerts of this detector (its registry name) are on."""

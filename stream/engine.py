@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -422,21 +422,23 @@ class Session:
                 timings["decode"] += time.perf_counter() - t0
             yield frame
 
-    def ingest(self, source: Source, resume: bool = False) -> Iterator[Record]:
+    def ingest(self, source: Source, resume: bool = False,
+               on_frame: Callable[[Frame], None] | None = None) -> Iterator[Record]:
         """Ingest a source to its end (or until it is closed): `run` over `frames(source, resume)`, a step at a time
         for a live source (the loop encodes as frames arrive). Nothing when a resumed run had read it to its end."""
         frames = self.frames(source, resume)
-        return iter(()) if self.done else self.run(frames, batch=1 if source.live else None, heal=source.live)
+        return iter(()) if self.done else self.run(frames, batch=1 if source.live else None, heal=source.live,
+                                                   on_frame=on_frame)
 
     def run(self, frames: Iterable[Frame], batch: int | None = None, final: bool = True,
-            heal: bool = False) -> Iterator[Record]:
+            heal: bool = False, on_frame: Callable[[Frame], None] | None = None) -> Iterator[Record]:
         """Ingest frames. Every closed clip is keyed and stored, with the steps and events before it and the resume
         point after it, before it is yielded; the end's resume point is stored before the StreamEnd is. `final`:
         as in `Ingestor.run` (False: more frames of this stream follow, in this run or a resumed one). A write the
         store refuses (StorageFault) ends the run with it; with `heal` (a live stream) the run goes on, holds what it
         could not store (`fault` says why) and tries again with backoff, and at the end a write still refused
         raises."""
-        for record in self.engine.ingestor.run(frames, self.state, batch, final):
+        for record in self.engine.ingestor.run(frames, self.state, batch, final, on_frame):
             self.now = max(self.now, record.end)
             self._log.events += record.events
             if isinstance(record, Step):

@@ -13,7 +13,7 @@ not measured against what was seen before it.
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -270,11 +270,12 @@ class Ingestor:
 
     # -- the generator -----------------------------------------------------------------------------------
     def run(self, frames: Iterable[Frame], state: StreamState, batch: int | None = None,
-            final: bool = True) -> Iterator[Record]:
+            final: bool = True, on_frame: Callable[[Frame], None] | None = None) -> Iterator[Record]:
         """Consume frames and yield a Step per step and a ClipClosed per clip that closes, in stream order. At the end
         of the frames the open clip is closed, and a StreamEnd comes last. `final`: these frames end the stream (its
         resume point says done); False for a stream fed in pieces (eval: a piece up to each question), which the next
-        piece continues, also after a restart."""
+        piece continues, also after a restart. `on_frame`: called with each frame on the stream's clock as it is
+        taken, before the step it is part of (an alert's video keeps the frames)."""
         batch = batch or self.config.encode_batch
         group: list[_Planned] = []
         for frame in frames:
@@ -287,6 +288,8 @@ class Ingestor:
                 events = [shifted(e, state.time_base) for e in events]
                 # Only stream time is shifted: the wall clock already goes on across runs.
                 frame = replace(frame, time=frame.time + state.time_base, events=events)
+            if on_frame is not None:
+                on_frame(frame)
             if any(e.kind in (SCENE_CHANGE, SOURCE_GAP) for e in events):
                 if state.pending:
                     group.append(self._take(state, pad=True))  # the step before the cut or gap ends before it

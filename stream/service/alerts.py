@@ -43,6 +43,9 @@ class Alert:
     severity: str | None = None
     noise: bool = False
     update: bool = False           # a later send of the same alert (same id), carrying its description
+    # Where its video (an MP4 of its span) is served, once written (a few seconds after its span ends); None: no
+    # video is made for it.
+    video: str | None = None
 
     def to_json(self) -> dict:
         local = None if self.wall_time is None else \
@@ -52,7 +55,7 @@ class Alert:
                 "reason": self.reason,
                 "clip": None if self.clip is None else {"id": self.clip[0], "start": self.clip[1], "end": self.clip[2]},
                 "title": self.title, "description": self.description, "severity": self.severity, "noise": self.noise,
-                "update": self.update, "wall": round(self.wall, 3)}
+                "update": self.update, "video": self.video, "wall": round(self.wall, 3)}
 
     def headline(self) -> str:
         """One line for people: when (local date and time for live cameras), what (the model's title if any)."""

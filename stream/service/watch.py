@@ -17,7 +17,9 @@ import numpy as np
 
 from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
+from memory.clip import Evidence
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
+from stream.service.evidence import EvidenceRecorder
 from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
@@ -47,6 +49,9 @@ class WatchSpec:
     max_clips: int | None = None           # retention: clips kept for this stream (None: the store's default)
     delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
     loop: bool = False                     # a file played as live starts again at its end (a test camera)
+    # Where an alert's video is served, "{id}" for the alert's id (the API's route, with the server's address):
+    # put in each alert the sinks send. None: no link (the video is still made, per alerts.evidence).
+    video_url: str | None = None
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Watcher:
         ask = self.session.about
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
                                  self._deliver, spec.alerts, noise=engine.noise)
+        self.evidence = EvidenceRecorder(spec.name, spec.alerts.evidence, self.session.store.add_evidence) \
+            if spec.alerts.evidence.enabled else None
         self.log = LogSink(spec.memory)
         self.webhook = WebhookSink(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
@@ -142,12 +149,17 @@ class Watcher:
     # ---- the loop -----------------------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            for record in self.session.ingest(self.source):
+            keep = (lambda f: self.evidence.push(f.time, f.wall, f.image)) if self.evidence else None
+            for record in self.session.ingest(self.source, on_frame=keep):
                 self._observe(record)
+                if self.evidence and any(e.kind in (ACTIVITY_END, SOURCE_GAP) for e in record.events):
+                    self.evidence.span_ended(next(e.time for e in record.events
+                                                  if e.kind in (ACTIVITY_END, SOURCE_GAP)))
                 for alert in self.alerter.update(record):
                     if alert.thumbnail is None and isinstance(record, Step):
                         alert.thumbnail = jpeg(record.frame, self.engine.config.ingest.thumb_side)
                     alert.wall_time = self._wall_of(alert.time, record)
+                    self._record_video(alert)
                     self.verifier.raised(alert)
                 if isinstance(record, ClipClosed):
                     self.verifier.clip_closed(record.clip)
@@ -164,6 +176,8 @@ class Watcher:
             if self.spec.delete_after and isinstance(self.spec.source, str):
                 Path(self.spec.source).unlink(missing_ok=True)
             self.verifier.close(timeout=self.spec.alerts.describe_wait + 5.0)   # checks and descriptions queued
+            if self.evidence:                  # the videos still waiting, with the frames there are
+                self.evidence.close()
             if self.webhook:
                 self.webhook.close()
             self._stats.running = False
@@ -197,8 +211,22 @@ class Watcher:
         """The wall-clock time of stream second `t`, from the record's last frame (live sources); None for files."""
         return None if record.wall is None else record.wall - (record.end - t)
 
+    def _record_video(self, alert: Alert) -> None:
+        """Ask for the alert's video, and put its link in the alert."""
+        if self.evidence is None:
+            return
+        self.evidence.raised(alert)
+        if self.spec.video_url:
+            alert.video = self.spec.video_url.format(id=alert.id)
+
+    def video(self, alert: str) -> Evidence | None:
+        """An alert's stored video, or None."""
+        return self.session.store.evidence(alert)
+
     def _deliver(self, alert: Alert) -> None:
         """Called from the stream's threads (the loop, the verifier): the feed, the log, the sinks."""
+        if alert.kind == "rule" and not alert.update:     # a rule's alert: its video is of the clip it checked
+            self._record_video(alert)
         with self._lock:
             if alert.update:                   # its description: replace the alert in the feed
                 self._alerts = deque((alert if a.id == alert.id else a for a in self._alerts), maxlen=self._alerts.maxlen)

@@ -347,7 +347,7 @@ def test_a_schema_3_memory_is_read_as_it_is_and_its_writer_adds_the_wall_times(t
     new = writer.add(live)
     writer.close()
     db = sqlite3.connect(tmp_path / "memory.sqlite")
-    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION) == "6"
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION) == "7"
     db.close()
     store = open_store(tmp_path, readonly=True)
     got = store.load([*ids, new]).clips

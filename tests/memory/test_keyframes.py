@@ -5,6 +5,7 @@ import sqlite3
 from memory.check import check_memory
 from memory.clip import Keyframe
 from memory.config import StoreConfig
+from memory.schema import SCHEMA_VERSION
 from tests.memory.test_folder import snapshot
 from tests.memory.test_store import make_clip, open_store
 
@@ -97,7 +98,7 @@ def test_a_schema_4_memory_is_read_with_thumbnail_keyframes_and_its_writer_adds_
     new = writer.add(with_keyframes(5))
     writer.close()
     db = sqlite3.connect(tmp_path / "memory.sqlite")
-    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == "6"
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(SCHEMA_VERSION)
     assert len(dict(db.execute("SELECT id, checksum FROM clips"))[new]) == 64     # schema 6: its checksum
     db.close()
     store = open_store(tmp_path, readonly=True)
