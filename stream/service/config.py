@@ -1,5 +1,7 @@
 """The cameras and settings `vigil serve --config FILE` runs, read from TOML (stdlib tomllib). An example with every
-key is `vigil.example.toml`. Unknown keys and wrong types are one-line errors naming the file and the key."""
+key is `vigil.example.toml`. Unknown keys and wrong types are one-line errors naming the file and the key.
+A `[defaults]` table holds any `[[camera]]` key but name and source; a camera's own key wins."""
+import copy
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -8,7 +10,8 @@ from pathlib import Path
 from stream.service.registry import NAME
 from stream.service.sinks import SHARED, sink_class
 
-BUILT_IN = ("server", "model", "camera", "answer")       # the tables besides one per shared sink (SHARED)
+BUILT_IN = ("server", "model", "defaults", "camera", "answer")    # the tables besides one per shared sink (SHARED)
+OWN = ("name", "source")           # the [[camera]] keys [defaults] cannot give: each camera has its own
 
 
 @dataclass
@@ -34,6 +37,17 @@ class CameraConfig:
     max_clips: int | None = None
 
     def __post_init__(self):
+        for k in ("scene_alerts", "activity_alerts", "describe", "loop"):
+            if not isinstance(getattr(self, k), bool):
+                raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
+        for k in ("rules", "sinks"):
+            v = getattr(self, k)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"{k} must be a list of strings, got {v!r}")
+        if self.webhook is not None and not isinstance(self.webhook, str):
+            raise ValueError(f"webhook must be a URL, got {self.webhook!r}")
+        if self.max_clips is not None and (isinstance(self.max_clips, bool) or not isinstance(self.max_clips, int)):
+            raise ValueError(f"max_clips must be an integer, got {self.max_clips!r}")
         if not isinstance(self.name, str) or not NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
@@ -87,20 +101,35 @@ class ServiceConfig:
         return {n: c for n, c in self.sinks.items() if any(n in cam.sinks for cam in self.cameras)}
 
 
-def _build(cls, table, where: str):
+def _check_keys(cls, table, where: str, exclude: tuple[str, ...] = ()) -> None:
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table")
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)} - set(exclude)
     unknown = sorted(set(table) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     for k, v in table.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{where}: {k} must be a finite number")
+
+
+def _build(cls, table, where: str):
+    _check_keys(cls, table, where)
     try:
         return cls(**table)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where}: {e}") from None
+
+
+def _cameras(cams, defaults) -> list[CameraConfig]:
+    """The [[camera]] tables, each over [defaults] (its own keys win). The defaults are checked alone first, as a
+    camera of their own, so that a bad default is named as [defaults], not as each camera that inherits it."""
+    if not isinstance(cams, list):
+        raise ValueError("cameras are [[camera]] tables")
+    _check_keys(CameraConfig, defaults, "[defaults]", exclude=OWN)
+    _build(CameraConfig, {"name": "defaults", "source": "defaults", **defaults}, "[defaults]")
+    return [_build(CameraConfig, {**copy.deepcopy(defaults), **c} if isinstance(c, dict) else c,
+                   f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
 
 
 def load(path: str | Path) -> ServiceConfig:
@@ -119,10 +148,7 @@ def load(path: str | Path) -> ServiceConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown table [{unknown[0]}] (known: {', '.join(known)})")
-        cams = data.get("camera", [])
-        if not isinstance(cams, list):
-            raise ValueError("cameras are [[camera]] tables")
-        cameras = [_build(CameraConfig, c, f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
+        cameras = _cameras(data.get("camera", []), data.get("defaults", {}))
         sinks = {name: _build(sink_class(name).config_class, data[name], f"[{name}]")
                  for name in sorted(SHARED) if data.get(name) is not None}
         if data.get("answer") is not None:

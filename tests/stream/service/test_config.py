@@ -38,12 +38,37 @@ def test_a_camera_sends_to_a_registered_sink_with_its_table(tmp_path):
     (CAMERA + 'sinks = ["mqtt"]\n', "camera 'door' sends to 'mqtt' but there is no [mqtt] table"),
     ('[mqtt]\nbroker = "x"\n' + CAMERA, "[mqtt]: unknown key 'broker' (known: client_id"),
     ('[mqtt]\nport = 0\n' + CAMERA, "[mqtt]: mqtt port must be an integer in [1, 65535]"),
-    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, camera, answer, mqtt)"),
+    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, defaults, camera, answer, mqtt)"),
 ])
 def test_wrong_sinks_are_one_line_errors_naming_the_file(tmp_path, text, error):
     with pytest.raises(ValueError) as e:
         load(write(tmp_path, text))
     assert str(e.value).startswith(f"{tmp_path / 'vigil.toml'}: ") and error in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
+    cfg = load(write(tmp_path, '[defaults]\nactivity_alerts = false\nrules = ["a person enters"]\nmax_clips = 50\n'
+                     + CAMERA + 'max_clips = 7\n[[camera]]\nname = "yard"\nsource = "0"\nrules = []\n'))
+    door, yard = cfg.cameras
+    assert (door.activity_alerts, door.rules, door.max_clips) == (False, ["a person enters"], 7)
+    assert (yard.activity_alerts, yard.rules, yard.max_clips) == (False, [], 50)
+    door.rules.append("x")
+    assert cfg.cameras[1].rules == [] and load(write(tmp_path, CAMERA)).cameras[0].activity_alerts   # no defaults
+
+
+@pytest.mark.parametrize("text, error", [
+    ('[defaults]\nname = "all"\n' + CAMERA, "[defaults]: unknown key 'name' (known: activity_alerts"),
+    ('[defaults]\nfrobs = 1\n' + CAMERA, "[defaults]: unknown key 'frobs'"),
+    ('[defaults]\nmax_clips = 0\n' + CAMERA, "[defaults]: max_clips must be at least 1, got 0"),
+    ('[defaults]\ndescribe = "yes"\n' + CAMERA, "[defaults]: describe must be true or false, got 'yes'"),
+    (CAMERA + 'rules = "a person enters"\n', "[[camera]] 1: rules must be a list of strings"),
+    ('defaults = 3\n' + CAMERA, "[defaults] must be a table"),
+])
+def test_wrong_defaults_and_types_are_one_line_errors_naming_the_key(tmp_path, text, error):
+    with pytest.raises(ValueError) as e:
+        load(write(tmp_path, text))
+    assert str(e.value).startswith(f"{tmp_path / 'vigil.toml'}: ") and error in str(e.value), str(e.value)
     assert "\n" not in str(e.value)
 
 
