@@ -309,10 +309,11 @@ class Engine:
         return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
 
     def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
-             readonly: bool = False) -> "Session":
+             readonly: bool = False, ingest: IngestConfig | None = None) -> "Session":
         """A session on a stream of a memory folder. `readonly`: for questions only (`ask`); nothing is written, and
-        a writer elsewhere may keep ingesting meanwhile."""
-        return Session(self, store or self.open_store(memory_dir, readonly), stream)
+        a writer elsewhere may keep ingesting meanwhile. `ingest`: this stream's own ingestion settings (a camera
+        sampled at its own fps); None: the engine's. The models stay the engine's either way."""
+        return Session(self, store or self.open_store(memory_dir, readonly), stream, ingest=ingest)
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         with self._embed_lock:
@@ -363,15 +364,20 @@ class _Held:
 class Session:
     """One stream's state: its ingestion state, its store, its questions."""
 
-    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic):
+    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic,
+                 ingest: IngestConfig | None = None):
         self.engine, self.store, self.stream = engine, store, stream
+        # The loop's logic for this stream: the engine's, or one of its own where its settings differ (its fps), on
+        # the engine's model and gate (one model, one order of work on it, however many settings).
+        self.ingestor = engine.ingestor if ingest is None or ingest == engine.config.ingest else \
+            Ingestor(engine.llm, ingest, engine.gate)
         self.clock = clock              # when a refused write is tried again (tests pass a fake)
         # A live stream's writes the store refused, oldest first, and when to try again; `fault` says why (one line,
         # None while writes succeed), `lost` counts held clips let go past hold_clips.
         self._held: deque[_Held] = deque()
         self._retry_at, self._failures, self.fault, self.lost = 0.0, 0, None, 0
         self.faults = 0                 # writes the store refused since this session began (for /metrics)
-        self.state: StreamState = engine.ingestor.new_state(stream)
+        self.state: StreamState = self.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
         self.done = False               # the stored run read its source to its end (resume: nothing left to ingest)
@@ -380,7 +386,7 @@ class Session:
         stored = store.extent(stream)
         if stored.end is not None:
             self.state.index_base = stored.next_step
-            self.state.time_base = stored.end + 1.0 / engine.config.ingest.sampling.fps
+            self.state.time_base = stored.end + 1.0 / self.ingestor.config.sampling.fps
             self.now = stored.end
 
     def resume(self) -> Checkpoint | None:
@@ -436,7 +442,7 @@ class Session:
         store refuses (StorageFault) ends the run with it; with `heal` (a live stream) the run goes on, holds what it
         could not store (`fault` says why) and tries again with backoff, and at the end a write still refused
         raises."""
-        for record in self.engine.ingestor.run(frames, self.state, batch, final):
+        for record in self.ingestor.run(frames, self.state, batch, final):
             self.now = max(self.now, record.end)
             self._log.events += record.events
             if isinstance(record, Step):
@@ -472,7 +478,7 @@ class Session:
                 except StorageFault as e:
                     if not heal:
                         raise
-                    retry = self.engine.config.ingest.store_retry
+                    retry = self.ingestor.config.store_retry
                     self._failures += 1
                     self.faults += 1
                     self.fault = str(e)
@@ -515,13 +521,13 @@ class Session:
         while budget is not None and steps and sum(s.tokens.shape[0] for s in steps) > budget:
             steps = steps[1:]                          # the oldest goes first
         side = self.engine.config.server.frame_side if self.engine.remote else None
-        return live_window(steps, self.engine.ingestor.step_seconds, side)
+        return live_window(steps, self.ingestor.step_seconds, side)
 
     def open_clip(self, window: LiveWindow | None, until: float | None, span: TimeSpan | None,
                   budget: int) -> ClipMemory | None:
         """The clip being recorded, up to where the live window starts (or to `until`), if it lies in the question's
         span and fits the `budget` tokens; None otherwise, and when the stream is not running here."""
-        opened = self.engine.ingestor.open_clip(self.state, window.start if window is not None else None, until)
+        opened = self.ingestor.open_clip(self.state, window.start if window is not None else None, until)
         if opened is None or opened.n_tokens > budget or (span is not None and not _within(opened, span)):
             return None
         return opened

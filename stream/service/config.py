@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from stream.config import SamplingConfig
 from stream.service.registry import NAME
 from stream.service.sinks import SHARED, sink_class
 
@@ -35,6 +36,9 @@ class CameraConfig:
     loop: bool = False
     # Retention: clips kept for this camera, oldest deleted first (None: the store's default).
     max_clips: int | None = None
+    # Frames sampled per second (None: the engine's, --fps): a doorway needs more than a parking lot, and each
+    # frame costs the one shared vision tower. Bounded as SamplingConfig bounds it.
+    fps: float | None = None
 
     def __post_init__(self):
         for k in ("scene_alerts", "activity_alerts", "describe", "loop"):
@@ -48,6 +52,10 @@ class CameraConfig:
             raise ValueError(f"webhook must be a URL, got {self.webhook!r}")
         if self.max_clips is not None and (isinstance(self.max_clips, bool) or not isinstance(self.max_clips, int)):
             raise ValueError(f"max_clips must be an integer, got {self.max_clips!r}")
+        if self.fps is not None:
+            if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)):
+                raise ValueError(f"fps must be a number, got {self.fps!r}")
+            SamplingConfig(fps=float(self.fps))           # its own bounds, its own one-line message
         if not isinstance(self.name, str) or not NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():

@@ -10,7 +10,7 @@ from pathlib import Path
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -47,6 +47,7 @@ class WatchSpec:
     max_clips: int | None = None           # retention: clips kept for this stream (None: the store's default)
     delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
     loop: bool = False                     # a file played as live starts again at its end (a test camera)
+    fps: float | None = None               # frames sampled per second for this stream (None: the engine's)
 
 
 @dataclass
@@ -77,16 +78,18 @@ class Watcher:
         self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
         if self._model_checks:
             self._can_check(spec.rules)
-        sampling = engine.config.ingest.sampling
+        ingest = engine.config.ingest
+        if spec.fps is not None:               # SamplingConfig bounds it (a one-line ValueError)
+            ingest = replace(ingest, sampling=replace(ingest.sampling, fps=spec.fps))
+        sampling = ingest.sampling
         self.source: Source = open_source(spec.source, SourceOptions(
             sampling.fps, sampling.max_side, sampling.reconnect, fail_fast=spec.fail_fast, realtime=spec.realtime,
             loop=spec.loop))
         try:
             store = None
             if spec.max_clips is not None:
-                from dataclasses import replace
                 store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
-            self.session: Session = engine.open(spec.memory, spec.name, store=store)
+            self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
             self.source.close()
             raise
@@ -146,7 +149,7 @@ class Watcher:
                 self._observe(record)
                 for alert in self.alerter.update(record):
                     if alert.thumbnail is None and isinstance(record, Step):
-                        alert.thumbnail = jpeg(record.frame, self.engine.config.ingest.thumb_side)
+                        alert.thumbnail = jpeg(record.frame, self.session.ingestor.config.thumb_side)
                     alert.wall_time = self._wall_of(alert.time, record)
                     self.verifier.raised(alert)
                 if isinstance(record, ClipClosed):

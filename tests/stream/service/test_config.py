@@ -49,10 +49,11 @@ def test_wrong_sinks_are_one_line_errors_naming_the_file(tmp_path, text, error):
 
 def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     cfg = load(write(tmp_path, '[defaults]\nactivity_alerts = false\nrules = ["a person enters"]\nmax_clips = 50\n'
-                     + CAMERA + 'max_clips = 7\n[[camera]]\nname = "yard"\nsource = "0"\nrules = []\n'))
+                     'fps = 2\n' + CAMERA + 'max_clips = 7\nfps = 0.5\n[[camera]]\nname = "yard"\nsource = "0"\nrules = []\n'))
     door, yard = cfg.cameras
     assert (door.activity_alerts, door.rules, door.max_clips) == (False, ["a person enters"], 7)
     assert (yard.activity_alerts, yard.rules, yard.max_clips) == (False, [], 50)
+    assert (door.fps, yard.fps) == (0.5, 2)
     door.rules.append("x")
     assert cfg.cameras[1].rules == [] and load(write(tmp_path, CAMERA)).cameras[0].activity_alerts   # no defaults
 
@@ -64,6 +65,8 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     ('[defaults]\ndescribe = "yes"\n' + CAMERA, "[defaults]: describe must be true or false, got 'yes'"),
     (CAMERA + 'rules = "a person enters"\n', "[[camera]] 1: rules must be a list of strings"),
     ('defaults = 3\n' + CAMERA, "[defaults] must be a table"),
+    ('[defaults]\nfps = 40\n' + CAMERA, "[defaults]: fps must be in (0, 30], got 40"),
+    (CAMERA + 'fps = "2"\n', "[[camera]] 1: fps must be a number, got '2'"),
 ])
 def test_wrong_defaults_and_types_are_one_line_errors_naming_the_key(tmp_path, text, error):
     with pytest.raises(ValueError) as e:

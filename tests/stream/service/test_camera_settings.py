@@ -1,0 +1,40 @@
+"""A camera's own settings (the serve config's [[camera]] keys over [defaults]) on one shared engine: its sampling
+rate, events only (no video LLM), the images it sends an answer server, its retention and the hours its alerts are
+sent. The model is the tiny random one (its text is noise); the frames are the real clips."""
+import numpy as np
+import pytest
+
+from models.config import ModelConfig
+from stream.engine import Engine, EngineConfig
+from stream.service.watch import Watcher, WatchSpec
+
+
+@pytest.fixture(scope="module")
+def engine(llm, embedder):
+    return Engine(EngineConfig(model=ModelConfig(llm="tiny", embedder="tiny")), llm=llm, embedder=embedder)
+
+
+def _watch(engine, spec: WatchSpec, **kw) -> Watcher:
+    w = Watcher(engine, spec, **kw).start()
+    w.join(120)
+    assert not w.running
+    return w
+
+
+def test_two_cameras_on_one_engine_sample_at_their_own_rates(engine, videos, tmp_path):
+    clip = str(videos / "bottle-detection.mp4")              # 40 s of a fixed camera: no cut ends a step early
+    fast = _watch(engine, WatchSpec(name="fast", source=clip, memory=str(tmp_path / "f"), realtime=False, fps=2.0))
+    slow = _watch(engine, WatchSpec(name="slow", source=clip, memory=str(tmp_path / "s"), realtime=False, fps=0.5))
+    per_step = engine.llm.frames_per_step
+    for w, fps in ((fast, 2.0), (slow, 0.5)):
+        steps = w.series()[0]
+        starts = np.array([s.time for s in steps])
+        assert w.stats().error is None and w.stats().frames == pytest.approx(40 * fps, abs=1)
+        # A step every 1 s, and every 4 s (to a source frame: the clip is 17.9 fps); the last may be cut short.
+        assert np.allclose(np.diff(starts)[:-1], per_step / fps, atol=0.1)
+        clips = w.session.store.load(w.session.store.latest(w.spec.name, 100), tokens=False).clips
+        assert clips and all(c.seconds_per_step == pytest.approx(per_step / fps) for c in clips)
+        w.close()
+    assert engine.ingestor.step_seconds == per_step / engine.config.ingest.sampling.fps       # the engine's own: 1 fps
+    with pytest.raises(ValueError, match=r"fps must be in \(0, 30\]"):
+        Watcher(engine, WatchSpec(name="x", source=clip, memory=str(tmp_path / "x"), fps=40.0))
