@@ -39,6 +39,10 @@ RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny tes
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
 
 
+class EventsOnly(ValueError):
+    """A question to an events-only stream (its vision tower never runs: no clip holds anything to answer from)."""
+
+
 class NoAnswerer(ValueError):
     """Nothing can answer: the light mode loads no video LLM and no answer server was given (a setting to change,
     hence a ValueError: the entry points show it as one line)."""
@@ -253,8 +257,12 @@ class Engine:
         one (`strict`)."""
         started = time.perf_counter()
         self.require_answerer("nothing can answer")
-        if not sessions:
+        asked = [s for s in sessions if s.video_llm]       # an events-only camera has nothing to answer from
+        if sessions and not asked:
+            raise EventsOnly("every camera asked is events-only (video_llm = false): none keeps video to answer from")
+        if not asked:
             raise ValueError("no camera to ask")
+        sessions = asked
         config = self.config.select
         query = self.embed_texts([question])[0]
         pool, newest_all, spans, refused = [], [], [], []
@@ -377,6 +385,9 @@ class Session:
         self._held: deque[_Held] = deque()
         self._retry_at, self._failures, self.fault, self.lost = 0.0, 0, None, 0
         self.faults = 0                 # writes the store refused since this session began (for /metrics)
+        # False: an events-only stream (the vision tower never runs on it); it keeps events, steps and keyframes, and
+        # refuses questions.
+        self.video_llm = self.ingestor.config.encode
         self.state: StreamState = self.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
@@ -585,6 +596,9 @@ class Session:
         a wall clock can place, asked of a file, is refused (ValueError, one line) instead of ignored (a person asks:
         the CLI and the API; a benchmark's wording is left as it is)."""
         started = time.perf_counter()
+        if not self.video_llm:
+            raise EventsOnly(f"camera {self.stream!r} is events-only (video_llm = false): it keeps events and "
+                             "alerts, no video to answer from")
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])

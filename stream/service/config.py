@@ -39,9 +39,13 @@ class CameraConfig:
     # Frames sampled per second (None: the engine's, --fps): a doorway needs more than a parking lot, and each
     # frame costs the one shared vision tower. Bounded as SamplingConfig bounds it.
     fps: float | None = None
+    # False: events only. The vision tower never runs on this camera's frames (they cost the shared model nothing);
+    # scene and activity alerts still go out, undescribed, and its clips keep keyframes and keys for clip search but
+    # no tokens, so questions to it are refused. Rules need the video LLM, so they are an error here.
+    video_llm: bool = True
 
     def __post_init__(self):
-        for k in ("scene_alerts", "activity_alerts", "describe", "loop"):
+        for k in ("scene_alerts", "activity_alerts", "describe", "loop", "video_llm"):
             if not isinstance(getattr(self, k), bool):
                 raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
         for k in ("rules", "sinks"):
@@ -60,10 +64,12 @@ class CameraConfig:
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ValueError("source must be a URL, a webcam index or a file path")
-        for name in self.sinks:
-            sink_class(name)                  # a one-line ValueError naming the sinks there are
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
+        if not self.video_llm and self.rules:
+            raise ValueError("rules are checked by the video LLM: an events-only camera (video_llm = false) has none")
+        for name in self.sinks:
+            sink_class(name)                  # a one-line ValueError naming the sinks there are
 
 
 @dataclass

@@ -48,6 +48,9 @@ class WatchSpec:
     delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
     loop: bool = False                     # a file played as live starts again at its end (a test camera)
     fps: float | None = None               # frames sampled per second for this stream (None: the engine's)
+    # False: events only. The vision tower never runs on its frames; the detectors' alerts go out undescribed, and
+    # watch rules (checked by the video LLM) are refused.
+    video_llm: bool = True
 
 
 @dataclass
@@ -76,11 +79,12 @@ class Watcher:
                  describer: Describer | None = None):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
         self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
-        if self._model_checks:
-            self._can_check(spec.rules)
+        self._can_check(spec.rules)
         ingest = engine.config.ingest
         if spec.fps is not None:               # SamplingConfig bounds it (a one-line ValueError)
             ingest = replace(ingest, sampling=replace(ingest.sampling, fps=spec.fps))
+        if not spec.video_llm:
+            ingest = replace(ingest, encode=False)
         sampling = ingest.sampling
         self.source: Source = open_source(spec.source, SourceOptions(
             sampling.fps, sampling.max_side, sampling.reconnect, fail_fast=spec.fail_fast, realtime=spec.realtime,
@@ -93,10 +97,11 @@ class Watcher:
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
             self.source.close()
             raise
-        self.alerter = Alerter(spec.name, spec.alerts, spec.rules)
+        alerts = spec.alerts if spec.video_llm else replace(spec.alerts, describe=False)   # nothing to describe
+        self.alerter = Alerter(spec.name, alerts, spec.rules)
         ask = self.session.about
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
-                                 self._deliver, spec.alerts, noise=engine.noise)
+                                 self._deliver, alerts, noise=engine.noise)
         self.log = LogSink(spec.memory)
         self.webhook = WebhookSink(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
@@ -224,14 +229,16 @@ class Watcher:
 
     # ---- rules ---------------------------------------------------------------------------------------------
     def _can_check(self, rules: list[str]) -> None:
-        if rules:
+        if rules and not self.spec.video_llm:
+            raise ValueError(f"camera {self.spec.name!r} is events-only (video_llm = false): watch rules are checked "
+                             "by the video LLM")
+        if rules and self._model_checks:
             self.engine.require_answerer(f"camera {self.spec.name!r} cannot check watch rules")
 
     def set_rules(self, texts: list[str]) -> None:
         """Takes effect at once: the next clip activity touches is checked against these. ValueError (one line) when
         nothing can check them."""
-        if self._model_checks:
-            self._can_check(texts)
+        self._can_check(texts)
         self.alerter.set_rules(texts)
 
     def rules(self) -> list[RuleView]:

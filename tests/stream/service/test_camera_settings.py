@@ -38,3 +38,41 @@ def test_two_cameras_on_one_engine_sample_at_their_own_rates(engine, videos, tmp
     assert engine.ingestor.step_seconds == per_step / engine.config.ingest.sampling.fps       # the engine's own: 1 fps
     with pytest.raises(ValueError, match=r"fps must be in \(0, 30\]"):
         Watcher(engine, WatchSpec(name="x", source=clip, memory=str(tmp_path / "x"), fps=40.0))
+
+
+def test_an_events_only_camera_never_runs_the_tower_yet_alerts_and_keeps_its_timeline(engine, videos, tmp_path,
+                                                                                      monkeypatch):
+    from stream.engine import EventsOnly
+    from stream.service.feed import AlertFeed
+    calls = []
+    encode = engine.llm.encode
+    monkeypatch.setattr(engine.llm, "encode", lambda pix: calls.append(len(pix)) or encode(pix))
+    clip = str(videos / "bottle-detection.mp4")            # a hand moves bottles: activity
+    feed = AlertFeed()
+    w = _watch(engine, WatchSpec(name="shed", source=clip, memory=str(tmp_path / "e"), realtime=False,
+                                 video_llm=False, sinks=[feed]))
+    assert calls == [] and w.stats().error is None and w.stats().steps >= 19
+    sent = feed.recent(camera="shed")
+    assert any(a.kind.startswith("activity") for a in sent)                   # the detectors still alert
+    assert all(a.description is None for a in sent)                          # nothing described them
+    store = w.session.store
+    assert len(store.steps("shed")) == w.stats().steps and store.events("shed")      # the timeline is stored
+    clips = store.load(store.latest("shed", 100)).clips
+    assert clips and all(c.n_tokens == 0 and c.keyframes and c.key is not None for c in clips)
+    with pytest.raises(EventsOnly, match="events-only"):
+        w.session.ask("What happened?")
+    with pytest.raises(ValueError, match="events-only .* checked by the video LLM"):
+        w.set_rules(["a person enters"])
+    with pytest.raises(ValueError, match="checked by the video LLM"):
+        Watcher(engine, WatchSpec(name="x", source=clip, memory=str(tmp_path / "x"), video_llm=False, rules=["r"]))
+    full = _watch(engine, WatchSpec(name="full", source=str(videos / "bikes.mp4"), memory=str(tmp_path / "f"),
+                                    realtime=False))
+    assert calls                                                               # the counter counts a camera's tower
+    answer = engine.ask_across([w.session, full.session], "What happened?")  # the events-only camera is left out
+    assert answer.clips and {c.stream for c in answer.clips} == {"full"}
+    answer.pieces.close()
+    with pytest.raises(EventsOnly):
+        engine.ask_across([w.session], "What happened?")
+    w.close()
+    full.close()
+

@@ -67,6 +67,8 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     ('defaults = 3\n' + CAMERA, "[defaults] must be a table"),
     ('[defaults]\nfps = 40\n' + CAMERA, "[defaults]: fps must be in (0, 30], got 40"),
     (CAMERA + 'fps = "2"\n', "[[camera]] 1: fps must be a number, got '2'"),
+    ('[defaults]\nvideo_llm = false\n' + CAMERA + 'rules = ["a person enters"]\n',
+     "[[camera]] 1: rules are checked by the video LLM: an events-only camera (video_llm = false) has none"),
 ])
 def test_wrong_defaults_and_types_are_one_line_errors_naming_the_key(tmp_path, text, error):
     with pytest.raises(ValueError) as e:
