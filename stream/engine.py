@@ -26,7 +26,7 @@ from memory.store import ClipStore, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when, wall_only
 from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig
-from models.remote import RequestSize
+from models.remote import RequestSize, pick_frames
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, span_text, time_now, when_label
 from stream.config import AnswerConfig, IngestConfig
@@ -317,11 +317,14 @@ class Engine:
         return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
 
     def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
-             readonly: bool = False, ingest: IngestConfig | None = None) -> "Session":
+             readonly: bool = False, ingest: IngestConfig | None = None,
+             max_images: int | None = None) -> "Session":
         """A session on a stream of a memory folder. `readonly`: for questions only (`ask`); nothing is written, and
         a writer elsewhere may keep ingesting meanwhile. `ingest`: this stream's own ingestion settings (a camera
-        sampled at its own fps); None: the engine's. The models stay the engine's either way."""
-        return Session(self, store or self.open_store(memory_dir, readonly), stream, ingest=ingest)
+        sampled at its own fps); None: the engine's. The models stay the engine's either way. `max_images`: the
+        most images one request about this stream sends an answer server (None: the server's max_frames)."""
+        return Session(self, store or self.open_store(memory_dir, readonly), stream, ingest=ingest,
+                       max_images=max_images)
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         with self._embed_lock:
@@ -373,8 +376,14 @@ class Session:
     """One stream's state: its ingestion state, its store, its questions."""
 
     def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic,
-                 ingest: IngestConfig | None = None):
+                 ingest: IngestConfig | None = None, max_images: int | None = None):
         self.engine, self.store, self.stream = engine, store, stream
+        # Images per request to an answer server for this stream's questions, descriptions and rule checks (None:
+        # the server's max_frames, which also bounds this: a cap only lowers it). The local video LLM reads tokens.
+        if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int)
+                                       or max_images < 1):
+            raise ValueError(f"max_images must be an integer >= 1, got {max_images!r}")
+        self.max_images = max_images
         # The loop's logic for this stream: the engine's, or one of its own where its settings differ (its fps), on
         # the engine's model and gate (one model, one order of work on it, however many settings).
         self.ingestor = engine.ingestor if ingest is None or ingest == engine.config.ingest else \
@@ -519,8 +528,15 @@ class Session:
 
     def about(self, clip: ClipMemory, prompt: str) -> str:
         """The video LLM's short reply (caption_tokens at most) to a prompt about one clip (with tokens)."""
-        return "".join(self.engine.generate(prompt, [prompt_clip(clip)], "",
+        return "".join(self.engine.generate(prompt, self.capped([prompt_clip(clip)]), "",
                                             max_new_tokens=self.engine.config.model.caption_tokens))
+
+    def capped(self, prompt: list[PromptClip]) -> list[PromptClip]:
+        """The prompt's clips with at most `max_images` frames among them, chosen as the server chooses within its
+        max_frames (evenly over time, the newest kept); unchanged without a cap."""
+        if self.max_images is None:
+            return prompt
+        return [replace(c, frames=f) for c, f in zip(prompt, pick_frames(prompt, self.max_images))]
 
     def window(self, until: float | None = None, budget: int | None = None) -> LiveWindow | None:
         """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, as
@@ -622,8 +638,8 @@ class Session:
                 clips, skipped = self._gather(question, until, span, budget)
                 if window is not None:
                     clips = [c for c in clips if c.start < window.start]
-        prompt = [prompt_clip(c) for c in clips] + ([prompt_clip(opened, ", still recording")] if opened else []) + \
-            ([window.prompt] if window else [])
+        prompt = self.capped([prompt_clip(c) for c in clips] + ([prompt_clip(opened, ", still recording")] if opened
+                                                                  else []) + ([window.prompt] if window else []))
         now = until if until is not None else max([now] + [c.end for c in clips + ([opened] if opened else [])] +
                                                   ([window.end] if window else []))
         context = f"Time now: {time_now(now, clips + newest)}."

@@ -43,6 +43,9 @@ class CameraConfig:
     # scene and activity alerts still go out, undescribed, and its clips keep keyframes and keys for clip search but
     # no tokens, so questions to it are refused. Rules need the video LLM, so they are an error here.
     video_llm: bool = True
+    # Images per request to the [answer] server for this camera's descriptions, rule checks and questions: fewer
+    # cost less per alert on a paid API (None: [answer] max_frames, which this may not exceed).
+    max_images: int | None = None
 
     def __post_init__(self):
         for k in ("scene_alerts", "activity_alerts", "describe", "loop", "video_llm"):
@@ -54,8 +57,10 @@ class CameraConfig:
                 raise ValueError(f"{k} must be a list of strings, got {v!r}")
         if self.webhook is not None and not isinstance(self.webhook, str):
             raise ValueError(f"webhook must be a URL, got {self.webhook!r}")
-        if self.max_clips is not None and (isinstance(self.max_clips, bool) or not isinstance(self.max_clips, int)):
-            raise ValueError(f"max_clips must be an integer, got {self.max_clips!r}")
+        for k in ("max_clips", "max_images"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{k} must be an integer of at least 1, got {v!r}")
         if self.fps is not None:
             if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)):
                 raise ValueError(f"fps must be a number, got {self.fps!r}")
@@ -64,8 +69,6 @@ class CameraConfig:
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ValueError("source must be a URL, a webcam index or a file path")
-        if self.max_clips is not None and self.max_clips < 1:
-            raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
         if not self.video_llm and self.rules:
             raise ValueError("rules are checked by the video LLM: an events-only camera (video_llm = false) has none")
         for name in self.sinks:
@@ -167,7 +170,11 @@ def load(path: str | Path) -> ServiceConfig:
                  for name in sorted(SHARED) if data.get(name) is not None}
         if data.get("answer") is not None:
             from models.config import ServerConfig
-            _build(ServerConfig, data["answer"], "[answer]")
+            most = _build(ServerConfig, data["answer"], "[answer]").max_frames
+            for i, cam in enumerate(cameras):
+                if cam.max_images is not None and cam.max_images > most:
+                    raise ValueError(f"[[camera]] {i + 1}: max_images ({cam.max_images}) exceeds [answer] max_frames "
+                                     f"({most})")
         return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
                              model=_build(ModelSection, data.get("model", {}), "[model]"),
                              sinks=sinks, cameras=cameras, answer=data.get("answer"))

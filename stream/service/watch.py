@@ -51,6 +51,9 @@ class WatchSpec:
     # False: events only. The vision tower never runs on its frames; the detectors' alerts go out undescribed, and
     # watch rules (checked by the video LLM) are refused.
     video_llm: bool = True
+    # Images per request to an answer server for this stream (descriptions, rule checks, questions); None: the
+    # server's max_frames, which bounds it either way.
+    max_images: int | None = None
 
 
 @dataclass
@@ -93,7 +96,8 @@ class Watcher:
             store = None
             if spec.max_clips is not None:
                 store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
-            self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest)
+            self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest,
+                                                max_images=spec.max_images)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
             self.source.close()
             raise

@@ -76,3 +76,41 @@ def test_an_events_only_camera_never_runs_the_tower_yet_alerts_and_keeps_its_tim
     w.close()
     full.close()
 
+
+def test_a_camera_s_image_cap_bounds_what_its_descriptions_and_questions_send(llm, embedder, videos, tmp_path,
+                                                                              answer_server):
+    """The requests the real OpenAI client builds, recorded on their way to a real server (`transformers serve`)."""
+    import json
+
+    import httpx
+    import openai
+
+    from models.config import ServerConfig
+    from models.remote import ServerAnswerer
+    from stream.service.verifier import model_describer
+    from stream.sources import FileSource
+    sent = []
+    client = openai.OpenAI(base_url=answer_server.base_url, api_key="none", max_retries=0, http_client=httpx.Client(
+        event_hooks={"request": [lambda r: sent.append(json.loads(r.read()))]}))
+    server = ServerConfig(url=answer_server.base_url, model=answer_server.model, max_frames=16)
+    engine = Engine(EngineConfig(model=ModelConfig(llm="tiny", embedder="tiny"), server=server), llm=llm,
+                    embedder=embedder, answerer=ServerAnswerer(server, 8, client=client))
+
+    def images() -> int:
+        return sum(p["type"] == "image_url" for m in sent[-1]["messages"] if isinstance(m["content"], list)
+                   for p in m["content"])
+    for cap, memory in ((None, "whole"), (2, "capped")):
+        session = engine.open(str(tmp_path / memory), stream="room", max_images=cap)
+        for _ in session.run(f for f in FileSource(str(videos / "bottle-detection.mp4"), 1.0).frames() if f.time < 20):
+            pass
+        clip = max(session.load(session.store.latest("room", 10)).clips, key=lambda c: len(c.keyframes))
+        assert len(clip.keyframes) == engine.config.ingest.keyframes > 2
+        model_describer(session.about)("activity_start", clip)           # an alert's description, as the verifier asks
+        assert images() == (len(clip.keyframes) if cap is None else cap)
+        answer = session.ask("What happened?")
+        answer.text()
+        assert images() == answer.request.frames
+        assert images() > 2 if cap is None else images() == cap                 # clips and the live window
+        session.close()
+    with pytest.raises(ValueError, match="max_images must be an integer >= 1"):
+        engine.open(str(tmp_path / "bad"), stream="room", max_images=0)
