@@ -34,8 +34,10 @@ class CameraConfig:
     webhook: str | None = None
     # A video file source starts again at its end (a test camera); live sources ignore it.
     loop: bool = False
-    # Retention: clips kept for this camera, oldest deleted first (None: the store's default).
+    # Retention: clips kept for this camera, and bytes of them (token files and keyframes), oldest deleted first
+    # whichever bound is reached (None: the store's default). A disk shared by many cameras needs max_bytes.
     max_clips: int | None = None
+    max_bytes: int | None = None
     # Frames sampled per second (None: the engine's, --fps): a doorway needs more than a parking lot, and each
     # frame costs the one shared vision tower. Bounded as SamplingConfig bounds it.
     fps: float | None = None
@@ -57,7 +59,7 @@ class CameraConfig:
                 raise ValueError(f"{k} must be a list of strings, got {v!r}")
         if self.webhook is not None and not isinstance(self.webhook, str):
             raise ValueError(f"webhook must be a URL, got {self.webhook!r}")
-        for k in ("max_clips", "max_images"):
+        for k in ("max_clips", "max_bytes", "max_images"):
             v = getattr(self, k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{k} must be an integer of at least 1, got {v!r}")

@@ -45,6 +45,7 @@ class WatchSpec:
     fail_fast: bool = True
     owner: str | None = None               # a page session that started it (the webcam, the demo); None: shared
     max_clips: int | None = None           # retention: clips kept for this stream (None: the store's default)
+    max_bytes: int | None = None           # retention: bytes of clips kept for this stream (None: the store's default)
     delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
     loop: bool = False                     # a file played as live starts again at its end (a test camera)
     fps: float | None = None               # frames sampled per second for this stream (None: the engine's)
@@ -94,8 +95,9 @@ class Watcher:
             loop=spec.loop))
         try:
             store = None
-            if spec.max_clips is not None:
-                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
+            retention = {k: v for k, v in (("max_clips", spec.max_clips), ("max_bytes", spec.max_bytes)) if v is not None}
+            if retention:                      # this stream's own retention; the rest as the engine's store
+                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, **retention))
             self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest,
                                                 max_images=spec.max_images)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us

@@ -114,3 +114,16 @@ def test_a_camera_s_image_cap_bounds_what_its_descriptions_and_questions_send(ll
         session.close()
     with pytest.raises(ValueError, match="max_images must be an integer >= 1"):
         engine.open(str(tmp_path / "bad"), stream="room", max_images=0)
+
+
+def test_a_camera_s_byte_retention_bounds_its_memory(engine, videos, tmp_path):
+    clip = str(videos / "bikes.mp4")
+    whole = _watch(engine, WatchSpec(name="a", source=clip, memory=str(tmp_path / "a"), realtime=False))
+    clips, total = whole.session.store.count("a"), whole.session.store.bytes("a")
+    whole.close()
+    bound = total // 2
+    kept = _watch(engine, WatchSpec(name="b", source=clip, memory=str(tmp_path / "b"), realtime=False,
+                                    max_bytes=bound))
+    assert 0 < kept.session.store.count("b") < clips and kept.session.store.bytes("b") <= bound   # the oldest went
+    assert kept.session.store.config.max_bytes == bound and kept.session.store.config.max_clips is None
+    kept.close()

@@ -69,6 +69,7 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     (CAMERA + 'fps = "2"\n', "[[camera]] 1: fps must be a number, got '2'"),
     ('[answer]\nurl = "http://127.0.0.1:9/v1"\nmodel = "m"\nmax_frames = 8\n[defaults]\nmax_images = 4\n' + CAMERA +
      'max_images = 12\n', "[[camera]] 1: max_images (12) exceeds [answer] max_frames (8)"),
+    (CAMERA + 'max_bytes = 1.5e6\n', "[[camera]] 1: max_bytes must be an integer of at least 1, got 1500000.0"),
     ('[defaults]\nmax_images = 0\n' + CAMERA, "[defaults]: max_images must be an integer of at least 1, got 0"),
     ('[defaults]\nvideo_llm = false\n' + CAMERA + 'rules = ["a person enters"]\n',
      "[[camera]] 1: rules are checked by the video LLM: an events-only camera (video_llm = false) has none"),
