@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stream.config import SamplingConfig
 from stream.service.registry import NAME
+from stream.service.schedule import Schedule
 from stream.service.sinks import SHARED, sink_class
 
 BUILT_IN = ("server", "model", "defaults", "camera", "answer")    # the tables besides one per shared sink (SHARED)
@@ -48,12 +49,16 @@ class CameraConfig:
     # Images per request to the [answer] server for this camera's descriptions, rule checks and questions: fewer
     # cost less per alert on a paid API (None: [answer] max_frames, which this may not exceed).
     max_images: int | None = None
+    # "HH:MM-HH:MM" local-time windows when alerts are sent to this camera's sinks (MQTT, webhook), e.g.
+    # ["22:00-06:00"] for nights only; outside them alerts are still raised and kept in the feed and alerts.jsonl.
+    # Empty: always.
+    schedule: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         for k in ("scene_alerts", "activity_alerts", "describe", "loop", "video_llm"):
             if not isinstance(getattr(self, k), bool):
                 raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
-        for k in ("rules", "sinks"):
+        for k in ("rules", "sinks", "schedule"):
             v = getattr(self, k)
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ValueError(f"{k} must be a list of strings, got {v!r}")
@@ -73,6 +78,7 @@ class CameraConfig:
             raise ValueError("source must be a URL, a webcam index or a file path")
         if not self.video_llm and self.rules:
             raise ValueError("rules are checked by the video LLM: an events-only camera (video_llm = false) has none")
+        Schedule(self.schedule)               # each window checked: a one-line ValueError naming it
         for name in self.sinks:
             sink_class(name)                  # a one-line ValueError naming the sinks there are
 

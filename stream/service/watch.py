@@ -18,6 +18,7 @@ import numpy as np
 from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
+from stream.service.schedule import Schedule
 from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
@@ -55,6 +56,9 @@ class WatchSpec:
     # Images per request to an answer server for this stream (descriptions, rule checks, questions); None: the
     # server's max_frames, which bounds it either way.
     max_images: int | None = None
+    # "HH:MM-HH:MM" local-time windows (stream.service.schedule) when alerts are sent to the sinks; outside them
+    # they are raised and kept (the feed, the log) but not sent. Empty: always.
+    schedule: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,8 +84,12 @@ class LiveStats:
 class Watcher:
     def __init__(self, engine: Engine, spec: WatchSpec, checker: Checker | None = None,
                  on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 describer: Describer | None = None):
+                 describer: Describer | None = None, wall_clock: Callable[[], float] = time.time):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
+        self.schedule = Schedule(spec.schedule)      # a bad window: one line, before the source opens
+        # The time an alert with no wall time of its own (a file's) is sent by (tests pass a fixed one).
+        self.wall_clock = wall_clock
+        self._held_back: deque[str] = deque(maxlen=1000)   # ids of alerts raised outside the schedule (their updates too)
         self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
         self._can_check(spec.rules)
         ingest = engine.config.ingest
@@ -224,7 +232,15 @@ class Watcher:
             self._log_fault = None
         except OSError as e:                   # a full disk: the alert still reaches the feed and the sinks
             self._log_fault = f"could not write the alert log ({e.strerror or e})"
+        if alert.update:
+            sends = alert.id not in self._held_back          # a description goes where its alert went
+        else:
+            sends = self.schedule.allows(alert.wall_time if alert.wall_time is not None else self.wall_clock())
+            if not sends:
+                self._held_back.append(alert.id)
         for sink in ([self.webhook] if self.webhook else []) + self.sinks:
+            if not sends and not getattr(sink, "local", False):    # outside the schedule: kept here, not sent
+                continue
             try:
                 sink.send(alert)
             except Exception as e:             # a sink's own fault must not stop the stream, nor mark it failed

@@ -1,6 +1,8 @@
 """A camera's own settings (the serve config's [[camera]] keys over [defaults]) on one shared engine: its sampling
 rate, events only (no video LLM), the images it sends an answer server, its retention and the hours its alerts are
 sent. The model is the tiny random one (its text is noise); the frames are the real clips."""
+import time
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,61 @@ def test_a_camera_s_byte_retention_bounds_its_memory(engine, videos, tmp_path):
     assert 0 < kept.session.store.count("b") < clips and kept.session.store.bytes("b") <= bound   # the oldest went
     assert kept.session.store.config.max_bytes == bound and kept.session.store.config.max_clips is None
     kept.close()
+
+
+def _today(hour: int, minute: int) -> float:
+    """Unix time of today at hour:minute, local time (as a schedule reads it)."""
+    t = time.localtime()
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, hour, minute, 0, 0, 0, -1))
+
+
+def test_alerts_outside_the_schedule_are_kept_but_not_sent(engine, videos, tmp_path):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from stream.service.feed import AlertFeed
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A file's alerts have no wall time of their own: each is sent by the clock's time when it is raised, the first
+    # at 23:30 (in the night window), every later one at noon (outside it).
+    times = iter([_today(23, 30)])
+    feed = AlertFeed()
+    try:
+        w = _watch(engine, WatchSpec(name="yard", source=str(videos / "bottle-detection.mp4"),
+                                     memory=str(tmp_path / "y"), realtime=False, video_llm=False, sinks=[feed],
+                                     webhook=f"http://127.0.0.1:{server.server_port}/hook",
+                                     schedule=["22:00-06:00"]), wall_clock=lambda: next(times, _today(12, 0)))
+    finally:
+        server.shutdown()
+    raised = w.alerts()[::-1]                                          # oldest first
+    assert len(raised) >= 2 and w.stats().error is None
+    assert [g["id"] for g in got] == [raised[0].id]                    # only the one inside the window was sent
+    assert [a.id for a in feed.recent(camera="yard")][::-1] == [a.id for a in raised]      # the API's feed: all
+    logged = [json.loads(line)["id"] for line in (tmp_path / "y" / "alerts.jsonl").read_text().splitlines()]
+    assert logged == [a.id for a in raised]                            # and the camera's alerts.jsonl: all
+    w.close()
+    with pytest.raises(ValueError, match="schedule window '25:00-06:00' must be \"HH:MM-HH:MM\""):
+        Watcher(engine, WatchSpec(name="x", source=str(videos / "bikes.mp4"), memory=str(tmp_path / "x"),
+                                  schedule=["25:00-06:00"]))
+
+
+@pytest.mark.parametrize("windows, inside, outside", [
+    (["22:00-06:00"], [(22, 0), (23, 59), (0, 0), (5, 59)], [(6, 0), (12, 0), (21, 59)]),
+    (["08:00-12:00", "13:00-18:00"], [(8, 0), (11, 59), (17, 0)], [(7, 59), (12, 0), (12, 30), (18, 0)]),
+    ([], [(0, 0), (12, 0)], []),
+])
+def test_a_schedule_reads_local_time_windows_across_midnight(windows, inside, outside):
+    from stream.service.schedule import Schedule
+    s = Schedule(windows)
+    assert all(s.allows(_today(h, m)) for h, m in inside) and not any(s.allows(_today(h, m)) for h, m in outside)

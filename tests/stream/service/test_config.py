@@ -54,6 +54,8 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     assert (door.activity_alerts, door.rules, door.max_clips) == (False, ["a person enters"], 7)
     assert (yard.activity_alerts, yard.rules, yard.max_clips) == (False, [], 50)
     assert (door.fps, yard.fps) == (0.5, 2)
+    night = load(write(tmp_path, '[defaults]\nschedule = ["22:00-06:00"]\n' + CAMERA)).cameras[0]
+    assert night.schedule == ["22:00-06:00"]
     door.rules.append("x")
     assert cfg.cameras[1].rules == [] and load(write(tmp_path, CAMERA)).cameras[0].activity_alerts   # no defaults
 
@@ -71,6 +73,9 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
      'max_images = 12\n', "[[camera]] 1: max_images (12) exceeds [answer] max_frames (8)"),
     (CAMERA + 'max_bytes = 1.5e6\n', "[[camera]] 1: max_bytes must be an integer of at least 1, got 1500000.0"),
     ('[defaults]\nmax_images = 0\n' + CAMERA, "[defaults]: max_images must be an integer of at least 1, got 0"),
+    ('[defaults]\nschedule = ["25:00-06:00"]\n' + CAMERA,
+     "[defaults]: schedule window '25:00-06:00' must be \"HH:MM-HH:MM\" in local time"),
+    (CAMERA + 'schedule = "22:00-06:00"\n', "[[camera]] 1: schedule must be a list of strings"),
     ('[defaults]\nvideo_llm = false\n' + CAMERA + 'rules = ["a person enters"]\n',
      "[[camera]] 1: rules are checked by the video LLM: an events-only camera (video_llm = false) has none"),
 ])
