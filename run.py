@@ -458,7 +458,8 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
                         AlertConfig(scene_changes=cam.scene_alerts, activity=cam.activity_alerts,
                                     describe=cam.describe),
                         webhook=cam.webhook, fail_fast=False, checked=True, max_clips=cam.max_clips, loop=cam.loop,
-                        sinks=[shared[n] for n in cam.sinks])
+                        sinks=[shared[n] for n in cam.sinks], fps=cam.fps, video_llm=cam.video_llm,
+                        max_images=cam.max_images, max_bytes=cam.max_bytes, schedule=cam.schedule)
             print(f"vigil: camera {cam.name}: {cam.source}", flush=True)
     print(f"vigil: serving on http://{config.host}:{config.port} (API docs at /docs; Ctrl-C to stop)", flush=True)
     try:

@@ -22,8 +22,9 @@ from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
-from stream.config import AlertConfig
+from stream.config import AlertConfig, SamplingConfig
 from stream.service.registry import RegistryError, clean_name
+from stream.service.schedule import Schedule
 from stream.sources import SourceError, redact
 
 PREFIX = "/api/v1"
@@ -69,8 +70,13 @@ def _name(value: str) -> str:
 
 
 class Strict(BaseModel):
-    # A field the API does not know ("fps": 2) is refused (422), not dropped without a word.
+    # A field the API does not know ("frame_rate": 2) is refused (422), not dropped without a word.
     model_config = ConfigDict(extra="forbid")
+
+
+def _schedule(value: list[str]) -> list[str]:
+    Schedule(value)                        # each window checked: a one-line message naming the bad one
+    return value
 
 
 class CameraIn(Strict):
@@ -81,6 +87,15 @@ class CameraIn(Strict):
     activity_alerts: bool = True
     describe: bool = True
     webhook: str | None = None
+    # The serve config's per-camera settings (stream.service.config.CameraConfig), same meanings and bounds.
+    fps: float | None = Field(default=None, gt=0, le=SamplingConfig.max_fps, description="frames sampled per second "
+                              "(default: the server's)")
+    video_llm: bool = Field(default=True, description="false: events only (no vision tower, no rules, no questions)")
+    max_images: int | None = Field(default=None, ge=1, description="images per request to the answer server "
+                                   "(default and ceiling: its max_frames)")
+    schedule: Annotated[list[Text], AfterValidator(_schedule)] = Field(
+        default_factory=list, max_length=48, description='local-time windows when alerts are sent to the sinks, as '
+        '"22:00-06:00" (default: always)')
 
 
 class Question(Strict):
@@ -119,10 +134,21 @@ def clip_json(c, name: str | None = None) -> dict:
             "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg"}
 
 
+def settings_json(w) -> dict:
+    """The camera's settings in effect: its own, else the server's."""
+    engine, session = w.engine, w.session
+    most = engine.config.server.max_frames if engine.remote else None     # images go to an answer server only
+    return {"fps": session.ingestor.config.sampling.fps, "video_llm": session.video_llm,
+            "describe": w.verifier.config.describe,
+            "max_images": None if most is None else min(most, session.max_images or most),
+            "schedule": list(w.schedule.windows), "max_clips": session.store.config.max_clips,
+            "max_bytes": session.store.config.max_bytes}
+
+
 def camera_json(w) -> dict:
     st = w.stats()
     return {"name": w.spec.name, "source": redact(w.spec.source) if isinstance(w.spec.source, str) else "webcam",
-            "status": w.status(), "shared": w.spec.owner is None,
+            "status": w.status(), "shared": w.spec.owner is None, "settings": settings_json(w),
             "figures": {k: getattr(st, k) for k in ("frames", "steps", "clips", "alerts", "drop_ratio", "sampled_fps",
                                                    "lag", "frames_skipped", "encodes_skipped", "tau")},
             # Spans with no video (a live source's outages, a stop of the loop on a full disk): not watched.
@@ -233,7 +259,8 @@ def router(service: Service) -> APIRouter:
         try:
             w = service.add(body.name, body.source, body.rules,
                             AlertConfig(scene_changes=body.scene_alerts, activity=body.activity_alerts,
-                                        describe=body.describe), webhook=body.webhook)
+                                        describe=body.describe), webhook=body.webhook, fps=body.fps,
+                            video_llm=body.video_llm, max_images=body.max_images, schedule=body.schedule)
         except RegistryError as e:
             raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, service.public(str(e)))
         except (SourceRefused, SourceError, StoreError, ValueError, OSError) as e:

@@ -21,7 +21,7 @@ from memory.store import StoreError
 from stream.clock import clip_label, span_text, when_label
 from stream.config import AlertConfig
 from models.remote import ServerError
-from stream.engine import RANDOM_WEIGHTS_WARNING, NoAnswerer
+from stream.engine import RANDOM_WEIGHTS_WARNING, EventsOnly, NoAnswerer
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
 from stream.service.registry import RegistryError
@@ -215,7 +215,7 @@ class Handlers:
                 answer = self.service.engine.ask_across([c.session for c in cameras], question)
             else:
                 answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
-        except NoAnswerer as e:
+        except (NoAnswerer, EventsOnly) as e:
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": f"**{e}**"}]
             yield history, [], ""
             return

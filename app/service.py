@@ -63,7 +63,9 @@ class Service:
     def add(self, name: str, source, rules: list[str] = (), alerts: AlertConfig | None = None,
             webhook: str | None = None, owner: str | None = None, fresh: bool = False, fail_fast: bool = False,
             sinks: list | None = None, max_clips: int | None = None, checked: bool = False,
-            delete_after: bool = False, loop: bool = False) -> Watcher:
+            delete_after: bool = False, loop: bool = False, fps: float | None = None,
+            video_llm: bool = True, max_images: int | None = None, max_bytes: int | None = None,
+            schedule: list[str] = ()) -> Watcher:
         """Start a camera. `fresh`: a new memory folder (the demo, the webcam) rather than continuing one.
         `source` is checked (allowed schemes and folders) unless `checked` or it is a pushed source."""
         if self.registry is None:
@@ -75,7 +77,8 @@ class Service:
                          rules=[r.strip() for r in rules if r and r.strip()], alerts=alerts or AlertConfig(),
                          webhook=webhook or None, realtime=self.config.realtime_files,
                          sinks=self.sinks + list(sinks or []), fail_fast=fail_fast, owner=owner, max_clips=max_clips,
-                         delete_after=delete_after, loop=loop)
+                         delete_after=delete_after, loop=loop, fps=fps, video_llm=video_llm,
+                         max_images=max_images, max_bytes=max_bytes, schedule=list(schedule))
         return self.registry.start(spec)
 
     def close(self) -> None:

@@ -221,6 +221,12 @@ class IngestConfig:
     window_steps: int = 2
     # A live stream whose store refuses writes keeps watching and retries (a file run stops at once: run it again).
     store_retry: StoreRetryConfig = field(default_factory=StoreRetryConfig)
+    # False: the vision tower never runs (an events-only camera: its frames cost the shared model nothing). Events
+    # still come from the frame analyzer, steps are still recorded, and clips are stored with their keyframes,
+    # thumbnail and key but no tokens: clip search and the timeline work, questions do not. Kept rather than no clips
+    # at all because none of that needs the tower (the embedder keys the thumbnail, compaction of no tokens is an
+    # empty clip, retention counts its keyframes' bytes) and a clip is what search and the timeline point at.
+    encode: bool = True
 
     def __post_init__(self):
         if self.window_steps < 0:

@@ -26,7 +26,7 @@ from memory.store import ClipStore, StoreIdentity, StreamLog
 from memory.when import TimeSpan, parse_when, wall_only
 from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig
-from models.remote import RequestSize
+from models.remote import RequestSize, pick_frames
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, span_text, time_now, when_label
 from stream.config import AnswerConfig, IngestConfig
@@ -37,6 +37,10 @@ from stream.sources import Frame, Source, backoff_delay, until_break
 RANDOM_WEIGHTS_WARNING = ("WARNING: the video LLM has RANDOM WEIGHTS (a tiny test model): the text below is noise, "
                           "not an answer")
 CAPTION_PROMPT = "Describe what happens in this clip in one short sentence."
+
+
+class EventsOnly(ValueError):
+    """A question to an events-only stream (its vision tower never runs: no clip holds anything to answer from)."""
 
 
 class NoAnswerer(ValueError):
@@ -253,8 +257,12 @@ class Engine:
         one (`strict`)."""
         started = time.perf_counter()
         self.require_answerer("nothing can answer")
-        if not sessions:
+        asked = [s for s in sessions if s.video_llm]       # an events-only camera has nothing to answer from
+        if sessions and not asked:
+            raise EventsOnly("every camera asked is events-only (video_llm = false): none keeps video to answer from")
+        if not asked:
             raise ValueError("no camera to ask")
+        sessions = asked
         config = self.config.select
         query = self.embed_texts([question])[0]
         pool, newest_all, spans, refused = [], [], [], []
@@ -309,10 +317,14 @@ class Engine:
         return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
 
     def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
-             readonly: bool = False) -> "Session":
+             readonly: bool = False, ingest: IngestConfig | None = None,
+             max_images: int | None = None) -> "Session":
         """A session on a stream of a memory folder. `readonly`: for questions only (`ask`); nothing is written, and
-        a writer elsewhere may keep ingesting meanwhile."""
-        return Session(self, store or self.open_store(memory_dir, readonly), stream)
+        a writer elsewhere may keep ingesting meanwhile. `ingest`: this stream's own ingestion settings (a camera
+        sampled at its own fps); None: the engine's. The models stay the engine's either way. `max_images`: the
+        most images one request about this stream sends an answer server (None: the server's max_frames)."""
+        return Session(self, store or self.open_store(memory_dir, readonly), stream, ingest=ingest,
+                       max_images=max_images)
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         with self._embed_lock:
@@ -363,15 +375,29 @@ class _Held:
 class Session:
     """One stream's state: its ingestion state, its store, its questions."""
 
-    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic):
+    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic,
+                 ingest: IngestConfig | None = None, max_images: int | None = None):
         self.engine, self.store, self.stream = engine, store, stream
+        # Images per request to an answer server for this stream's questions, descriptions and rule checks (None:
+        # the server's max_frames, which also bounds this: a cap only lowers it). The local video LLM reads tokens.
+        if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int)
+                                       or max_images < 1):
+            raise ValueError(f"max_images must be an integer >= 1, got {max_images!r}")
+        self.max_images = max_images
+        # The loop's logic for this stream: the engine's, or one of its own where its settings differ (its fps), on
+        # the engine's model and gate (one model, one order of work on it, however many settings).
+        self.ingestor = engine.ingestor if ingest is None or ingest == engine.config.ingest else \
+            Ingestor(engine.llm, ingest, engine.gate)
         self.clock = clock              # when a refused write is tried again (tests pass a fake)
         # A live stream's writes the store refused, oldest first, and when to try again; `fault` says why (one line,
         # None while writes succeed), `lost` counts held clips let go past hold_clips.
         self._held: deque[_Held] = deque()
         self._retry_at, self._failures, self.fault, self.lost = 0.0, 0, None, 0
         self.faults = 0                 # writes the store refused since this session began (for /metrics)
-        self.state: StreamState = engine.ingestor.new_state(stream)
+        # False: an events-only stream (the vision tower never runs on it); it keeps events, steps and keyframes, and
+        # refuses questions.
+        self.video_llm = self.ingestor.config.encode
+        self.state: StreamState = self.ingestor.new_state(stream)
         self.state.timings["store"] = 0.0
         self.now = 0.0                  # stream time of the newest step seen
         self.done = False               # the stored run read its source to its end (resume: nothing left to ingest)
@@ -380,7 +406,7 @@ class Session:
         stored = store.extent(stream)
         if stored.end is not None:
             self.state.index_base = stored.next_step
-            self.state.time_base = stored.end + 1.0 / engine.config.ingest.sampling.fps
+            self.state.time_base = stored.end + 1.0 / self.ingestor.config.sampling.fps
             self.now = stored.end
 
     def resume(self) -> Checkpoint | None:
@@ -438,7 +464,7 @@ class Session:
         store refuses (StorageFault) ends the run with it; with `heal` (a live stream) the run goes on, holds what it
         could not store (`fault` says why) and tries again with backoff, and at the end a write still refused
         raises."""
-        for record in self.engine.ingestor.run(frames, self.state, batch, final, on_frame):
+        for record in self.ingestor.run(frames, self.state, batch, final, on_frame):
             self.now = max(self.now, record.end)
             self._log.events += record.events
             if isinstance(record, Step):
@@ -474,7 +500,7 @@ class Session:
                 except StorageFault as e:
                     if not heal:
                         raise
-                    retry = self.engine.config.ingest.store_retry
+                    retry = self.ingestor.config.store_retry
                     self._failures += 1
                     self.faults += 1
                     self.fault = str(e)
@@ -504,8 +530,15 @@ class Session:
 
     def about(self, clip: ClipMemory, prompt: str) -> str:
         """The video LLM's short reply (caption_tokens at most) to a prompt about one clip (with tokens)."""
-        return "".join(self.engine.generate(prompt, [prompt_clip(clip)], "",
+        return "".join(self.engine.generate(prompt, self.capped([prompt_clip(clip)]), "",
                                             max_new_tokens=self.engine.config.model.caption_tokens))
+
+    def capped(self, prompt: list[PromptClip]) -> list[PromptClip]:
+        """The prompt's clips with at most `max_images` frames among them, chosen as the server chooses within its
+        max_frames (evenly over time, the newest kept); unchanged without a cap."""
+        if self.max_images is None:
+            return prompt
+        return [replace(c, frames=f) for c, f in zip(prompt, pick_frames(prompt, self.max_images))]
 
     def window(self, until: float | None = None, budget: int | None = None) -> LiveWindow | None:
         """The stream's live window as of `until` (stream seconds; None: now): its newest steps that ended by then, as
@@ -517,13 +550,13 @@ class Session:
         while budget is not None and steps and sum(s.tokens.shape[0] for s in steps) > budget:
             steps = steps[1:]                          # the oldest goes first
         side = self.engine.config.server.frame_side if self.engine.remote else None
-        return live_window(steps, self.engine.ingestor.step_seconds, side)
+        return live_window(steps, self.ingestor.step_seconds, side)
 
     def open_clip(self, window: LiveWindow | None, until: float | None, span: TimeSpan | None,
                   budget: int) -> ClipMemory | None:
         """The clip being recorded, up to where the live window starts (or to `until`), if it lies in the question's
         span and fits the `budget` tokens; None otherwise, and when the stream is not running here."""
-        opened = self.engine.ingestor.open_clip(self.state, window.start if window is not None else None, until)
+        opened = self.ingestor.open_clip(self.state, window.start if window is not None else None, until)
         if opened is None or opened.n_tokens > budget or (span is not None and not _within(opened, span)):
             return None
         return opened
@@ -581,6 +614,9 @@ class Session:
         a wall clock can place, asked of a file, is refused (ValueError, one line) instead of ignored (a person asks:
         the CLI and the API; a benchmark's wording is left as it is)."""
         started = time.perf_counter()
+        if not self.video_llm:
+            raise EventsOnly(f"camera {self.stream!r} is events-only (video_llm = false): it keeps events and "
+                             "alerts, no video to answer from")
         policy = policy or self.engine.config.answer.policy
         newest = self.store.get(self.store.latest(self.stream, 1, until))
         now = until if until is not None else max([self.now] + [c.end for c in newest])
@@ -604,8 +640,8 @@ class Session:
                 clips, skipped = self._gather(question, until, span, budget)
                 if window is not None:
                     clips = [c for c in clips if c.start < window.start]
-        prompt = [prompt_clip(c) for c in clips] + ([prompt_clip(opened, ", still recording")] if opened else []) + \
-            ([window.prompt] if window else [])
+        prompt = self.capped([prompt_clip(c) for c in clips] + ([prompt_clip(opened, ", still recording")] if opened
+                                                                  else []) + ([window.prompt] if window else []))
         now = until if until is not None else max([now] + [c.end for c in clips + ([opened] if opened else [])] +
                                                   ([window.end] if window else []))
         context = f"Time now: {time_now(now, clips + newest)}."

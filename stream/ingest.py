@@ -357,6 +357,7 @@ class Ingestor:
                     state.noise_cal.observe(p.change.reshape(-1))
             if cfg.gate.enabled and p.change is not None and not p.cut:
                 p.encode = changed_share(p.change, p.threshold) > cfg.gate.min_changed
+            p.encode = p.encode and cfg.encode        # an events-only stream: no step is ever encoded
             if p.encode:
                 gate = p.pix[-1]
         state.ref_frame = gate

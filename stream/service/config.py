@@ -1,14 +1,19 @@
 """The cameras and settings `vigil serve --config FILE` runs, read from TOML (stdlib tomllib). An example with every
-key is `vigil.example.toml`. Unknown keys and wrong types are one-line errors naming the file and the key."""
+key is `vigil.example.toml`. Unknown keys and wrong types are one-line errors naming the file and the key.
+A `[defaults]` table holds any `[[camera]]` key but name and source; a camera's own key wins."""
+import copy
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from stream.config import SamplingConfig
 from stream.service.registry import NAME
+from stream.service.schedule import Schedule
 from stream.service.sinks import SHARED, sink_class
 
-BUILT_IN = ("server", "model", "camera", "answer")       # the tables besides one per shared sink (SHARED)
+BUILT_IN = ("server", "model", "defaults", "camera", "answer")    # the tables besides one per shared sink (SHARED)
+OWN = ("name", "source")           # the [[camera]] keys [defaults] cannot give: each camera has its own
 
 
 @dataclass
@@ -30,18 +35,52 @@ class CameraConfig:
     webhook: str | None = None
     # A video file source starts again at its end (a test camera); live sources ignore it.
     loop: bool = False
-    # Retention: clips kept for this camera, oldest deleted first (None: the store's default).
+    # Retention: clips kept for this camera, and bytes of them (token files and keyframes), oldest deleted first
+    # whichever bound is reached (None: the store's default). A disk shared by many cameras needs max_bytes.
     max_clips: int | None = None
+    max_bytes: int | None = None
+    # Frames sampled per second (None: the engine's, --fps): a doorway needs more than a parking lot, and each
+    # frame costs the one shared vision tower. Bounded as SamplingConfig bounds it.
+    fps: float | None = None
+    # False: events only. The vision tower never runs on this camera's frames (they cost the shared model nothing);
+    # scene and activity alerts still go out, undescribed, and its clips keep keyframes and keys for clip search but
+    # no tokens, so questions to it are refused. Rules need the video LLM, so they are an error here.
+    video_llm: bool = True
+    # Images per request to the [answer] server for this camera's descriptions, rule checks and questions: fewer
+    # cost less per alert on a paid API (None: [answer] max_frames, which this may not exceed).
+    max_images: int | None = None
+    # "HH:MM-HH:MM" local-time windows when alerts are sent to this camera's sinks (MQTT, webhook), e.g.
+    # ["22:00-06:00"] for nights only; outside them alerts are still raised and kept in the feed and alerts.jsonl.
+    # Empty: always.
+    schedule: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        for k in ("scene_alerts", "activity_alerts", "describe", "loop", "video_llm"):
+            if not isinstance(getattr(self, k), bool):
+                raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
+        for k in ("rules", "sinks", "schedule"):
+            v = getattr(self, k)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"{k} must be a list of strings, got {v!r}")
+        if self.webhook is not None and not isinstance(self.webhook, str):
+            raise ValueError(f"webhook must be a URL, got {self.webhook!r}")
+        for k in ("max_clips", "max_bytes", "max_images"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{k} must be an integer of at least 1, got {v!r}")
+        if self.fps is not None:
+            if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)):
+                raise ValueError(f"fps must be a number, got {self.fps!r}")
+            SamplingConfig(fps=float(self.fps))           # its own bounds, its own one-line message
         if not isinstance(self.name, str) or not NAME.match(self.name):
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ValueError("source must be a URL, a webcam index or a file path")
+        if not self.video_llm and self.rules:
+            raise ValueError("rules are checked by the video LLM: an events-only camera (video_llm = false) has none")
+        Schedule(self.schedule)               # each window checked: a one-line ValueError naming it
         for name in self.sinks:
             sink_class(name)                  # a one-line ValueError naming the sinks there are
-        if self.max_clips is not None and self.max_clips < 1:
-            raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
 
 
 @dataclass
@@ -87,20 +126,35 @@ class ServiceConfig:
         return {n: c for n, c in self.sinks.items() if any(n in cam.sinks for cam in self.cameras)}
 
 
-def _build(cls, table, where: str):
+def _check_keys(cls, table, where: str, exclude: tuple[str, ...] = ()) -> None:
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table")
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)} - set(exclude)
     unknown = sorted(set(table) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     for k, v in table.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{where}: {k} must be a finite number")
+
+
+def _build(cls, table, where: str):
+    _check_keys(cls, table, where)
     try:
         return cls(**table)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where}: {e}") from None
+
+
+def _cameras(cams, defaults) -> list[CameraConfig]:
+    """The [[camera]] tables, each over [defaults] (its own keys win). The defaults are checked alone first, as a
+    camera of their own, so that a bad default is named as [defaults], not as each camera that inherits it."""
+    if not isinstance(cams, list):
+        raise ValueError("cameras are [[camera]] tables")
+    _check_keys(CameraConfig, defaults, "[defaults]", exclude=OWN)
+    _build(CameraConfig, {"name": "defaults", "source": "defaults", **defaults}, "[defaults]")
+    return [_build(CameraConfig, {**copy.deepcopy(defaults), **c} if isinstance(c, dict) else c,
+                   f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
 
 
 def load(path: str | Path) -> ServiceConfig:
@@ -119,15 +173,16 @@ def load(path: str | Path) -> ServiceConfig:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown table [{unknown[0]}] (known: {', '.join(known)})")
-        cams = data.get("camera", [])
-        if not isinstance(cams, list):
-            raise ValueError("cameras are [[camera]] tables")
-        cameras = [_build(CameraConfig, c, f"[[camera]] {i + 1}") for i, c in enumerate(cams)]
+        cameras = _cameras(data.get("camera", []), data.get("defaults", {}))
         sinks = {name: _build(sink_class(name).config_class, data[name], f"[{name}]")
                  for name in sorted(SHARED) if data.get(name) is not None}
         if data.get("answer") is not None:
             from models.config import ServerConfig
-            _build(ServerConfig, data["answer"], "[answer]")
+            most = _build(ServerConfig, data["answer"], "[answer]").max_frames
+            for i, cam in enumerate(cameras):
+                if cam.max_images is not None and cam.max_images > most:
+                    raise ValueError(f"[[camera]] {i + 1}: max_images ({cam.max_images}) exceeds [answer] max_frames "
+                                     f"({most})")
         return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
                              model=_build(ModelSection, data.get("model", {}), "[model]"),
                              sinks=sinks, cameras=cameras, answer=data.get("answer"))

@@ -15,6 +15,7 @@ class AlertFeed:
         self._listeners: set[queue.Queue] = set()
         self.delivered = 0
         self.name = "feed"
+        self.local = True           # kept on this machine, not sent: a camera's schedule holds nothing back from it
 
     # The Sink interface (stream.service.sinks): cameras send every alert here too.
     def send(self, alert: Alert) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -20,6 +20,7 @@ from stream.config import AlertConfig
 from memory.clip import Evidence
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
 from stream.service.evidence import EvidenceRecorder
+from stream.service.schedule import Schedule
 from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
@@ -47,11 +48,22 @@ class WatchSpec:
     fail_fast: bool = True
     owner: str | None = None               # a page session that started it (the webcam, the demo); None: shared
     max_clips: int | None = None           # retention: clips kept for this stream (None: the store's default)
+    max_bytes: int | None = None           # retention: bytes of clips kept for this stream (None: the store's default)
     delete_after: bool = False             # an uploaded file: deleted once played or stopped (it is a copy)
     loop: bool = False                     # a file played as live starts again at its end (a test camera)
     # Where an alert's video is served, "{id}" for the alert's id (the API's route, with the server's address):
     # put in each alert the sinks send. None: no link (the video is still made, per alerts.evidence).
     video_url: str | None = None
+    fps: float | None = None               # frames sampled per second for this stream (None: the engine's)
+    # False: events only. The vision tower never runs on its frames; the detectors' alerts go out undescribed, and
+    # watch rules (checked by the video LLM) are refused.
+    video_llm: bool = True
+    # Images per request to an answer server for this stream (descriptions, rule checks, questions); None: the
+    # server's max_frames, which bounds it either way.
+    max_images: int | None = None
+    # "HH:MM-HH:MM" local-time windows (stream.service.schedule) when alerts are sent to the sinks; outside them
+    # they are raised and kept (the feed, the log) but not sent. Empty: always.
+    schedule: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,28 +89,38 @@ class LiveStats:
 class Watcher:
     def __init__(self, engine: Engine, spec: WatchSpec, checker: Checker | None = None,
                  on_alert: Callable[[Alert], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 describer: Describer | None = None):
+                 describer: Describer | None = None, wall_clock: Callable[[], float] = time.time):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
+        self.schedule = Schedule(spec.schedule)      # a bad window: one line, before the source opens
+        # The time an alert with no wall time of its own (a file's) is sent by (tests pass a fixed one).
+        self.wall_clock = wall_clock
+        self._held_back: deque[str] = deque(maxlen=1000)   # ids of alerts raised outside the schedule (their updates too)
         self._model_checks = checker is None        # rules checked by what answers (else by a given checker)
-        if self._model_checks:
-            self._can_check(spec.rules)
-        sampling = engine.config.ingest.sampling
+        self._can_check(spec.rules)
+        ingest = engine.config.ingest
+        if spec.fps is not None:               # SamplingConfig bounds it (a one-line ValueError)
+            ingest = replace(ingest, sampling=replace(ingest.sampling, fps=spec.fps))
+        if not spec.video_llm:
+            ingest = replace(ingest, encode=False)
+        sampling = ingest.sampling
         self.source: Source = open_source(spec.source, SourceOptions(
             sampling.fps, sampling.max_side, sampling.reconnect, fail_fast=spec.fail_fast, realtime=spec.realtime,
             loop=spec.loop))
         try:
             store = None
-            if spec.max_clips is not None:
-                from dataclasses import replace
-                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, max_clips=spec.max_clips))
-            self.session: Session = engine.open(spec.memory, spec.name, store=store)
+            retention = {k: v for k, v in (("max_clips", spec.max_clips), ("max_bytes", spec.max_bytes)) if v is not None}
+            if retention:                      # this stream's own retention; the rest as the engine's store
+                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, **retention))
+            self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest,
+                                                max_images=spec.max_images)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
             self.source.close()
             raise
-        self.alerter = Alerter(spec.name, spec.alerts, spec.rules)
+        alerts = spec.alerts if spec.video_llm else replace(spec.alerts, describe=False)   # nothing to describe
+        self.alerter = Alerter(spec.name, alerts, spec.rules)
         ask = self.session.about
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
-                                 self._deliver, spec.alerts, noise=engine.noise)
+                                 self._deliver, alerts, noise=engine.noise)
         self.evidence = EvidenceRecorder(spec.name, spec.alerts.evidence, self.session.store.add_evidence) \
             if spec.alerts.evidence.enabled else None
         self.log = LogSink(spec.memory)
@@ -157,7 +179,7 @@ class Watcher:
                                                   if e.kind in (ACTIVITY_END, SOURCE_GAP)))
                 for alert in self.alerter.update(record):
                     if alert.thumbnail is None and isinstance(record, Step):
-                        alert.thumbnail = jpeg(record.frame, self.engine.config.ingest.thumb_side)
+                        alert.thumbnail = jpeg(record.frame, self.session.ingestor.config.thumb_side)
                     alert.wall_time = self._wall_of(alert.time, record)
                     self._record_video(alert)
                     self.verifier.raised(alert)
@@ -238,7 +260,15 @@ class Watcher:
             self._log_fault = None
         except OSError as e:                   # a full disk: the alert still reaches the feed and the sinks
             self._log_fault = f"could not write the alert log ({e.strerror or e})"
+        if alert.update:
+            sends = alert.id not in self._held_back          # a description goes where its alert went
+        else:
+            sends = self.schedule.allows(alert.wall_time if alert.wall_time is not None else self.wall_clock())
+            if not sends:
+                self._held_back.append(alert.id)
         for sink in ([self.webhook] if self.webhook else []) + self.sinks:
+            if not sends and not getattr(sink, "local", False):    # outside the schedule: kept here, not sent
+                continue
             try:
                 sink.send(alert)
             except Exception as e:             # a sink's own fault must not stop the stream, nor mark it failed
@@ -249,14 +279,16 @@ class Watcher:
 
     # ---- rules ---------------------------------------------------------------------------------------------
     def _can_check(self, rules: list[str]) -> None:
-        if rules:
+        if rules and not self.spec.video_llm:
+            raise ValueError(f"camera {self.spec.name!r} is events-only (video_llm = false): watch rules are checked "
+                             "by the video LLM")
+        if rules and self._model_checks:
             self.engine.require_answerer(f"camera {self.spec.name!r} cannot check watch rules")
 
     def set_rules(self, texts: list[str]) -> None:
         """Takes effect at once: the next clip activity touches is checked against these. ValueError (one line) when
         nothing can check them."""
-        if self._model_checks:
-            self._can_check(texts)
+        self._can_check(texts)
         self.alerter.set_rules(texts)
 
     def rules(self) -> list[RuleView]:

@@ -289,8 +289,8 @@ def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     url, _ = serve(realtime_files=False)
     api = httpx.Client(base_url=url, timeout=60)
     src = str(videos / "one-by-one-person-detection.mp4")
-    r = api.post("/api/v1/cameras", json={"name": "room", "source": src, "fps": 2})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fps"
+    r = api.post("/api/v1/cameras", json={"name": "room", "source": src, "frame_rate": 2})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "frame_rate"
     r = api.post("/api/v1/cameras", json={"name": "my cam!", "source": src})
     assert r.status_code == 422 and "'my-cam'" in r.json()["detail"][0]["msg"]
     assert api.post("/api/v1/cameras", json={"name": "room", "source": src}).status_code == 201
@@ -310,3 +310,26 @@ def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     assert api.get("/api/v1/alerts", params={"camera": "room"}).json() == every
     clip = api.get("/api/v1/cameras/room/clips").json()[0]
     assert clip["camera"] == "room" and clip["local_start"] is None        # a file has no wall clock
+
+
+def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_refuses_questions(serve, videos):
+    url, handlers = serve(realtime_files=False)
+    api = httpx.Client(base_url=url.rstrip("/"), timeout=60)
+    bikes = str(videos / "bikes.mp4")
+    r = api.post("/api/v1/cameras", json={"name": "drive", "source": bikes, "fps": 2, "video_llm": False,
+                                          "schedule": ["22:00-06:00"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["settings"] == {"fps": 2.0, "video_llm": False, "describe": False, "max_images": None,
+                                    "schedule": ["22:00-06:00"], "max_clips": None, "max_bytes": None}
+    plain = api.post("/api/v1/cameras", json={"name": "room", "source": bikes}).json()["settings"]
+    assert (plain["fps"], plain["video_llm"], plain["describe"], plain["schedule"]) == (1.0, True, True, [])
+    assert api.get("/api/v1/cameras/drive").json()["settings"]["fps"] == 2.0
+    wait_for(lambda: api.get("/api/v1/cameras/drive").json()["status"]["state"] == "ended")
+    r = api.post("/api/v1/cameras/drive/ask", json={"question": "What happened?"})
+    assert r.status_code == 422 and "events-only" in r.json()["detail"] and "\n" not in r.json()["detail"]
+    for body, status, said in (({"fps": 40}, 422, "less than or equal to 30"),
+                               ({"schedule": ["25:00-06:00"]}, 422, "schedule window '25:00-06:00'"),
+                               ({"max_images": 0}, 422, "greater than or equal to 1"),
+                               ({"video_llm": False, "rules": ["a person enters"]}, 400, "checked by the video LLM")):
+        r = api.post("/api/v1/cameras", json={"name": "x", "source": bikes, **body})
+        assert r.status_code == status and said in r.text, (body, r.status_code, r.text)

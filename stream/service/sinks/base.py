@@ -13,7 +13,9 @@ CAMERA_STATES = ("connecting", "live", "reconnecting", "playing", "ended", "stop
 @runtime_checkable
 class Sink(Protocol):
     """Somewhere alerts go. A per-camera sink (log, webhook) is closed by its watcher; a shared one (MQTT: one
-    client per process for every camera) by whoever made it."""
+    client per process for every camera) by whoever made it. A sink that keeps alerts on this machine rather than
+    sending them (the API's feed) has `local = True`: a camera's schedule (the hours alerts are sent) does not hold
+    alerts back from it."""
     name: str
 
     def send(self, alert: Alert) -> None:

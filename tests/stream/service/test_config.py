@@ -38,12 +38,51 @@ def test_a_camera_sends_to_a_registered_sink_with_its_table(tmp_path):
     (CAMERA + 'sinks = ["mqtt"]\n', "camera 'door' sends to 'mqtt' but there is no [mqtt] table"),
     ('[mqtt]\nbroker = "x"\n' + CAMERA, "[mqtt]: unknown key 'broker' (known: client_id"),
     ('[mqtt]\nport = 0\n' + CAMERA, "[mqtt]: mqtt port must be an integer in [1, 65535]"),
-    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, camera, answer, mqtt)"),
+    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, defaults, camera, answer, mqtt)"),
 ])
 def test_wrong_sinks_are_one_line_errors_naming_the_file(tmp_path, text, error):
     with pytest.raises(ValueError) as e:
         load(write(tmp_path, text))
     assert str(e.value).startswith(f"{tmp_path / 'vigil.toml'}: ") and error in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
+    cfg = load(write(tmp_path, '[defaults]\nactivity_alerts = false\nrules = ["a person enters"]\nmax_clips = 50\n'
+                     'fps = 2\n' + CAMERA + 'max_clips = 7\nfps = 0.5\n[[camera]]\nname = "yard"\nsource = "0"\nrules = []\n'))
+    door, yard = cfg.cameras
+    assert (door.activity_alerts, door.rules, door.max_clips) == (False, ["a person enters"], 7)
+    assert (yard.activity_alerts, yard.rules, yard.max_clips) == (False, [], 50)
+    assert (door.fps, yard.fps) == (0.5, 2)
+    night = load(write(tmp_path, '[defaults]\nschedule = ["22:00-06:00"]\n' + CAMERA)).cameras[0]
+    assert night.schedule == ["22:00-06:00"]
+    door.rules.append("x")
+    assert cfg.cameras[1].rules == [] and load(write(tmp_path, CAMERA)).cameras[0].activity_alerts   # no defaults
+
+
+@pytest.mark.parametrize("text, error", [
+    ('[defaults]\nname = "all"\n' + CAMERA, "[defaults]: unknown key 'name' (known: activity_alerts"),
+    ('[defaults]\nfrobs = 1\n' + CAMERA, "[defaults]: unknown key 'frobs'"),
+    ('[defaults]\nmax_clips = 0\n' + CAMERA, "[defaults]: max_clips must be an integer of at least 1, got 0"),
+    ('[defaults]\ndescribe = "yes"\n' + CAMERA, "[defaults]: describe must be true or false, got 'yes'"),
+    (CAMERA + 'rules = "a person enters"\n', "[[camera]] 1: rules must be a list of strings"),
+    ('defaults = 3\n' + CAMERA, "[defaults] must be a table"),
+    ('[defaults]\nfps = 40\n' + CAMERA, "[defaults]: fps must be in (0, 30], got 40"),
+    (CAMERA + 'fps = "2"\n', "[[camera]] 1: fps must be a number, got '2'"),
+    ('[answer]\nurl = "http://127.0.0.1:9/v1"\nmodel = "m"\nmax_frames = 8\n[defaults]\nmax_images = 4\n' + CAMERA +
+     'max_images = 12\n', "[[camera]] 1: max_images (12) exceeds [answer] max_frames (8)"),
+    (CAMERA + 'max_bytes = 1.5e6\n', "[[camera]] 1: max_bytes must be an integer of at least 1, got 1500000.0"),
+    ('[defaults]\nmax_images = 0\n' + CAMERA, "[defaults]: max_images must be an integer of at least 1, got 0"),
+    ('[defaults]\nschedule = ["25:00-06:00"]\n' + CAMERA,
+     "[defaults]: schedule window '25:00-06:00' must be \"HH:MM-HH:MM\" in local time"),
+    (CAMERA + 'schedule = "22:00-06:00"\n', "[[camera]] 1: schedule must be a list of strings"),
+    ('[defaults]\nvideo_llm = false\n' + CAMERA + 'rules = ["a person enters"]\n',
+     "[[camera]] 1: rules are checked by the video LLM: an events-only camera (video_llm = false) has none"),
+])
+def test_wrong_defaults_and_types_are_one_line_errors_naming_the_key(tmp_path, text, error):
+    with pytest.raises(ValueError) as e:
+        load(write(tmp_path, text))
+    assert str(e.value).startswith(f"{tmp_path / 'vigil.toml'}: ") and error in str(e.value), str(e.value)
     assert "\n" not in str(e.value)
 
 
