@@ -495,7 +495,7 @@ def cmd_serve(args) -> int:
     s, d = cfg.server, UIConfig()
     config = UIConfig(host=args.host or s.host or d.host, port=args.port or s.port or d.port,
                       auth=_auth(args.auth or s.auth), memory_root=args.memory or s.memory or d.memory_root,
-                      media_roots=d.media_roots + list(s.media) + list(args.media))
+                      media_roots=d.media_roots + list(s.media) + list(args.media), public_url=s.public_url)
     if cfg.model.name:
         args.model = cfg.model.name
         if args.embedder in (None, "tiny") or cfg.model.name in TINY_LLMS:

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.service import Service, SourceRefused
+from app.config import API_PREFIX, VIDEO_PATH
+from app.service import Service, SourceRefused, VideoMissing
 from memory.store import StoreError
 from stream.clock import clip_label, span_text
 from models.remote import ServerError
@@ -27,7 +28,7 @@ from stream.service.registry import RegistryError, clean_name
 from stream.service.schedule import Schedule
 from stream.sources import SourceError, redact
 
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 ID_MAX = 2 ** 63 - 1          # SQLite's largest integer: a clip id past it names no clip
 SECONDS = dict(allow_inf_nan=False, le=1e12)   # a time: finite, and short of year 33,000 as Unix time
 
@@ -204,6 +205,28 @@ def answer_stream(answer, name: str | None = None, plain: bool = False):
         yield sse("clips", used())
         yield sse("done", {})
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def ranged(data: bytes, header: str | None, media_type: str) -> Response:
+    """The bytes, or the one range `bytes=a-b` (a-, -n) a player asks for (206; 416 for a range outside them): a
+    browser's video element seeks by ranges."""
+    size = len(data)
+    head = {"Accept-Ranges": "bytes"}
+    if not header or not header.startswith("bytes=") or "," in header:
+        return Response(data, media_type=media_type, headers=head)
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first:
+            a, b = int(first), (int(last) if last else size - 1)
+        else:
+            a, b = max(0, size - int(last)), size - 1
+    except ValueError:
+        return Response(data, media_type=media_type, headers=head)
+    b = min(b, size - 1)
+    if a > b or a >= size:
+        return Response(status_code=416, headers=head | {"Content-Range": f"bytes */{size}"})
+    return Response(data[a:b + 1], status_code=206, media_type=media_type,
+                    headers=head | {"Content-Range": f"bytes {a}-{b}/{size}"})
 
 
 def wants_json(request: Request) -> bool:
@@ -408,6 +431,19 @@ def router(service: Service) -> APIRouter:
             return [a.to_json() for a in service.feed.recent(limit, camera, before)]
         except KeyError:
             raise HTTPException(404, f"no recent alert with id {before!r}") from None
+
+    @r.get(VIDEO_PATH.replace("{id}", "{alert_id}"), tags=["alerts"], response_class=Response,
+           summary="An alert's video",
+           description="An H.264 MP4 of the alert's span with a few seconds before and after (the `video` link of "
+                       "the alert). It is written a few seconds after the span ends: until then a 404 says so. "
+                       "Byte ranges are served, so a player can seek.",
+           responses={200: {"content": {"video/mp4": {}}}, 206: {"content": {"video/mp4": {}}}})
+    def alert_video(request: Request, alert_id: str = Path(pattern=r"^[0-9a-f]{1,64}$")):
+        try:
+            data = service.video(alert_id).mp4
+        except VideoMissing as e:
+            raise HTTPException(404, str(e)) from None
+        return ranged(data, request.headers.get("range"), "video/mp4")
 
     @r.get(PREFIX + "/alerts/stream", tags=["alerts"],
            responses={200: {"content": {"text/event-stream": {}},

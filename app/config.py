@@ -4,6 +4,8 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+API_PREFIX = "/api/v1"                              # the REST API's routes (app/api.py)
+VIDEO_PATH = API_PREFIX + "/alerts/{id}/clip.mp4"   # an alert's video, linked from the alerts the sinks send
 
 
 @dataclass
@@ -41,6 +43,13 @@ class UIConfig:
     # Newest clips shown in the memory browser, and alerts in the feed.
     gallery_clips: int = 48
     feed_alerts: int = 30
+    # The address other machines reach this server at (a reverse proxy's, say), for the links to alerts' videos
+    # in MQTT and webhook payloads; None: http://host:port.
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def __post_init__(self):
         if self.host not in LOOPBACK and self.auth is None:
@@ -51,6 +60,8 @@ class UIConfig:
                 or self.max_upload_mb < 1 or self.webcam_idle <= 0:
             raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_alerts must be "
                              "positive")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"public_url must be an http(s):// address, got {self.public_url!r}")
 
 
 @dataclass

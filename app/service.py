@@ -2,7 +2,7 @@
 and the rules for adding a camera from user input (which sources are allowed, which names)."""
 from pathlib import Path
 
-from app.config import UIConfig
+from app.config import VIDEO_PATH, UIConfig
 from stream.config import AlertConfig
 from stream.engine import Engine
 from stream.service.alerts import Checker
@@ -17,6 +17,10 @@ URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp")
 
 class SourceRefused(ValueError):
     """A source the server will not open; the message is one line and names no server path."""
+
+
+class VideoMissing(LookupError):
+    """No video for an alert (yet): the message is one line for the user."""
 
 
 class Service:
@@ -78,8 +82,28 @@ class Service:
                          webhook=webhook or None, realtime=self.config.realtime_files,
                          sinks=self.sinks + list(sinks or []), fail_fast=fail_fast, owner=owner, max_clips=max_clips,
                          delete_after=delete_after, loop=loop, fps=fps, video_llm=video_llm,
-                         max_images=max_images, max_bytes=max_bytes, schedule=list(schedule))
+                         max_images=max_images, max_bytes=max_bytes, schedule=list(schedule),
+                         video_url=self.config.base_url + VIDEO_PATH)
         return self.registry.start(spec)
+
+    def video(self, alert: str):
+        """An alert's stored video (memory.clip.Evidence). The camera the feed names is asked first, then every
+        running camera (an alert older than the feed holds). VideoMissing says why there is none."""
+        cameras = self.registry.cameras() if self.registry is not None else []
+        known = self.feed.get(alert)
+        if known is not None:
+            cameras.sort(key=lambda w: w.spec.name != known.stream)
+        for w in cameras:
+            if w.evidence is not None and w.evidence.pending(alert):
+                raise VideoMissing(f"the video of alert {alert} is still being recorded: it is written a few seconds "
+                                   f"after its span ends")
+            video = w.video(alert)
+            if video is not None:
+                return video
+        if known is not None and known.video is None:
+            raise VideoMissing(f"alert {alert} has no video (its camera makes none)")
+        raise VideoMissing(f"no video of alert {alert}: no running camera has one (unknown, its camera stopped, or "
+                           f"retention deleted it)")
 
     def close(self) -> None:
         if self.registry is not None:

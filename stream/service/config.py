@@ -91,6 +91,7 @@ class ServerSection:
     auth: str | None = None            # "user:password"; required when host is not loopback
     memory: str | None = None          # the root: each camera's memory is a folder in it
     media: list[str] = field(default_factory=list)   # more folders the page and the API may open files from
+    public_url: str | None = None      # the address others reach the server at, for video links in alerts
 
 
 @dataclass

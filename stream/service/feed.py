@@ -58,6 +58,11 @@ class AlertFeed:
             items = items[at + 1:]
         return items[:limit]
 
+    def get(self, alert: str) -> Alert | None:
+        """The alert of that id, as last sent, while the feed holds it."""
+        with self._lock:
+            return self._recent.get(alert)
+
     def subscribe(self) -> "queue.Queue[Alert | None]":
         """A queue of alerts from now on; None ends it (the feed closed, or the listener fell behind)."""
         q: queue.Queue = queue.Queue(maxsize=self._per_listener)

@@ -333,3 +333,34 @@ def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_
                                ({"video_llm": False, "rules": ["a person enters"]}, 400, "checked by the video LLM")):
         r = api.post("/api/v1/cameras", json={"name": "x", "source": bikes, **body})
         assert r.status_code == status and said in r.text, (body, r.status_code, r.text)
+
+
+def test_an_alerts_video_is_served_linked_and_seekable(serve, videos):
+    import io
+
+    import av
+    url, handlers = serve(realtime_files=False, public_url="https://vigil.example.net/")
+    api = httpx.Client(base_url=url, timeout=60)
+    r = api.post("/api/v1/cameras", json={"name": "room", "source": str(videos / "one-by-one-person-detection.mp4"),
+                                          "scene_alerts": False})
+    assert r.status_code == 201
+    wait_for(lambda: api.get("/api/v1/cameras/room").json()["status"]["state"] == "ended", timeout=300)
+    alerts = [a for a in api.get("/api/v1/alerts", params={"camera": "room"}).json() if not a["update"]]
+    assert len(alerts) >= 5
+    for a in alerts:            # the link the sinks send: the public address, the API's route
+        assert a["video"] == f"https://vigil.example.net/api/v1/alerts/{a['id']}/clip.mp4"
+    path = f"/api/v1/alerts/{alerts[0]['id']}/clip.mp4"
+    whole = wait_for(lambda: (lambda g: g if g.status_code == 200 else None)(api.get(path)), timeout=30)
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
+    with av.open(io.BytesIO(whole.content)) as c:
+        decoded = sum(1 for _ in c.decode(video=0))
+        assert c.streams.video[0].codec_context.name == "h264" and decoded >= 5
+    part = api.get(path, headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206 and part.content == whole.content[10:100]
+    assert part.headers["content-range"] == f"bytes 10-99/{len(whole.content)}"
+    tail = api.get(path, headers={"Range": "bytes=-16"})
+    assert tail.status_code == 206 and tail.content == whole.content[-16:]
+    assert api.get(path, headers={"Range": f"bytes={len(whole.content)}-"}).status_code == 416
+    missing = api.get("/api/v1/alerts/0123abcd/clip.mp4")
+    assert missing.status_code == 404 and "no video of alert 0123abcd" in missing.json()["detail"]
+    assert api.get("/api/v1/alerts/..%2Fx/clip.mp4").status_code in (404, 422)

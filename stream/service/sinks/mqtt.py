@@ -114,9 +114,11 @@ def discovery(config: MqttConfig, camera: str) -> dict[str, dict]:
                              # a description sent later for the same alert is not a second event: HA ignores a
                              # payload its template renders empty (value_json['update'], since .update is the
                              # dict's method to Jinja)
+                             # the event's attributes: what an automation's notification shows and links to
                              "value_template": "{% if not value_json['update'] %}{{ {'event_type': value_json.kind, "
-                                               "'id': value_json.id, 'message': value_json.message} | to_json }}"
-                                               "{% endif %}"},
+                                               "'id': value_json.id, 'message': value_json.message, "
+                                               "'description': value_json.description, 'video': value_json.video} "
+                                               "| to_json }}{% endif %}"},
         ("sensor", "status"): {"name": "Status", "device_class": "enum", "options": list(CAMERA_STATES), "state_topic": status,
                                "value_template": "{{ value_json.state }}", "json_attributes_topic": status},
         ("sensor", "description"): {"name": "Last description", "state_topic": alert, "icon": "mdi:text",

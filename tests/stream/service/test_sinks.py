@@ -272,13 +272,15 @@ def test_mqtt_discovery_shows_each_camera_to_home_assistant_and_forgets_a_remove
         state = by[("sensor", "yard/east", "status")]
         assert render(state["value_template"], status.payload) == "live" and "live" in state["options"]
 
-        a = Alert("activity_start", "yard/east", 3.0, "Activity started", description="A person walks in. " * 30)
+        a = Alert("activity_start", "yard/east", 3.0, "Activity started", description="A person walks in. " * 30,
+                  video="http://vigil.local/api/v1/alerts/ab12/clip.mp4")
         sink.send(a)
         sink.send(replace(a, update=True))
         first, second = ha.get("vigil/yard_east/alert"), ha.get("vigil/yard_east/alert")
         event = by[("event", "yard/east", "alert")]
         fired = json.loads(render(event["value_template"], first.payload))
         assert fired["event_type"] == "activity_start" and fired["id"] == a.id
+        assert fired["video"] == a.video and fired["description"] == a.description      # a notification's link
         assert set(event["event_types"]) == set(alert_kinds()) | {"rule"}
         assert render(event["value_template"], second.payload) == ""      # an update is not a second event
         said = by[("sensor", "yard/east", "description")]
