@@ -59,3 +59,14 @@ class Evidence:
     mp4: bytes
     frames: int                    # frames in it
     wall_start: float | None = None   # Unix time of its first frame (live cameras); None for files
+
+
+@dataclass
+class Caption:
+    """A clip's times and caption, without its blobs: what a recap reads of a span's clips."""
+    clip: int
+    start: float                   # stream seconds
+    end: float
+    wall_start: float | None       # Unix seconds (live cameras)
+    wall_end: float | None
+    text: str | None               # None: not captioned

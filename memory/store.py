@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memory.clip import TIME_EPSILON, ClipMemory, Evidence, Keyframe
+from memory.clip import TIME_EPSILON, Caption, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory import schema
 from memory.files import write_new
@@ -761,6 +761,16 @@ class ClipStore:
             scores = self._keys(INDEXES[kind][1], within.tolist()) @ np.asarray(query, dtype=np.float32)
             best = np.argsort(-scores, kind="stable")[:k]
             return [(int(within[i]), float(scores[i])) for i in best]
+
+    def captions(self, stream: str, span: TimeSpan | None = None) -> list[Caption]:
+        """The times and captions of a stream's clips overlapping `span` (all: None), oldest first: rows only, no
+        tokens, keys or images, so a day of clips reads in milliseconds."""
+        where, args = self._where(stream, None, span)
+        walls = "wall_start, wall_end" if self._has_wall else "NULL, NULL"
+        with self._lock:
+            rows = self.db.execute(f"SELECT id, start, end, {walls}, caption FROM clips WHERE {where} ORDER BY start,"
+                                   " id", args).fetchall()
+        return [Caption(*r) for r in rows]
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""

@@ -263,6 +263,28 @@ class AnswerConfig:
 
 
 @dataclass
+class RecapConfig:
+    """What a recap of a span is made of (stream.service.recap): captions of the clips activity touched, written in
+    the background, and the alerts; a few sentences per hour from the video LLM."""
+    # Caption, on the camera's verifier thread (never the ingest thread), each clip activity touched.
+    captions: bool = True
+    # At most this many captions per hour of a camera's stream: a busy street must not keep the model busy; at 8 s
+    # clips an hour of constant activity is 450 clips, and a recap needs one line a minute, not one every 8 s.
+    captions_per_hour: int = 60
+    # A few sentences per hour of the span, written by the video LLM from that hour's captions and alerts; off, the
+    # recap is the facts alone (activity, alerts, captions), which need no model.
+    summaries: bool = True
+    # Captions and alert lines per hour given to the summary's prompt (the latest kept): a bounded prompt.
+    lines_per_hour: int = 40
+    # The span a recap covers when none is said.
+    default_span: str = "today"
+
+    def __post_init__(self):
+        if self.captions_per_hour < 1 or self.lines_per_hour < 1:
+            raise ValueError("captions_per_hour and lines_per_hour must be at least 1")
+
+
+@dataclass
 class EvidenceConfig:
     """Each alert's video: an H.264 MP4 of its span with a little before and after, cut from a ring of small frames
     the camera keeps in RAM and encoded off the ingest thread (stream.service.evidence)."""

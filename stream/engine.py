@@ -29,7 +29,7 @@ from models.config import ModelConfig, ServerConfig
 from models.remote import RequestSize, pick_frames
 from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, span_text, time_now, when_label
-from stream.config import AnswerConfig, IngestConfig
+from stream.config import AnswerConfig, IngestConfig, RecapConfig
 from stream.ingest import ClipClosed, Ingestor, Record, Step, StreamState, WindowStep, jpeg
 from stream.scheduler import ModelGate, ModelGateConfig
 from stream.sources import Frame, Source, backoff_delay, until_break
@@ -60,6 +60,8 @@ class EngineConfig:
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     # An OpenAI-compatible server that answers (and captions, and checks watch rules) instead of the local video LLM.
     server: ServerConfig = field(default_factory=ServerConfig)
+    # Background captions and the recap of a span (stream.service.recap).
+    recap: RecapConfig = field(default_factory=RecapConfig)
 
 
 def answered_by(config: EngineConfig) -> dict:

@@ -51,7 +51,7 @@ class Alert:
         local = None if self.wall_time is None else \
             datetime.fromtimestamp(self.wall_time).astimezone().isoformat(timespec="seconds")
         return {"id": self.id, "kind": self.kind, "camera": self.stream, "stream": self.stream, "time": round(self.time, 3),
-                "clock": clock_label(self.time), "local_time": local, "message": self.message, "rule": self.rule,
+                "clock": clock_label(self.time), "wall_time": self.wall_time, "local_time": local, "message": self.message, "rule": self.rule,
                 "reason": self.reason,
                 "clip": None if self.clip is None else {"id": self.clip[0], "start": self.clip[1], "end": self.clip[2]},
                 "title": self.title, "description": self.description, "severity": self.severity, "noise": self.noise,
@@ -140,11 +140,14 @@ class Alerter:
                 out.append(Alert(e.kind, self.stream, e.time, how.title))
         return out
 
-    def candidate(self, clip: ClipMemory) -> bool:
-        """A clip worth checking rules on: rules exist and activity touched it (it overlaps the current or last
-        activity span)."""
+    def touched(self, clip: ClipMemory) -> bool:
+        """Activity touched the clip: it overlaps the current or last activity span."""
         start, end = self.span
-        return bool(self.rules) and clip.end >= start and (self.active or clip.start <= end)
+        return clip.end >= start and (self.active or clip.start <= end)
+
+    def candidate(self, clip: ClipMemory) -> bool:
+        """A clip worth checking rules on: rules exist and activity touched it."""
+        return bool(self.rules) and self.touched(clip)
 
     def due(self, clip: ClipMemory) -> tuple[int, list[str]]:
         """(the occurrence the clip belongs to, the rules to check it against): not those that fired in this

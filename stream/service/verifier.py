@@ -76,15 +76,20 @@ class _Held:
 
 @dataclass
 class _Job:
-    kind: str                # "check" or "describe"
+    kind: str                # "check", "describe" or "caption"
     clip: ClipMemory
     alert_id: str | None = None
 
 
 class Verifier:
     def __init__(self, alerter: Alerter, checker: Checker, describer: Describer, deliver: Callable[[Alert], None],
-                 config: AlertConfig, noise: bool = False):
+                 config: AlertConfig, noise: bool = False, captioner: Callable[[ClipMemory], str] | None = None,
+                 captions_per_hour: int = 60):
         self.alerter, self.checker, self.describer, self.deliver = alerter, checker, describer, deliver
+        # Captions of the clips activity touched (for recaps), at most captions_per_hour per hour of stream.
+        self.captioner, self.captions_per_hour = captioner, captions_per_hour
+        self._captioned_at: deque[float] = deque()     # stream end times of the last hour's caption jobs
+        self.captioned = 0
         self.config = config
         self.noise = noise
         self._cond = threading.Condition()
@@ -123,6 +128,13 @@ class Verifier:
         with self._cond:
             if self.alerter.candidate(clip):
                 self._push(_Job("check", clip))
+            if self.captioner is not None and self.alerter.touched(clip) and clip.id is not None:
+                while self._captioned_at and self._captioned_at[0] <= clip.end - 3600.0:
+                    self._captioned_at.popleft()
+                # A caption waits behind checks and descriptions and never takes their place in a full queue.
+                if len(self._captioned_at) < self.captions_per_hour and len(self._jobs) < self.config.verify_queue:
+                    self._captioned_at.append(clip.end)
+                    self._jobs.append(_Job("caption", clip))
             for h in self._held.values():
                 if h.alert.time <= clip.end + 1e-6 and not any(j.alert_id == h.alert.id for j in self._jobs):
                     h.alert.clip = h.alert.clip or (clip.id, clip.start, clip.end)
@@ -145,11 +157,16 @@ class Verifier:
                     self._cond.wait()
                 if not self._jobs:
                     return
-                job = self._jobs.popleft()
+                job = next((j for j in self._jobs if j.kind != "caption"), self._jobs[0])   # captions last
+                self._jobs.remove(job)
             self._do(job)
 
     def _do(self, job: _Job) -> None:
         try:
+            if job.kind == "caption":
+                self.captioner(job.clip)
+                self.captioned += 1
+                return
             if job.kind == "check":
                 occurrence, rules = self.alerter.due(job.clip)
                 for text in rules:
@@ -194,7 +211,8 @@ class Verifier:
 
     def stats(self) -> dict:
         with self._cond:
-            return {"checks": self.checks, "described": self.described, "dropped": self.dropped,
+            return {"checks": self.checks, "described": self.described, "captioned": self.captioned,
+                    "dropped": self.dropped,
                     "failed": self.failed, "last_error": self.last_error, "queued": len(self._jobs),
                     "held": sum(not h.sent for h in self._held.values())}
 

@@ -119,8 +119,11 @@ class Watcher:
         alerts = spec.alerts if spec.video_llm else replace(spec.alerts, describe=False)   # nothing to describe
         self.alerter = Alerter(spec.name, alerts, spec.rules)
         ask = self.session.about
+        recap = engine.config.recap
+        captioner = self.session.caption if spec.video_llm and recap.captions and engine.answerer is not None else None
         self.verifier = Verifier(self.alerter, checker or model_checker(ask), describer or model_describer(ask),
-                                 self._deliver, alerts, noise=engine.noise)
+                                 self._deliver, alerts, noise=engine.noise, captioner=captioner,
+                                 captions_per_hour=recap.captions_per_hour)
         self.evidence = EvidenceRecorder(spec.name, spec.alerts.evidence, self.session.store.add_evidence) \
             if spec.alerts.evidence.enabled else None
         self.log = LogSink(spec.memory)

@@ -84,3 +84,22 @@ class LogSink:
             except ValueError:
                 continue                 # a line torn by a crash mid-write: the others still count
         return out
+
+
+def read_log(folder: str | Path) -> list[dict]:
+    """The alerts of a camera's alerts.jsonl, oldest first, each as last sent (an update replaces its alert's line);
+    a torn or unreadable line is skipped (the log is never rewritten, so one bad line costs only itself)."""
+    path = Path(folder) / "alerts.jsonl"
+    alerts: dict[str, dict] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            a = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(a, dict) and isinstance(a.get("id"), str):
+            alerts[a["id"]] = alerts.get(a["id"], {}) | a
+    return list(alerts.values())
