@@ -398,6 +398,32 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(422, str(e)) from None
         return answer_stream(answer, plain=wants_json(request))
 
+    def made_recap(camera: list[str] | None, when: str | None) -> dict:
+        from stream.service.recap import recap
+        watchers = chosen(camera)
+        if not watchers:
+            raise HTTPException(404, "no camera is running: add one first")
+        return recap(service.engine, [w.session for w in watchers], when).to_json()
+
+    Cameras = Annotated[list[str] | None, Query(description="a camera to recap (repeat for several; none: every "
+                                                            "camera)", max_length=256)]
+    When = Annotated[str | None, Query(max_length=200, description='the span: "today", "since 8 am", "in the last 3 '
+                                                                   'hours", "yesterday" (default: today; "" for all '
+                                                                   'that is stored)')]
+
+    @r.get(PREFIX + "/recap", tags=["recap"], summary="What happened in a span, per camera",
+           description="Per camera: its activity spans, its alerts and, per hour, the captions written in the "
+                       "background (clips activity touched) and a few sentences from the video LLM (noise with "
+                       "random weights: `warning` says so). The facts need no model.")
+    def recap_json(camera: Cameras = None, when: When = None) -> dict:
+        return made_recap(camera, when)
+
+    @r.get(PREFIX + "/recap.html", tags=["recap"], response_class=Response, summary="The recap as a page",
+           responses={200: {"content": {"text/html": {}}}})
+    def recap_html(camera: Cameras = None, when: When = None):
+        from app.recap import render_recap_html
+        return Response(render_recap_html(made_recap(camera, when)), media_type="text/html")
+
     @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def thumbnail(name: str, clip_id: int = Path(ge=0, le=ID_MAX)):

@@ -364,3 +364,22 @@ def test_an_alerts_video_is_served_linked_and_seekable(serve, videos):
     missing = api.get("/api/v1/alerts/0123abcd/clip.mp4")
     assert missing.status_code == 404 and "no video of alert 0123abcd" in missing.json()["detail"]
     assert api.get("/api/v1/alerts/..%2Fx/clip.mp4").status_code in (404, 422)
+
+
+def test_a_recap_over_http_as_json_and_as_a_page(serve, videos):
+    url, handlers = serve(realtime_files=False)
+    api = httpx.Client(base_url=url, timeout=120)
+    for name, clip in (("room", "one-by-one-person-detection.mp4"), ("bikes", "bikes.mp4")):
+        assert api.post("/api/v1/cameras", json={"name": name, "source": str(videos / clip)}).status_code == 201
+    wait_for(lambda: all(c["status"]["state"] == "ended" for c in api.get("/api/v1/cameras").json()), timeout=300)
+    whole = api.get("/api/v1/recap", params={"when": ""}).json()       # files: all that is stored
+    by = {c["camera"]: c for c in whole["cameras"]}
+    assert set(by) == {"room", "bikes"} and len(by["room"]["activity"]) >= 5
+    assert by["room"]["alerts"] == sum(len(h["alerts"]) for h in by["room"]["hours"]) >= 5
+    assert "RANDOM WEIGHTS" in whole["warning"]
+    one = api.get("/api/v1/recap", params={"when": "", "camera": "room"}).json()
+    assert [c["camera"] for c in one["cameras"]] == ["room"]
+    page = api.get("/api/v1/recap.html", params={"when": "", "camera": "room"})
+    assert page.headers["content-type"].startswith("text/html") and "<h2>room</h2>" in page.text
+    assert "random weights: noise" in page.text and page.text.count('class="hour"') == len(one["cameras"][0]["hours"])
+    assert api.get("/api/v1/recap", params={"camera": "nope"}).status_code == 404
