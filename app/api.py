@@ -2,7 +2,10 @@
 server-sent events), clips with text search and time range, alerts (recent, and streamed). Documented at /docs.
 Same credentials as the page (HTTP Basic) when the page has them."""
 import json
+import math
 import pathlib
+import re
+from dataclasses import dataclass
 from datetime import datetime
 import queue
 import secrets
@@ -17,7 +20,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.service import Service, SourceRefused
 from memory.store import StoreError
-from stream.clock import clip_label, span_text
+from memory.when import clock_time
+from stream.clock import clip_label, parse_clock, span_text
 from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
@@ -29,6 +33,7 @@ from stream.sources import SourceError, redact
 PREFIX = "/api/v1"
 ID_MAX = 2 ** 63 - 1          # SQLite's largest integer: a clip id past it names no clip
 SECONDS = dict(allow_inf_nan=False, le=1e12)   # a time: finite, and short of year 33,000 as Unix time
+UNIX_FROM = 1e9               # a time bound past this is Unix time (2001-09-09 on), not stream seconds
 
 
 def _text(value: str) -> str:
@@ -54,8 +59,41 @@ Rule = Annotated[Text, AfterValidator(_rule)]     # a watch rule: an empty one w
 QuestionText = Annotated[str, Field(min_length=1, max_length=2000)]
 
 # A clip search's parameters, the same for one camera and for several.
-Since = Annotated[float | None, Query(description="stream seconds (or Unix time for live)", **SECONDS)]
-Until = Annotated[float | None, Query(**SECONDS)]
+@dataclass(frozen=True)
+class Bound:
+    """A clip search's time bound, in the clocks it can be read in: `wall` (Unix seconds; a live clip is compared by
+    its wall times) and `stream` (stream seconds; a file's clip, or any clip when no wall time is meant)."""
+    wall: float | None
+    stream: float | None
+
+
+def _bound(text: str) -> Bound:
+    """A bound as given: a number (stream seconds, or Unix time past 1e9), a clock time "HH:MM[:SS]" as the page's
+    labels read (a live clip's: today's local time, the latest not in the future; a file's: its stream time), or a
+    local date and time "YYYY-MM-DD HH:MM[:SS]"."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None:
+        if not math.isfinite(value) or abs(value) > SECONDS["le"]:
+            raise ValueError("must be a finite number of seconds (at most 1e12), HH:MM[:SS] or YYYY-MM-DD HH:MM:SS")
+        return Bound(value, None) if value > UNIX_FROM else Bound(None, value)
+    wall = clock_time(text, time.time())
+    if wall is None:
+        raise ValueError("must be seconds, a clock time HH:MM[:SS] or a local date and time YYYY-MM-DD HH:MM:SS")
+    dated = not re.fullmatch(r"\s*\d{1,2}:[\d:.]+\s*", text)
+    return Bound(wall, None if dated else parse_clock(text))
+
+
+BOUND = ("stream seconds (Unix time past 1e9 for live cameras), or a clock time HH:MM[:SS] as the page labels clips "
+         "(a live camera's: today's local time, the latest not in the future; a file's: its stream time), or a local "
+         "date and time YYYY-MM-DD HH:MM:SS")
+# Typed as text for the schema (a query parameter); the route gets the Bound.
+Since = Annotated[str | None, Query(description="clips that end at or after this: " + BOUND, max_length=40),
+                  AfterValidator(lambda v: v if v is None else _bound(v))]
+Until = Annotated[str | None, Query(description="clips that start at or before this: " + BOUND, max_length=40),
+                  AfterValidator(lambda v: v if v is None else _bound(v))]
 Search = Annotated[str | None, Query(description="text to search for", max_length=2000)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -278,24 +316,30 @@ def router(service: Service) -> APIRouter:
 
         return answer_stream(answer, name, plain=wants_json(request))
 
-    def found_clips(watchers: list, since: float | None, until: float | None, q: str | None, limit: int) -> list[dict]:
+    def found_clips(watchers: list, since: Bound | None, until: Bound | None, q: str | None, limit: int) -> list[dict]:
         """The cameras' clips in a time range, newest first, or ranked by `q` (captions that hold its words first,
         then by key similarity to it: one embedder keyed every camera's clips, so the ranking spans cameras)."""
-        # A bound past 1e9 is a Unix time (a live camera's clips, by wall clock); smaller ones are stream seconds.
-        unix = any(b is not None and b > 1e9 for b in (since, until))
-
-        def span(c) -> tuple[float, float] | None:
-            if not unix:
-                return c.start, c.end
-            start = getattr(c, "wall_start", None)
-            return None if start is None else (start, getattr(c, "wall_end", None) or start)
+        def within(c) -> bool:
+            """Each bound read in the clip's clock: its wall times where the bound has one and the clip was recorded
+            live, else its stream times; a clip with neither clock of the bound is out."""
+            wall = getattr(c, "wall_start", None)
+            for b, later in ((since, True), (until, False)):
+                if b is None:
+                    continue
+                if b.wall is not None and wall is not None:
+                    lo, hi, at = wall, getattr(c, "wall_end", None) or wall, b.wall
+                elif b.stream is not None:
+                    lo, hi, at = c.start, c.end, b.stream
+                else:
+                    return False
+                if (hi < at) if later else (lo > at):
+                    return False
+            return True
         found = []
         for w in watchers:
             store = w.session.store
             ids = store.latest(w.spec.name, service.config.api_scan)        # newest first; rows only, no tokens
-            found += [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500])
-                      if (s := span(c)) is not None and (since is None or s[1] >= since)
-                      and (until is None or s[0] <= until)]
+            found += [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500]) if within(c)]
         # Newest first across cameras: by the wall clock where clips have one, else by stream time.
         found.sort(key=lambda c: (c.wall_end if c.wall_end is not None else c.end), reverse=True)
         if q:
@@ -307,9 +351,14 @@ def router(service: Service) -> APIRouter:
             found = text_hit + keyed
         return [clip_json(c) for c in found[:limit]]
 
-    def bounds(since: float | None, until: float | None) -> None:
-        if since is not None and until is not None and since > until:
-            raise HTTPException(422, f"since ({since:g}) is after until ({until:g})")
+    def bounds(since: Bound | None, until: Bound | None) -> None:
+        if since is None or until is None:
+            return
+        # By the wall clock where both have one ("23:00" to "01:00" crosses midnight), else by stream time.
+        a, b = (since.wall, until.wall) if since.wall is not None and until.wall is not None else \
+            (since.stream, until.stream)
+        if a is not None and b is not None and a > b:
+            raise HTTPException(422, f"since ({a:g}) is after until ({b:g})")
 
     @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
     def clips(name: str, since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:

@@ -276,6 +276,13 @@ def test_a_question_and_a_clip_search_across_cameras(serve, videos):
     assert [c["id"] for c in only] == [c["id"] for c in per["street"]]
     early = api.get("/api/v1/clips", params={"until": 10, "limit": 1000}).json()
     assert {(c["camera"], c["id"]) for c in early} == {(c["camera"], c["id"]) for c in every if c["start"] <= 10}
+    # The page's labels as bounds: a file's clips by their stream time "HH:MM:SS" (before: a 422)
+    assert api.get("/api/v1/clips", params={"until": "00:00:10", "limit": 1000}).json() == early
+    late = api.get("/api/v1/clips", params={"since": "00:00:20", "limit": 1000}).json()
+    assert {c["id"] for c in late} == {c["id"] for c in every if c["end"] >= 20} and late
+    assert api.get("/api/v1/clips", params={"since": "00:00:20", "until": "00:00:10"}).status_code == 422
+    bad = api.get("/api/v1/clips", params={"since": "noonish"})
+    assert bad.status_code == 422 and "HH:MM" in bad.text and "noonish" not in bad.text
     ranked = api.get("/api/v1/clips", params={"q": "a person walking", "limit": 5}).json()
     assert len(ranked) == 5
     assert api.get("/api/v1/clips", params={"since": 20, "until": 10}).status_code == 422
@@ -310,3 +317,19 @@ def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     assert api.get("/api/v1/alerts", params={"camera": "room"}).json() == every
     clip = api.get("/api/v1/cameras/room/clips").json()[0]
     assert clip["camera"] == "room" and clip["local_start"] is None        # a file has no wall clock
+
+
+def test_a_clock_time_bound_is_todays_local_time_for_live_clips_and_stream_time_for_files():
+    import time as clock
+    from datetime import datetime, timedelta
+
+    from app.api import _bound
+    from memory.when import clock_time
+    past = datetime.now() - timedelta(minutes=5)
+    b = _bound(past.strftime("%H:%M:%S"))
+    assert abs(b.wall - past.replace(microsecond=0).timestamp()) < 1e-6 and b.wall <= clock.time()
+    assert b.stream == past.hour * 3600 + past.minute * 60 + past.second
+    assert _bound(past.strftime("%Y-%m-%d %H:%M:%S")).stream is None                # a date: the wall clock only
+    assert _bound("75").stream == 75 and _bound("75").wall is None
+    assert _bound("1764000000").wall == 1764000000 and _bound("1764000000").stream is None
+    assert _bound("00:00:10").wall == clock_time("00:00:10", clock.time())
