@@ -137,6 +137,26 @@ class Rules(Strict):
     rules: list[Rule]
 
 
+class AlertOut(BaseModel):
+    """An alert as the API, the stream and the webhook give it (more fields may come: they are kept)."""
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="unique; an update of the alert carries the same id")
+    kind: str = Field(description="scene_change, activity_start, lighting_change... (a detector's), or rule")
+    camera: str
+    time: float = Field(description="stream seconds of the moment it is about")
+    local_time: str | None = Field(description="that moment on the local wall clock (ISO 8601; live cameras)")
+    message: str = Field(description="a short title: the kind's, or the rule's words")
+    rule: str | None = Field(description="the watch rule that fired (kind rule)")
+    reason: str | None = Field(description="the video LLM's one-line reason for a rule")
+    title: str | None = Field(description="the video LLM's title of the clip (scene-change and activity alerts)")
+    description: str | None = Field(description="its sentence or two about the clip")
+    severity: str | None = Field(description="info, notice, warning or critical")
+    noise: bool = Field(description="true when the model has random weights: the words are noise")
+    update: bool = Field(description="true: a later message for an alert already sent (same id) that replaces it, "
+                                     "carrying the description the video LLM had not finished when the alert went "
+                                     "out (after `describe_wait` seconds)")
+
+
 def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
@@ -254,19 +274,25 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(404, f"no camera named {name!r}")
         return w
 
-    @r.get("/health", tags=["service"])
+    @r.get("/health", tags=["service"], summary="Is the server up, and what answers")
     def health() -> dict:
+        """`status` ("ok", or "no model" when the video LLM could not load), the number of cameras, the model that
+        answers, and `random_weights` (true: every answer and description is noise)."""
         e = service.engine
         return {"status": "ok" if e is not None else "no model", "cameras": len(registry()) if e else 0,
                 "model": None if e is None else (e.answerer or e.llm).name.rsplit("/", 1)[-1],   # what answers
                 "random_weights": None if e is None else e.noise}
 
-    @r.get(PREFIX + "/cameras", tags=["cameras"])
+    @r.get(PREFIX + "/cameras", tags=["cameras"], summary="Every camera: its status, figures and rules")
     def cameras() -> list[dict]:
+        """Each running or stopped camera as `GET /api/v1/cameras/{name}` gives it."""
         return [camera_json(w) for w in registry().cameras()]
 
-    @r.post(PREFIX + "/cameras", status_code=201, tags=["cameras"])
+    @r.post(PREFIX + "/cameras", status_code=201, tags=["cameras"], summary="Add a camera and start watching it")
     def add(body: CameraIn) -> dict:
+        """Starts the camera at once (its memory continues if one of that name exists) and returns it as `GET
+        /api/v1/cameras/{name}` does. 409: the name is taken or the server runs its most cameras; 400: a source it
+        will not open (a file outside the media folders, an unknown scheme); 422: a field it does not know."""
         registry()
         try:
             w = service.add(body.name, body.source, body.rules,
@@ -280,16 +306,22 @@ def router(service: Service) -> APIRouter:
 
     @r.get(PREFIX + "/cameras/{name}", tags=["cameras"], summary="One camera: its status, figures and rules")
     def one(name: str) -> dict:
+        """`status` (state: connecting, live, playing, reconnecting, ended, stopped, error), `figures` (frames, steps,
+        clips, alerts, share of tokens dropped, sampled fps, lag, encodes skipped by the pixel gate, `tau`: the drop's
+        cosine-similarity threshold), spans `not_watched` (outages), and each watch rule with its last verdict."""
         return camera_json(camera(name))
 
-    @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"])
+    @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"], summary="Stop a camera and forget it (its memory stays)")
     def remove(name: str) -> dict:
+        """Returns once the camera has stopped and released its memory folder, so it can be added again at once."""
         camera(name)
         registry().remove(name)
         return {"removed": name}
 
-    @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"])
+    @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"], summary="Replace a camera's watch rules")
     def set_rules(name: str, body: Rules) -> dict:
+        """Rules in words ("tell me when a person enters"), checked by the video LLM on clips that activity touched;
+        they take effect at once, a rule kept keeps its history. An empty list removes every rule."""
         w = camera(name)
         try:
             w.set_rules(body.rules)
@@ -297,7 +329,7 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(400, str(e)) from None
         return camera_json(w)
 
-    @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],
+    @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"], summary="Ask a camera about what it has seen",
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "events: `answer` ({text}) pieces as they come (`error` ({text}) if "
                                             "the answer server fails), then `clips` (the clips used and skipped, "
@@ -306,6 +338,9 @@ def router(service: Service) -> APIRouter:
                                             "prompt tokens or what went to the answer server, warning), then "
                                             "`done`"}})
     def ask(name: str, body: Question, request: Request):
+        """Answered from the camera's memory clips and its live window under a fixed token budget; a time in the
+        question ("since 14:00", "10 minutes ago") limits the clips to that span. Server-sent events, or one JSON
+        object with `Accept: application/json`. 422: a time of day asked of a file; 503: nothing can answer."""
         w = camera(name)
         try:
             answer = w.session.ask(body.question, until=body.at, strict=True)
@@ -360,8 +395,10 @@ def router(service: Service) -> APIRouter:
         if a is not None and b is not None and a > b:
             raise HTTPException(422, f"since ({a:g}) is after until ({b:g})")
 
-    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
+    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"], summary="A camera's clips, by time range or text")
     def clips(name: str, since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
+        """Newest first, or ranked by `q` (captions holding its words first, then by key similarity). Each clip has
+        its times (stream seconds; wall and local times for live cameras), caption, stored tokens and thumbnail."""
         w = camera(name)
         bounds(since, until)
         return found_clips([w], since, until, q, limit)
@@ -370,6 +407,8 @@ def router(service: Service) -> APIRouter:
     def house_clips(camera: list[str] | None = Query(None, description="a camera to search (repeat for several; "
                                                                          "none: every camera)", max_length=256),
                     since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
+        """As a camera's clips, over the cameras named (each clip names its `camera`), newest first by wall clock
+        where clips have one; `q` ranks across cameras (one embedder keyed them all)."""
         bounds(since, until)
         return found_clips(chosen(camera), since, until, q, limit)
 
@@ -386,6 +425,8 @@ def router(service: Service) -> APIRouter:
                                             "The token budget is spread over the cameras by relevance; live windows "
                                             "are not shown (ask a camera for its live view)"}})
     def house_ask(body: HouseQuestion, request: Request):
+        """One token budget spread over the cameras by relevance: each proposes its candidate clips, all are ranked
+        by similarity to the question and taken best first while they fit."""
         watchers = chosen(body.cameras)
         if not watchers:
             raise HTTPException(404, "no camera is running: add one first")
@@ -397,9 +438,10 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(422, str(e)) from None
         return answer_stream(answer, plain=wants_json(request))
 
-    @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
+    @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"], summary="A clip's thumbnail",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def thumbnail(name: str, clip_id: int = Path(ge=0, le=ID_MAX)):
+        """A JPEG of the clip's frame whose pixels changed most (what its key embeds). 404: no such clip."""
         w = camera(name)
         got = [c for c in w.session.store.get([clip_id]) if c.stream == name]
         if not got:
@@ -409,6 +451,7 @@ def router(service: Service) -> APIRouter:
     @r.get(PREFIX + "/cameras/{name}/frame.jpg", tags=["cameras"], summary="The camera's newest sampled frame",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def frame(name: str, side: int = Query(640, ge=64, le=4096, description="its long side at most, pixels")):
+        """A JPEG of the frame the model saw last, scaled to `side`; not cached. 404: no frame yet."""
         view = camera(name).view()
         if view is None:
             raise HTTPException(404, f"camera {name!r} has no frame yet")
@@ -420,10 +463,13 @@ def router(service: Service) -> APIRouter:
         from app.tools import openai_tools
         return openai_tools()
 
-    @r.get(PREFIX + "/alerts", tags=["alerts"])
+    @r.get(PREFIX + "/alerts", tags=["alerts"], summary="Recent alerts, newest first, paged",
+           response_model=list[AlertOut])
     def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None,
                before: str | None = Query(None, max_length=64, description="an alert's id: the alerts after it, "
                                           "newest first (the next page)")) -> list[dict]:
+        """The server keeps the last 500. An alert whose description came later (`update: true`) is listed once,
+        with the description, where it was last sent. 404: an unknown camera, or an id no longer held."""
         if camera is not None and registry().get(camera) is None and not service.feed.recent(1, camera):
             raise HTTPException(404, f"no camera named {camera!r} (and no alert of one)")
         try:
@@ -431,11 +477,14 @@ def router(service: Service) -> APIRouter:
         except KeyError:
             raise HTTPException(404, f"no recent alert with id {before!r}") from None
 
-    @r.get(PREFIX + "/alerts/stream", tags=["alerts"],
+    @r.get(PREFIX + "/alerts/stream", tags=["alerts"], summary="Alerts as they are raised (server-sent events)",
            responses={200: {"content": {"text/event-stream": {}},
                             "description": "`alert` events as they are raised (an update of an alert, its "
                                            "description, has the same id and update: true); a comment every 15 s"}})
     def alert_stream(request: Request):
+        """Every camera's alerts from now on, each as an `alert` event with the fields of `GET /api/v1/alerts`. An
+        alert sent before its description was ready is sent again with the same id and `update: true`: the second
+        replaces the first. A listener that falls behind by 1000 alerts is cut off."""
         q = service.feed.subscribe()
         keepalive = service.config.sse_keepalive
 

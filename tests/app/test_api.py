@@ -333,3 +333,22 @@ def test_a_clock_time_bound_is_todays_local_time_for_live_clips_and_stream_time_
     assert _bound("75").stream == 75 and _bound("75").wall is None
     assert _bound("1764000000").wall == 1764000000 and _bound("1764000000").stream is None
     assert _bound("00:00:10").wall == clock_time("00:00:10", clock.time())
+
+
+def test_every_operation_of_the_openapi_schema_says_what_it_does(tmp_path):
+    """/openapi.json as /docs loads it: each operation has a summary and a description (before: most had neither),
+    and an alert's `update` says what it means."""
+    from starlette.testclient import TestClient
+
+    from app.api import app_with_api
+    from app.config import UIConfig
+    from app.service import Service
+    spec = TestClient(app_with_api(Service(None, UIConfig(memory_root=str(tmp_path))))).get("/openapi.json").json()
+    ops = [(m, path, op) for path, item in spec["paths"].items() for m, op in item.items()]
+    assert len(ops) >= 15
+    for method, path, op in ops:
+        assert op.get("summary", "").strip() and op.get("description", "").strip(), (method, path)
+    update = spec["components"]["schemas"]["AlertOut"]["properties"]["update"]
+    assert "replaces" in update["description"]
+    alerts = spec["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert alerts["items"]["$ref"].endswith("/AlertOut")
