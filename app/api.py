@@ -28,6 +28,7 @@ from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
 from stream.config import AlertConfig
 from stream.service.registry import RegistryError, clean_name
+from stream.service.reviews import group, page, spans_of
 from stream.sources import SourceError, redact
 
 PREFIX = "/api/v1"
@@ -175,6 +176,19 @@ def clip_json(c, name: str | None = None) -> dict:
             "local_start": iso(wall), "local_end": iso(getattr(c, "wall_end", None)), "caption": c.caption,
             "tokens": c.n_tokens if c.tokens is not None else None,
             "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg"}
+
+
+def review_json(x) -> dict:
+    top = x.top
+    kinds: dict[str, int] = {}
+    for a in x.alerts:
+        kinds[a.kind] = kinds.get(a.kind, 0) + 1
+    return {"id": x.id, "camera": x.camera, "start": round(x.start, 3), "end": round(x.end, 3), "activity": x.span,
+            "wall_start": x.wall(x.start), "wall_end": x.wall(x.end), "local_start": iso(x.wall(x.start)),
+            "local_end": iso(x.wall(x.end)), "severity": x.severity, "title": top.title or top.message,
+            "description": top.description, "noise": any(a.noise for a in x.alerts), "kinds": kinds,
+            "alerts": [a.id for a in x.alerts],
+            "thumbnail": f"{PREFIX}/reviews/{x.id}/thumbnail.jpg" if x.thumbnail else None}
 
 
 def camera_json(w) -> dict:
@@ -476,6 +490,34 @@ def router(service: Service) -> APIRouter:
             return [a.to_json() for a in service.feed.recent(limit, camera, before)]
         except KeyError:
             raise HTTPException(404, f"no recent alert with id {before!r}") from None
+
+    def reviewed(camera: str | None) -> list:
+        if camera is not None and registry().get(camera) is None and not service.feed.recent(1, camera):
+            raise HTTPException(404, f"no camera named {camera!r} (and no alert of one)")
+        return group(service.feed.recent(None, camera), spans_of(registry().cameras()))
+
+    @r.get(PREFIX + "/reviews", tags=["alerts"], summary="Alerts grouped per activity span, newest first, paged")
+    def reviews(limit: int = Query(20, ge=1, le=500), camera: str | None = None,
+                before: str | None = Query(None, max_length=64, description="an item's id: the items after it, "
+                                           "newest first (the next page)")) -> list[dict]:
+        """Review items (Frigate's model): one per activity span of a camera, holding the alerts raised in it (its
+        start, the rules that fired on its clips, cuts inside it); alerts outside any span join the item before
+        them when close. Each has its span (`start`, `end` in stream seconds; local times for live cameras), the
+        top `severity` of its alerts' descriptions, the alert that speaks for it (`title`, `description`), the ids
+        of its `alerts` (oldest first; see GET /api/v1/alerts) and a thumbnail. An open span's end grows."""
+        try:
+            return [review_json(x) for x in page(reviewed(camera), limit, before)]
+        except KeyError:
+            raise HTTPException(404, f"no recent review item with id {before!r}") from None
+
+    @r.get(PREFIX + "/reviews/{review_id}/thumbnail.jpg", tags=["alerts"], summary="A review item's thumbnail",
+           response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def review_thumbnail(review_id: str = Path(max_length=64)):
+        """A JPEG of the frame its most telling alert was raised on. 404: no such item, or it has no picture."""
+        got = [x for x in reviewed(None) if x.id == review_id and x.thumbnail]
+        if not got:
+            raise HTTPException(404, f"no recent review item with id {review_id!r} and a thumbnail")
+        return Response(got[0].thumbnail, media_type="image/jpeg")
 
     @r.get(PREFIX + "/alerts/stream", tags=["alerts"], summary="Alerts as they are raised (server-sent events)",
            responses={200: {"content": {"text/event-stream": {}},

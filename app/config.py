@@ -38,18 +38,19 @@ class UIConfig:
     sse_keepalive: float = 15.0
     # A browser webcam that sends no frame for this many seconds (its own stop button) stops its stream.
     webcam_idle: float = 5.0
-    # Newest clips shown in the memory browser, and alerts in the feed.
+    # Newest clips shown in the memory browser, and review items (a span's alerts) in the feed; older items are
+    # counted under it and paged over the API (GET /api/v1/reviews).
     gallery_clips: int = 48
-    feed_alerts: int = 30
+    feed_reviews: int = 8
 
     def __post_init__(self):
         if self.host not in LOOPBACK and self.auth is None:
             raise ValueError(f"--host {self.host} exposes the page beyond this machine: give --auth user:password")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
-        if self.refresh <= 0 or self.max_cameras < 1 or self.gallery_clips < 1 or self.feed_alerts < 1 \
+        if self.refresh <= 0 or self.max_cameras < 1 or self.gallery_clips < 1 or self.feed_reviews < 1 \
                 or self.max_upload_mb < 1 or self.webcam_idle <= 0:
-            raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_alerts must be "
+            raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_reviews must be "
                              "positive")
 
 

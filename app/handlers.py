@@ -18,13 +18,14 @@ from app.sessions import PageState, Pages
 from app.timeline import timeline_svg
 from stream.detectors import alert_kinds
 from memory.store import StoreError
-from stream.clock import clip_label, span_text, when_label
+from stream.clock import clip_label, span_label, span_text, when_label
 from stream.config import AlertConfig
 from models.remote import ServerError
 from stream.engine import RANDOM_WEIGHTS_WARNING, NoAnswerer
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
 from stream.service.registry import RegistryError
+from stream.service.reviews import group, spans_of
 from stream.service.watch import Watcher
 from stream.sources import PushSource, SourceError, kind_of
 
@@ -355,24 +356,51 @@ class Handlers:
         return store.get(store.latest(w.spec.name, self.config.gallery_clips))
 
     def _feed(self, w: Watcher) -> str:
-        items = []
-        for a in w.alerts()[:self.config.feed_alerts]:
-            img = f'<img src="{jpeg_data_uri(a.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px">' \
-                if a.thumbnail else ""
-            sev = ""
-            if a.severity:
-                sev = (f'<span style="background:{SEVERITY_COLOURS.get(a.severity, "#607d8b")};color:#fff;'
-                       f'border-radius:3px;padding:0 4px;font-size:11px;margin-left:6px">{a.severity}</span>')
-            noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' if a.noise else ""
-            title = html.escape(a.title or a.message)
-            text = f"<br>{html.escape(a.description)}" if a.description else ""
-            known = alert_kinds().get(a.kind)
-            kind = known[1].short if known else "Rule" if a.kind == "rule" else a.kind
-            reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
-            items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'
-                         f'border-bottom:1px solid #eee">{img}<div style="overflow-wrap:anywhere;min-width:0"><b>{when_label(a.time, a.wall_time)}</b> '
-                         f'<span style="color:#667">{kind}</span>{sev}<br>{title}{noise}{text}{reason}</div></div>')
-        return "".join(items) or "<i>No alerts yet.</i>"
+        """The camera's review items (its alerts grouped per activity span), newest first: the newest
+        `feed_reviews`, then a count of the older ones (paged over the API)."""
+        items = group(w.alerts(), spans_of([w]))
+        shown = items[:self.config.feed_reviews]
+        cards = [self._review(x) for x in shown]
+        older = len(items) - len(shown)
+        if older:
+            cards.append(f'<div class="older" style="color:#667;font-size:12px;padding:4px 0">and {older} older '
+                         f'item{"s" * (older != 1)}: <code>GET /api/v1/reviews?camera={html.escape(w.spec.name)}'
+                         f'&amp;before={shown[-1].id}</code></div>')
+        return "".join(cards) or "<i>No alerts yet.</i>"
+
+    @staticmethod
+    def _kind(a) -> str:
+        known = alert_kinds().get(a.kind)
+        return known[1].short if known else "Rule" if a.kind == "rule" else a.kind
+
+    def _review(self, x) -> str:
+        """One review item: its span, what it holds, its top severity and thumbnail, then each alert on a line."""
+        img = f'<img src="{jpeg_data_uri(x.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px;' \
+              f'flex:none">' if x.thumbnail else ""
+        sev = ""
+        if x.severity:
+            sev = (f'<span style="background:{SEVERITY_COLOURS.get(x.severity, "#607d8b")};color:#fff;'
+                   f'border-radius:3px;padding:0 4px;font-size:11px;margin-left:6px">{x.severity}</span>')
+        counts: dict[str, int] = {}
+        for a in x.alerts:
+            counts[self._kind(a)] = counts.get(self._kind(a), 0) + 1
+        holds = ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in counts.items())
+        noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' \
+            if any(a.noise for a in x.alerts) else ""
+        top = x.top
+        text = f"<br>{html.escape(top.description)}" if top.description else ""
+        lines = []
+        for a in x.alerts:
+            reason = f": <i>{html.escape(a.reason)}</i>" if a.reason else ""
+            lines.append(f"<li>{when_label(a.time, a.wall_time)[-8:]} {self._kind(a)}: "
+                         f"{html.escape(a.title or a.message)}{reason}</li>")
+        span = span_label(x.start, x.end, x.wall(x.start), x.wall(x.end))
+        return (f'<div class="review" data-alerts="{len(x.alerts)}" style="display:flex;align-items:flex-start;'
+                f'padding:4px 0;border-bottom:1px solid #eee">{img}<div class="review-text" style="min-width:0;flex:1;'
+                f'overflow-wrap:anywhere;white-space:normal"><b>{span}</b> <span style="color:#667">{holds}</span>'
+                f'{sev}<br>{html.escape(top.title or top.message)}{noise}{text}'
+                f'<ul style="margin:2px 0 0 16px;padding:0;font-size:12px;color:#445">{"".join(lines)}</ul>'
+                f'</div></div>')
 
     # ---- API-only -----------------------------------------------------------------------------------------
     def alerts(self, name: str, request: gr.Request) -> list[dict]:

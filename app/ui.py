@@ -55,7 +55,7 @@ def build(h: Handlers) -> gr.Blocks:
                 used = gr.Gallery(label="Clips the last answer used", columns=8, height=140, elem_id="used",
                                   preview=False, allow_preview=False, object_fit="contain", fit_columns=False)
             with gr.Column(scale=2):
-                gr.Markdown("### Alerts")
+                gr.Markdown("### Alerts\nGrouped per activity span, newest first.", elem_id="feed-title")
                 feed = gr.HTML(elem_id="feed")
         memory = gr.Gallery(label="Memory: newest clips first (pick one to ask about it)", columns=8, height=260,
                             elem_id="memory", preview=False, allow_preview=False, object_fit="contain",

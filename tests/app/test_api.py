@@ -293,14 +293,15 @@ def test_a_question_and_a_clip_search_across_cameras(serve, videos):
 def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     """An unknown field, a name it would change: 422 (before: dropped or renamed without a word). Alerts page by
     `before`, name their camera, and an unknown camera is a 404 (before: [])."""
-    url, _ = serve(realtime_files=False)
+    url, _ = serve(realtime_files=False, checker=lambda rule, clip: (True, "someone is there"))
     api = httpx.Client(base_url=url, timeout=60)
     src = str(videos / "one-by-one-person-detection.mp4")
     r = api.post("/api/v1/cameras", json={"name": "room", "source": src, "fps": 2})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fps"
     r = api.post("/api/v1/cameras", json={"name": "my cam!", "source": src})
     assert r.status_code == 422 and "'my-cam'" in r.json()["detail"][0]["msg"]
-    assert api.post("/api/v1/cameras", json={"name": "room", "source": src}).status_code == 201
+    assert api.post("/api/v1/cameras", json={"name": "room", "source": src,
+                                              "rules": ["a person is at the table"]}).status_code == 201
     wait_for(lambda: api.get("/api/v1/cameras/room").json()["status"]["state"] == "ended", timeout=120)
     every = api.get("/api/v1/alerts").json()
     assert len(every) >= 3 and all(a["camera"] == "room" for a in every)
@@ -317,6 +318,27 @@ def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     assert api.get("/api/v1/alerts", params={"camera": "room"}).json() == every
     clip = api.get("/api/v1/cameras/room/clips").json()[0]
     assert clip["camera"] == "room" and clip["local_start"] is None        # a file has no wall clock
+
+    # Review items: one per activity span, holding its start and the rules that fired on its clips; paged the same.
+    items = api.get("/api/v1/reviews", params={"limit": 500}).json()
+    held = [i for x in items for i in x["alerts"]]
+    assert sorted(held) == sorted(a["id"] for a in every)                 # each alert in exactly one item
+    assert any(a["kind"] == "rule" for a in every) and len(items) < len(every)
+    both = [x for x in items if set(x["kinds"]) == {"activity_start", "rule"}]
+    assert both and all(x["activity"] and x["start"] <= x["end"] for x in both)
+    by_id = {a["id"]: a for a in every}
+    for x in both:                         # the span holds its alerts' moments
+        assert all(x["start"] - 1e-3 <= (by_id[i]["clip"] or {"end": by_id[i]["time"]})["end"] and
+                   by_id[i]["time"] <= x["end"] + 1e-3 for i in x["alerts"]), (x, [by_id[i] for i in x["alerts"]])
+    assert [x["start"] for x in items] == sorted((x["start"] for x in items), reverse=True)
+    first = api.get("/api/v1/reviews", params={"limit": 2}).json()
+    rest = api.get("/api/v1/reviews", params={"limit": 500, "before": first[-1]["id"]}).json()
+    assert [x["id"] for x in first + rest] == [x["id"] for x in items]
+    shot = api.get(items[0]["thumbnail"])
+    assert shot.status_code == 200 and shot.content[:2] == b"\xff\xd8"
+    assert api.get("/api/v1/reviews", params={"before": "nope"}).status_code == 404
+    assert api.get("/api/v1/reviews", params={"camera": "nope"}).status_code == 404
+    assert api.get("/api/v1/reviews/nope/thumbnail.jpg").status_code == 404
 
 
 def test_a_clock_time_bound_is_todays_local_time_for_live_clips_and_stream_time_for_files():

@@ -60,7 +60,7 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
 
     def checker(rule, clip):
         return True, "someone is at the table"
-    url, handlers = serve(checker=checker)
+    url, handlers = serve(checker=checker, feed_reviews=2)
     handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True, loop=True)
     handlers.service.add("people", str(videos / "one-by-one-person-detection.mp4"), checked=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -90,6 +90,12 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         expect(one.locator("#rules-view")).to_contain_text("someone is at the table", timeout=90000)
         expect(one.locator("#feed")).to_contain_text("Activity", timeout=60000)
         assert "activity_start:" not in one.inner_text("#feed")
+        # The feed shows review items: an activity span with the rule that fired on its clips, at most 2 of them.
+        one.wait_for_function("() => [...document.querySelectorAll('#feed .review')].some(r => "
+                              "/Activity/.test(r.innerText) && /Rule/.test(r.innerText))", timeout=60000)
+        assert 1 <= one.locator("#feed .review").count() <= 2
+        one.locator("#feed").scroll_into_view_if_needed()
+        one.screenshot(path="/tmp/h/review-feed.png", full_page=True)
         expect(one.locator("#timeline-box")).to_contain_text("activity", timeout=30000)   # the legend
         one.fill("#question textarea", "What happens?")
         one.click("#ask")
@@ -100,6 +106,9 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         one.locator("ul[role=listbox] li", has_text="bikes").click()
         expect(one.locator("#figures")).to_contain_text("bikes", timeout=30000)
         expect(one.locator("#chat")).not_to_contain_text("Shown: ", timeout=10000)
+        # bikes' cuts, looped since the start: more items than the feed shows, the older ones counted, not drawn
+        expect(one.locator("#feed .older")).to_contain_text("older item", timeout=60000)
+        assert one.locator("#feed .review").count() == 2
         # A path outside the allowed folders: refused without naming server folders.
         one.get_by_role("tab", name="File").click()
         one.get_by_label("Video file on the server").fill("/etc/passwd")
