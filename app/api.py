@@ -27,7 +27,7 @@ from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
 from stream.config import AlertConfig
-from stream.service.registry import RegistryError, clean_name
+from stream.service.registry import RegistryError, checked_name
 from stream.service.reviews import group, page, spans_of
 from stream.sources import SourceError, redact
 
@@ -100,20 +100,13 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 
-def _name(value: str) -> str:
-    if clean_name(value) != value:
-        raise ValueError(f"a camera's name is letters, digits, '_', '.' and '-' (at most 64), as in "
-                         f"{clean_name(value)!r}")
-    return value
-
-
 class Strict(BaseModel):
     # A field the API does not know ("fps": 2) is refused (422), not dropped without a word.
     model_config = ConfigDict(extra="forbid")
 
 
 class CameraIn(Strict):
-    name: Annotated[str, AfterValidator(_name)] = Field(description="unique name: letters, digits, '_', '.', '-'")
+    name: Annotated[str, AfterValidator(checked_name)] = Field(description="unique name: letters, digits, '_', '.', '-'")
     source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
     rules: list[Rule] = Field(default_factory=list, description="watch rules in words")
     scene_alerts: bool = True
