@@ -11,7 +11,7 @@ from stream.clock import TIME_EPSILON
 from stream.config import ReviewConfig
 from stream.events import activity_spans
 from stream.service.alerts import Alert
-from stream.service.verifier import SEVERITIES          # lowest first
+from stream.service.verifier import SEVERITIES  # lowest first
 
 
 @dataclass
