@@ -2,7 +2,10 @@
 server-sent events), clips with text search and time range, alerts (recent, and streamed). Documented at /docs.
 Same credentials as the page (HTTP Basic) when the page has them."""
 import json
+import math
 import pathlib
+import re
+from dataclasses import dataclass
 from datetime import datetime
 import queue
 import secrets
@@ -18,19 +21,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.config import API_PREFIX, VIDEO_PATH
 from app.service import Service, SourceRefused, VideoMissing
 from memory.store import StoreError
-from stream.clock import clip_label, span_text
+from memory.when import clock_time
+from stream.clock import clip_label, parse_clock, span_text
 from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
 from stream.config import AlertConfig, SamplingConfig
-from stream.service.registry import RegistryError, clean_name
+from stream.service.registry import RegistryError, checked_name
+from stream.service.reviews import group, page, spans_of
 from stream.service.schedule import Schedule
 from stream.sources import SourceError, redact
 
 PREFIX = API_PREFIX
 ID_MAX = 2 ** 63 - 1          # SQLite's largest integer: a clip id past it names no clip
 SECONDS = dict(allow_inf_nan=False, le=1e12)   # a time: finite, and short of year 33,000 as Unix time
+UNIX_FROM = 1e9               # a time bound past this is Unix time (2001-09-09 on), not stream seconds
 
 
 def _text(value: str) -> str:
@@ -56,18 +62,44 @@ Rule = Annotated[Text, AfterValidator(_rule)]     # a watch rule: an empty one w
 QuestionText = Annotated[str, Field(min_length=1, max_length=2000)]
 
 # A clip search's parameters, the same for one camera and for several.
-Since = Annotated[float | None, Query(description="stream seconds (or Unix time for live)", **SECONDS)]
-Until = Annotated[float | None, Query(**SECONDS)]
+@dataclass(frozen=True)
+class Bound:
+    """A clip search's time bound, in the clocks it can be read in: `wall` (Unix seconds; a live clip is compared by
+    its wall times) and `stream` (stream seconds; a file's clip, or any clip when no wall time is meant)."""
+    wall: float | None
+    stream: float | None
+
+
+def _bound(text: str) -> Bound:
+    """A bound as given: a number (stream seconds, or Unix time past 1e9), a clock time "HH:MM[:SS]" as the page's
+    labels read (a live clip's: today's local time, the latest not in the future; a file's: its stream time), or a
+    local date and time "YYYY-MM-DD HH:MM[:SS]"."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is not None:
+        if not math.isfinite(value) or abs(value) > SECONDS["le"]:
+            raise ValueError("must be a finite number of seconds (at most 1e12), HH:MM[:SS] or YYYY-MM-DD HH:MM:SS")
+        return Bound(value, None) if value > UNIX_FROM else Bound(None, value)
+    wall = clock_time(text, time.time())
+    if wall is None:
+        raise ValueError("must be seconds, a clock time HH:MM[:SS] or a local date and time YYYY-MM-DD HH:MM:SS")
+    dated = not re.fullmatch(r"\s*\d{1,2}:[\d:.]+\s*", text)
+    return Bound(wall, None if dated else parse_clock(text))
+
+
+BOUND = ("stream seconds (Unix time past 1e9 for live cameras), or a clock time HH:MM[:SS] as the page labels clips "
+         "(a live camera's: today's local time, the latest not in the future; a file's: its stream time), or a local "
+         "date and time YYYY-MM-DD HH:MM:SS")
+# Typed as text for the schema (a query parameter); the route gets the Bound.
+Since = Annotated[str | None, Query(description="clips that end at or after this: " + BOUND, max_length=40),
+                  AfterValidator(lambda v: v if v is None else _bound(v))]
+Until = Annotated[str | None, Query(description="clips that start at or before this: " + BOUND, max_length=40),
+                  AfterValidator(lambda v: v if v is None else _bound(v))]
 Search = Annotated[str | None, Query(description="text to search for", max_length=2000)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
-
-
-def _name(value: str) -> str:
-    if clean_name(value) != value:
-        raise ValueError(f"a camera's name is letters, digits, '_', '.' and '-' (at most 64), as in "
-                         f"{clean_name(value)!r}")
-    return value
 
 
 class Strict(BaseModel):
@@ -81,7 +113,7 @@ def _schedule(value: list[str]) -> list[str]:
 
 
 class CameraIn(Strict):
-    name: Annotated[str, AfterValidator(_name)] = Field(description="unique name: letters, digits, '_', '.', '-'")
+    name: Annotated[str, AfterValidator(checked_name)] = Field(description="unique name: letters, digits, '_', '.', '-'")
     source: str = Field(description="rtsp:// or http(s):// URL, a camera index, or a file under the media folders")
     rules: list[Rule] = Field(default_factory=list, description="watch rules in words")
     scene_alerts: bool = True
@@ -115,6 +147,30 @@ class Rules(Strict):
     rules: list[Rule]
 
 
+class AlertOut(BaseModel):
+    """An alert as the API, the stream and the webhook give it (more fields may come: they are kept)."""
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(description="unique; an update of the alert carries the same id")
+    kind: str = Field(description="scene_change, activity_start, lighting_change... (a detector's), or rule")
+    camera: str
+    time: float = Field(description="stream seconds of the moment it is about")
+    local_time: str | None = Field(description="that moment on the local wall clock (ISO 8601; live cameras)")
+    message: str = Field(description="a short title: the kind's, or the rule's words")
+    rule: str | None = Field(description="the watch rule that fired (kind rule)")
+    reason: str | None = Field(description="the video LLM's one-line reason for a rule")
+    title: str | None = Field(description="the video LLM's title of the clip (scene-change and activity alerts)")
+    description: str | None = Field(description="its sentence or two about the clip")
+    severity: str | None = Field(description="info, notice, warning or critical")
+    noise: bool = Field(description="true when the model has random weights: the words are noise")
+    update: bool = Field(description="true: a later message for an alert already sent (same id) that replaces it, "
+                                     "carrying the description the video LLM had not finished when the alert went "
+                                     "out (after `describe_wait` seconds)")
+    video: str | None = Field(None, description="where its video is served (an MP4 of its span with a few seconds "
+                                                "before and after: GET /api/v1/alerts/{id}/clip.mp4), once written a "
+                                                "few seconds after the span ends; null: its camera makes none")
+    wall_time: float | None = Field(None, description="`time` as Unix seconds (live cameras)")
+
+
 def sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
@@ -144,6 +200,19 @@ def settings_json(w) -> dict:
             "max_images": None if most is None else min(most, session.max_images or most),
             "schedule": list(w.schedule.windows), "max_clips": session.store.config.max_clips,
             "max_bytes": session.store.config.max_bytes}
+
+
+def review_json(x) -> dict:
+    top = x.top
+    kinds: dict[str, int] = {}
+    for a in x.alerts:
+        kinds[a.kind] = kinds.get(a.kind, 0) + 1
+    return {"id": x.id, "camera": x.camera, "start": round(x.start, 3), "end": round(x.end, 3), "activity": x.span,
+            "wall_start": x.wall(x.start), "wall_end": x.wall(x.end), "local_start": iso(x.wall(x.start)),
+            "local_end": iso(x.wall(x.end)), "severity": x.severity, "title": top.title or top.message,
+            "description": top.description, "noise": any(a.noise for a in x.alerts), "kinds": kinds,
+            "alerts": [a.id for a in x.alerts],
+            "thumbnail": f"{PREFIX}/reviews/{x.id}/thumbnail.jpg" if x.thumbnail else None}
 
 
 def camera_json(w) -> dict:
@@ -265,19 +334,25 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(404, f"no camera named {name!r}")
         return w
 
-    @r.get("/health", tags=["service"])
+    @r.get("/health", tags=["service"], summary="Is the server up, and what answers")
     def health() -> dict:
+        """`status` ("ok", or "no model" when the video LLM could not load), the number of cameras, the model that
+        answers, and `random_weights` (true: every answer and description is noise)."""
         e = service.engine
         return {"status": "ok" if e is not None else "no model", "cameras": len(registry()) if e else 0,
                 "model": None if e is None else (e.answerer or e.llm).name.rsplit("/", 1)[-1],   # what answers
                 "random_weights": None if e is None else e.noise}
 
-    @r.get(PREFIX + "/cameras", tags=["cameras"])
+    @r.get(PREFIX + "/cameras", tags=["cameras"], summary="Every camera: its status, figures and rules")
     def cameras() -> list[dict]:
+        """Each running or stopped camera as `GET /api/v1/cameras/{name}` gives it."""
         return [camera_json(w) for w in registry().cameras()]
 
-    @r.post(PREFIX + "/cameras", status_code=201, tags=["cameras"])
+    @r.post(PREFIX + "/cameras", status_code=201, tags=["cameras"], summary="Add a camera and start watching it")
     def add(body: CameraIn) -> dict:
+        """Starts the camera at once (its memory continues if one of that name exists) and returns it as `GET
+        /api/v1/cameras/{name}` does. 409: the name is taken or the server runs its most cameras; 400: a source it
+        will not open (a file outside the media folders, an unknown scheme); 422: a field it does not know."""
         registry()
         try:
             w = service.add(body.name, body.source, body.rules,
@@ -292,16 +367,22 @@ def router(service: Service) -> APIRouter:
 
     @r.get(PREFIX + "/cameras/{name}", tags=["cameras"], summary="One camera: its status, figures and rules")
     def one(name: str) -> dict:
+        """`status` (state: connecting, live, playing, reconnecting, ended, stopped, error), `figures` (frames, steps,
+        clips, alerts, share of tokens dropped, sampled fps, lag, encodes skipped by the pixel gate, `tau`: the drop's
+        cosine-similarity threshold), spans `not_watched` (outages), and each watch rule with its last verdict."""
         return camera_json(camera(name))
 
-    @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"])
+    @r.delete(PREFIX + "/cameras/{name}", tags=["cameras"], summary="Stop a camera and forget it (its memory stays)")
     def remove(name: str) -> dict:
+        """Returns once the camera has stopped and released its memory folder, so it can be added again at once."""
         camera(name)
         registry().remove(name)
         return {"removed": name}
 
-    @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"])
+    @r.put(PREFIX + "/cameras/{name}/rules", tags=["cameras"], summary="Replace a camera's watch rules")
     def set_rules(name: str, body: Rules) -> dict:
+        """Rules in words ("tell me when a person enters"), checked by the video LLM on clips that activity touched;
+        they take effect at once, a rule kept keeps its history. An empty list removes every rule."""
         w = camera(name)
         try:
             w.set_rules(body.rules)
@@ -309,7 +390,7 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(400, str(e)) from None
         return camera_json(w)
 
-    @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"],
+    @r.post(PREFIX + "/cameras/{name}/ask", tags=["questions"], summary="Ask a camera about what it has seen",
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "events: `answer` ({text}) pieces as they come (`error` ({text}) if "
                                             "the answer server fails), then `clips` (the clips used and skipped, "
@@ -318,6 +399,9 @@ def router(service: Service) -> APIRouter:
                                             "prompt tokens or what went to the answer server, warning), then "
                                             "`done`"}})
     def ask(name: str, body: Question, request: Request):
+        """Answered from the camera's memory clips and its live window under a fixed token budget; a time in the
+        question ("since 14:00", "10 minutes ago") limits the clips to that span. Server-sent events, or one JSON
+        object with `Accept: application/json`. 422: a time of day asked of a file; 503: nothing can answer."""
         w = camera(name)
         try:
             answer = w.session.ask(body.question, until=body.at, strict=True)
@@ -328,24 +412,30 @@ def router(service: Service) -> APIRouter:
 
         return answer_stream(answer, name, plain=wants_json(request))
 
-    def found_clips(watchers: list, since: float | None, until: float | None, q: str | None, limit: int) -> list[dict]:
+    def found_clips(watchers: list, since: Bound | None, until: Bound | None, q: str | None, limit: int) -> list[dict]:
         """The cameras' clips in a time range, newest first, or ranked by `q` (captions that hold its words first,
         then by key similarity to it: one embedder keyed every camera's clips, so the ranking spans cameras)."""
-        # A bound past 1e9 is a Unix time (a live camera's clips, by wall clock); smaller ones are stream seconds.
-        unix = any(b is not None and b > 1e9 for b in (since, until))
-
-        def span(c) -> tuple[float, float] | None:
-            if not unix:
-                return c.start, c.end
-            start = getattr(c, "wall_start", None)
-            return None if start is None else (start, getattr(c, "wall_end", None) or start)
+        def within(c) -> bool:
+            """Each bound read in the clip's clock: its wall times where the bound has one and the clip was recorded
+            live, else its stream times; a clip with neither clock of the bound is out."""
+            wall = getattr(c, "wall_start", None)
+            for b, later in ((since, True), (until, False)):
+                if b is None:
+                    continue
+                if b.wall is not None and wall is not None:
+                    lo, hi, at = wall, getattr(c, "wall_end", None) or wall, b.wall
+                elif b.stream is not None:
+                    lo, hi, at = c.start, c.end, b.stream
+                else:
+                    return False
+                if (hi < at) if later else (lo > at):
+                    return False
+            return True
         found = []
         for w in watchers:
             store = w.session.store
             ids = store.latest(w.spec.name, service.config.api_scan)        # newest first; rows only, no tokens
-            found += [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500])
-                      if (s := span(c)) is not None and (since is None or s[1] >= since)
-                      and (until is None or s[0] <= until)]
+            found += [c for k in range(0, len(ids), 500) for c in store.get(ids[k:k + 500]) if within(c)]
         # Newest first across cameras: by the wall clock where clips have one, else by stream time.
         found.sort(key=lambda c: (c.wall_end if c.wall_end is not None else c.end), reverse=True)
         if q:
@@ -357,12 +447,19 @@ def router(service: Service) -> APIRouter:
             found = text_hit + keyed
         return [clip_json(c) for c in found[:limit]]
 
-    def bounds(since: float | None, until: float | None) -> None:
-        if since is not None and until is not None and since > until:
-            raise HTTPException(422, f"since ({since:g}) is after until ({until:g})")
+    def bounds(since: Bound | None, until: Bound | None) -> None:
+        if since is None or until is None:
+            return
+        # By the wall clock where both have one ("23:00" to "01:00" crosses midnight), else by stream time.
+        a, b = (since.wall, until.wall) if since.wall is not None and until.wall is not None else \
+            (since.stream, until.stream)
+        if a is not None and b is not None and a > b:
+            raise HTTPException(422, f"since ({a:g}) is after until ({b:g})")
 
-    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"])
+    @r.get(PREFIX + "/cameras/{name}/clips", tags=["clips"], summary="A camera's clips, by time range or text")
     def clips(name: str, since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
+        """Newest first, or ranked by `q` (captions holding its words first, then by key similarity). Each clip has
+        its times (stream seconds; wall and local times for live cameras), caption, stored tokens and thumbnail."""
         w = camera(name)
         bounds(since, until)
         return found_clips([w], since, until, q, limit)
@@ -371,6 +468,8 @@ def router(service: Service) -> APIRouter:
     def house_clips(camera: list[str] | None = Query(None, description="a camera to search (repeat for several; "
                                                                          "none: every camera)", max_length=256),
                     since: Since = None, until: Until = None, q: Search = None, limit: Limit = 50) -> list[dict]:
+        """As a camera's clips, over the cameras named (each clip names its `camera`), newest first by wall clock
+        where clips have one; `q` ranks across cameras (one embedder keyed them all)."""
         bounds(since, until)
         return found_clips(chosen(camera), since, until, q, limit)
 
@@ -387,6 +486,8 @@ def router(service: Service) -> APIRouter:
                                             "The token budget is spread over the cameras by relevance; live windows "
                                             "are not shown (ask a camera for its live view)"}})
     def house_ask(body: HouseQuestion, request: Request):
+        """One token budget spread over the cameras by relevance: each proposes its candidate clips, all are ranked
+        by similarity to the question and taken best first while they fit."""
         watchers = chosen(body.cameras)
         if not watchers:
             raise HTTPException(404, "no camera is running: add one first")
@@ -421,12 +522,16 @@ def router(service: Service) -> APIRouter:
     @r.get(PREFIX + "/recap.html", tags=["recap"], response_class=Response, summary="The recap as a page",
            responses={200: {"content": {"text/html": {}}}})
     def recap_html(camera: Cameras = None, when: When = None):
+        """The same recap as one self-contained HTML page: a timeline per camera (activity in orange, alerts in
+        red), then per hour its facts, the video LLM's sentences, the alerts with links to their videos, and the
+        captions."""
         from app.recap import render_recap_html
         return Response(render_recap_html(made_recap(camera, when)), media_type="text/html")
 
-    @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"],
+    @r.get(PREFIX + "/cameras/{name}/clips/{clip_id}/thumbnail.jpg", tags=["clips"], summary="A clip's thumbnail",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def thumbnail(name: str, clip_id: int = Path(ge=0, le=ID_MAX)):
+        """A JPEG of the clip's frame whose pixels changed most (what its key embeds). 404: no such clip."""
         w = camera(name)
         got = [c for c in w.session.store.get([clip_id]) if c.stream == name]
         if not got:
@@ -436,6 +541,7 @@ def router(service: Service) -> APIRouter:
     @r.get(PREFIX + "/cameras/{name}/frame.jpg", tags=["cameras"], summary="The camera's newest sampled frame",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     def frame(name: str, side: int = Query(640, ge=64, le=4096, description="its long side at most, pixels")):
+        """A JPEG of the frame the model saw last, scaled to `side`; not cached. 404: no frame yet."""
         view = camera(name).view()
         if view is None:
             raise HTTPException(404, f"camera {name!r} has no frame yet")
@@ -447,10 +553,13 @@ def router(service: Service) -> APIRouter:
         from app.tools import openai_tools
         return openai_tools()
 
-    @r.get(PREFIX + "/alerts", tags=["alerts"])
+    @r.get(PREFIX + "/alerts", tags=["alerts"], summary="Recent alerts, newest first, paged",
+           response_model=list[AlertOut])
     def alerts(limit: int = Query(100, ge=1, le=500), camera: str | None = None,
                before: str | None = Query(None, max_length=64, description="an alert's id: the alerts after it, "
                                           "newest first (the next page)")) -> list[dict]:
+        """The server keeps the last 500. An alert whose description came later (`update: true`) is listed once,
+        with the description, where it was last sent. 404: an unknown camera, or an id no longer held."""
         if camera is not None and registry().get(camera) is None and not service.feed.recent(1, camera):
             raise HTTPException(404, f"no camera named {camera!r} (and no alert of one)")
         try:
@@ -471,11 +580,42 @@ def router(service: Service) -> APIRouter:
             raise HTTPException(404, str(e)) from None
         return ranged(data, request.headers.get("range"), "video/mp4")
 
-    @r.get(PREFIX + "/alerts/stream", tags=["alerts"],
+    def reviewed(camera: str | None) -> list:
+        if camera is not None and registry().get(camera) is None and not service.feed.recent(1, camera):
+            raise HTTPException(404, f"no camera named {camera!r} (and no alert of one)")
+        return group(service.feed.recent(None, camera), spans_of(registry().cameras()))
+
+    @r.get(PREFIX + "/reviews", tags=["alerts"], summary="Alerts grouped per activity span, newest first, paged")
+    def reviews(limit: int = Query(20, ge=1, le=500), camera: str | None = None,
+                before: str | None = Query(None, max_length=64, description="an item's id: the items after it, "
+                                           "newest first (the next page)")) -> list[dict]:
+        """Review items (Frigate's model): one per activity span of a camera, holding the alerts raised in it (its
+        start, the rules that fired on its clips, cuts inside it); alerts outside any span join the item before
+        them when close. Each has its span (`start`, `end` in stream seconds; local times for live cameras), the
+        top `severity` of its alerts' descriptions, the alert that speaks for it (`title`, `description`), the ids
+        of its `alerts` (oldest first; see GET /api/v1/alerts) and a thumbnail. An open span's end grows."""
+        try:
+            return [review_json(x) for x in page(reviewed(camera), limit, before)]
+        except KeyError:
+            raise HTTPException(404, f"no recent review item with id {before!r}") from None
+
+    @r.get(PREFIX + "/reviews/{review_id}/thumbnail.jpg", tags=["alerts"], summary="A review item's thumbnail",
+           response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    def review_thumbnail(review_id: str = Path(max_length=64)):
+        """A JPEG of the frame its most telling alert was raised on. 404: no such item, or it has no picture."""
+        got = [x for x in reviewed(None) if x.id == review_id and x.thumbnail]
+        if not got:
+            raise HTTPException(404, f"no recent review item with id {review_id!r} and a thumbnail")
+        return Response(got[0].thumbnail, media_type="image/jpeg")
+
+    @r.get(PREFIX + "/alerts/stream", tags=["alerts"], summary="Alerts as they are raised (server-sent events)",
            responses={200: {"content": {"text/event-stream": {}},
                             "description": "`alert` events as they are raised (an update of an alert, its "
                                            "description, has the same id and update: true); a comment every 15 s"}})
     def alert_stream(request: Request):
+        """Every camera's alerts from now on, each as an `alert` event with the fields of `GET /api/v1/alerts`. An
+        alert sent before its description was ready is sent again with the same id and `update: true`: the second
+        replaces the first. A listener that falls behind by 1000 alerts is cut off."""
         q = service.feed.subscribe()
         keepalive = service.config.sse_keepalive
 

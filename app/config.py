@@ -40,9 +40,10 @@ class UIConfig:
     sse_keepalive: float = 15.0
     # A browser webcam that sends no frame for this many seconds (its own stop button) stops its stream.
     webcam_idle: float = 5.0
-    # Newest clips shown in the memory browser, and alerts in the feed.
+    # Newest clips shown in the memory browser, and review items (a span's alerts) in the feed; older items are
+    # counted under it and paged over the API (GET /api/v1/reviews).
     gallery_clips: int = 48
-    feed_alerts: int = 30
+    feed_reviews: int = 8
     # The address other machines reach this server at (a reverse proxy's, say), for the links to alerts' videos
     # in MQTT and webhook payloads; None: http://host:port.
     public_url: str | None = None
@@ -56,9 +57,9 @@ class UIConfig:
             raise ValueError(f"--host {self.host} exposes the page beyond this machine: give --auth user:password")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
-        if self.refresh <= 0 or self.max_cameras < 1 or self.gallery_clips < 1 or self.feed_alerts < 1 \
+        if self.refresh <= 0 or self.max_cameras < 1 or self.gallery_clips < 1 or self.feed_reviews < 1 \
                 or self.max_upload_mb < 1 or self.webcam_idle <= 0:
-            raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_alerts must be "
+            raise ValueError("refresh, max_cameras, max_upload_mb, webcam_idle, gallery_clips and feed_reviews must be "
                              "positive")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ValueError(f"public_url must be an http(s):// address, got {self.public_url!r}")

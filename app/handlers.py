@@ -18,18 +18,25 @@ from app.sessions import PageState, Pages
 from app.timeline import timeline_svg
 from stream.detectors import alert_kinds
 from memory.store import StoreError
-from stream.clock import clip_label, span_text, when_label
+from stream.clock import clip_label, span_label, span_text, when_label
 from stream.config import AlertConfig
 from models.remote import ServerError
 from stream.engine import RANDOM_WEIGHTS_WARNING, EventsOnly, NoAnswerer
 from stream.events import activity_spans, gap_spans
 from stream.ingest import decode_jpeg
-from stream.service.registry import RegistryError
+from stream.service.registry import RegistryError, checked_name
+from stream.service.reviews import group, spans_of
 from stream.service.watch import Watcher
 from stream.sources import PushSource, SourceError, kind_of
 
 MODEL_HELP = ("Start again with `--model PATH` (a Qwen2.5-VL hub id or a local folder with its weights), or with "
               "`--model tiny` for a smoke run with random weights.")
+FIGURES_HELP = ("*Tokens dropped*: visual tokens nearly the same as the last kept one at their place, not stored. "
+                "*Drop threshold (similarity)*: tau, the cosine similarity (-1 to 1) above which a token counts as "
+                "the same and is dropped; measured per stream from this model's features, so with random weights it "
+                "may be near 0 or below (a cell whose pixels changed is kept whatever it is). *Encodes skipped*: "
+                "steps the pixel gate found unchanged, so the vision tower did not run. *Lag*: seconds from a "
+                "frame's arrival to the end of its step's processing.")
 SEVERITY_COLOURS = {"info": "#607d8b", "notice": "#1565c0", "warning": "#ef6c00", "critical": "#c62828"}
 
 
@@ -96,13 +103,31 @@ class Handlers:
         p.shown_names = tuple(names)
         return f"Started **{w.spec.name}**.", gr.update(choices=names, value=w.spec.name)
 
+    def file_help(self) -> str:
+        """What the File tab may open: the media folders by name, never by their path on the server."""
+        names = self.service.media_names()
+        return (f"Allowed: video files in the server's media folders **{', '.join(names)}** (a file name such as "
+                f"`demo-room.mp4`, or `{names[-1]}/NAME`); `--media FOLDER` allows another.")
+
+    @staticmethod
+    def _named(name: str, fallback: str) -> str:
+        """The camera name given on the page (checked as the API checks it), or the source's own."""
+        name = (name or "").strip()
+        if not name:
+            return fallback
+        try:
+            return checked_name(name)
+        except ValueError as e:
+            raise refuse(str(e)) from None
+
     def start_demo(self, rules: str, scene: bool, activity: bool, webhook: str, request: gr.Request):
         p = self._page(request)
         w = self._start(p, request, self.config.demo_clip, "demo", rules, scene, activity, webhook, own=True)
-        return self._reply(p, w, request)
+        p.demo, p.demo_variant = w.spec.name, "secondary"
+        return (*self._reply(p, w, request), gr.update(variant="secondary"))
 
     def start_file(self, path: str, upload: str | None, rules: str, scene: bool, activity: bool, webhook: str,
-                   request: gr.Request):
+                   request: gr.Request, name: str = ""):
         p = self._page(request)
         if upload:
             size = os.path.getsize(upload) if os.path.exists(upload) else 0
@@ -110,8 +135,8 @@ class Handlers:
                 Path(upload).unlink(missing_ok=True)
                 raise refuse(f"upload is {size / 2 ** 20:.0f} MB; the limit is {self.config.max_upload_mb} MB")
             try:               # an upload is deleted once played, or now if it is refused
-                w = self._start(p, request, upload, Path(upload).stem, rules, scene, activity, webhook,
-                                delete_after=True)
+                w = self._start(p, request, upload, self._named(name, Path(upload).stem), rules, scene, activity,
+                                webhook, delete_after=True)
             except gr.Error:
                 Path(upload).unlink(missing_ok=True)
                 raise
@@ -120,12 +145,14 @@ class Handlers:
                 source = self.service.allowed_file(path.strip())
             except SourceRefused as e:
                 raise refuse(str(e)) from None
-            w = self._start(p, request, source, Path(source).stem, rules, scene, activity, webhook)
+            w = self._start(p, request, source, self._named(name, Path(source).stem), rules, scene, activity,
+                            webhook)
         else:
             raise refuse("Give a server path or upload a video file")
         return self._reply(p, w, request)
 
-    def start_url(self, url: str, rules: str, scene: bool, activity: bool, webhook: str, request: gr.Request):
+    def start_url(self, url: str, rules: str, scene: bool, activity: bool, webhook: str, request: gr.Request,
+                  name: str = ""):
         p = self._page(request)
         url = (url or "").strip()
         try:
@@ -134,7 +161,7 @@ class Handlers:
             raise refuse(str(e)) from None
         if not url:
             raise refuse("Give an rtsp://, http(s):// or rtmp:// URL, or a camera index on the server")
-        name = urlparse(url).hostname or f"camera{url}"
+        name = self._named(name, urlparse(url).hostname or f"camera{url}")
         return self._reply(p, self._start(p, request, url, name, rules, scene, activity, webhook), request)
 
     def webcam_frame(self, image: np.ndarray | None, rules: str, scene: bool, activity: bool, webhook: str,
@@ -178,7 +205,7 @@ class Handlers:
         """Another camera picked: its own chat, no clips used yet, its memory browser drawn afresh."""
         p = self._page(request)
         p.current, p.focus, p.shown_key, p.shown_state = name, None, (), ()
-        return p.chats.get(name, []), [], gr.update(value=[], selected_index=None)
+        return p.chats.get(name, []), self._used([]), gr.update(value=[], selected_index=None)
 
     def apply_rules(self, rules: str, request: gr.Request) -> str:
         p = self._page(request)
@@ -206,7 +233,7 @@ class Handlers:
         if w is None:
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": "Start a source first: there is no memory to ask about."}]
-            yield history, [], ""
+            yield history, self._used([]), ""
             return
         focus, p.focus = p.focus, None
         cameras = self.registry.cameras(request.session_hash) if everywhere else [w]
@@ -217,14 +244,14 @@ class Handlers:
                 answer = w.session.ask(question, clip_ids=[focus] if focus is not None else None)
         except (NoAnswerer, EventsOnly) as e:
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": f"**{e}**"}]
-            yield history, [], ""
+            yield history, self._used([]), ""
             return
         if answer.nothing_shown():
             answer.pieces.close()
             history += [{"role": "user", "content": question},
                         {"role": "assistant", "content": answer.nothing_shown()}]
             p.chats[w.spec.name] = history
-            yield history, [], ""
+            yield history, self._used([]), ""
             return
         head = f"**{answer.warning}**\n\n" if answer.warning else ""
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": head}]
@@ -248,8 +275,12 @@ class Handlers:
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown{where}: {shown} "
                                                        f"({answer.cost()}){asked}{lost}*"}
         p.chats[w.spec.name] = history
-        gallery = [(decode_jpeg(c.thumbnail), label(c)) for c in answer.clips]
-        yield history, gallery, ""
+        yield history, self._used([(decode_jpeg(c.thumbnail), label(c)) for c in answer.clips]), ""
+
+    @staticmethod
+    def _used(gallery: list):
+        """The clips an answer used; an empty gallery is hidden (it would show a broken-image placeholder)."""
+        return gr.update(value=gallery, visible=bool(gallery))
 
     def pick_clip(self, name: str, evt: gr.SelectData, request: gr.Request) -> tuple[str, str]:
         """A clip picked in the memory browser: the next question is about it. The index is read against the ids
@@ -280,12 +311,13 @@ class Handlers:
         w = self._watcher(p, name if name in names else None, request)
         if w is None:
             return (None, "No stream yet: start the demo, a file, a URL, or your webcam.", "", "", gr.skip(), picker,
-                    gr.skip(), "")
+                    gr.skip(), "", self._demo_button(p))
         st, status = w.stats(), w.status()
         view = w.view()
         image = overlay(*view, min_width=self.config.view_width) if view is not None and view[1] is not None else None
+        tau = "calibrating" if st.tau is None else f"{st.tau:+.2f}"
         figures = (f"**{w.spec.name}** ({self._state(status)}) | sampled **{st.sampled_fps:.2f} fps** | tokens "
-                   f"dropped **{st.drop_ratio:.1%}** (tau {'calibrating' if st.tau is None else f'{st.tau:.2f}'}) | "
+                   f"dropped **{st.drop_ratio:.1%}** (drop threshold (similarity) {tau}) | "
                    f"encodes skipped **{st.encodes_skipped} of {st.steps}** | lag behind live **{st.lag:.2f} s** | "
                    f"frames skipped {st.frames_skipped} | clips {st.clips} | alerts {st.alerts}")
         series, events = w.series()
@@ -307,7 +339,16 @@ class Handlers:
         if (w.spec.name, status["state"]) != p.shown_state:
             p.shown_state = (w.spec.name, status["state"])
             state = self._status_line(w, status)
-        return image, figures, timeline, self._feed(w), gallery, picker, state, self._rules(w)
+        return image, figures, timeline, self._feed(w), gallery, picker, state, self._rules(w), self._demo_button(p)
+
+    def _demo_button(self, p: PageState):
+        """The demo button is the page's call to action until the demo runs; then it steps back (secondary)."""
+        w = self.registry.get(p.demo) if p.demo and self.registry else None
+        variant = "secondary" if w is not None and w.running else "primary"
+        if variant == p.demo_variant:
+            return gr.skip()
+        p.demo_variant = variant
+        return gr.update(variant=variant)
 
     def _idle_webcam(self, p: PageState) -> None:
         """The webcam widget's own stop sends nothing: a webcam stream with no frame for a while stops itself."""
@@ -355,24 +396,53 @@ class Handlers:
         return store.get(store.latest(w.spec.name, self.config.gallery_clips))
 
     def _feed(self, w: Watcher) -> str:
-        items = []
-        for a in w.alerts()[:self.config.feed_alerts]:
-            img = f'<img src="{jpeg_data_uri(a.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px">' \
-                if a.thumbnail else ""
-            sev = ""
-            if a.severity:
-                sev = (f'<span style="background:{SEVERITY_COLOURS.get(a.severity, "#607d8b")};color:#fff;'
-                       f'border-radius:3px;padding:0 4px;font-size:11px;margin-left:6px">{a.severity}</span>')
-            noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' if a.noise else ""
-            title = html.escape(a.title or a.message)
-            text = f"<br>{html.escape(a.description)}" if a.description else ""
-            known = alert_kinds().get(a.kind)
-            kind = known[1].short if known else "Rule" if a.kind == "rule" else a.kind
-            reason = f"<br><i>{html.escape(a.reason)}</i>" if a.reason else ""
-            items.append(f'<div class="alert" style="display:flex;align-items:center;padding:4px 0;'
-                         f'border-bottom:1px solid #eee">{img}<div style="overflow-wrap:anywhere;min-width:0"><b>{when_label(a.time, a.wall_time)}</b> '
-                         f'<span style="color:#667">{kind}</span>{sev}<br>{title}{noise}{text}{reason}</div></div>')
-        return "".join(items) or "<i>No alerts yet.</i>"
+        """The camera's review items (its alerts grouped per activity span), newest first: the newest
+        `feed_reviews`, then a count of the older ones (paged over the API)."""
+        items = group(w.alerts(), spans_of([w]))
+        shown = items[:self.config.feed_reviews]
+        cards = [self._review(x) for x in shown]
+        older = len(items) - len(shown)
+        if older:
+            cards.append(f'<div class="older" style="color:#667;font-size:12px;padding:4px 0">and {older} older '
+                         f'item{"s" * (older != 1)}: <code>GET /api/v1/reviews?camera={html.escape(w.spec.name)}'
+                         f'&amp;before={shown[-1].id}</code></div>')
+        return "".join(cards) or "<i>No alerts yet.</i>"
+
+    @staticmethod
+    def _kind(a) -> str:
+        known = alert_kinds().get(a.kind)
+        return known[1].short if known else "Rule" if a.kind == "rule" else a.kind
+
+    def _review(self, x) -> str:
+        """One review item: its span, what it holds, its top severity and thumbnail, then each alert on a line."""
+        img = f'<img src="{jpeg_data_uri(x.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px;' \
+              f'flex:none">' if x.thumbnail else ""
+        sev = ""
+        if x.severity:
+            sev = (f'<span style="background:{SEVERITY_COLOURS.get(x.severity, "#607d8b")};color:#fff;'
+                   f'border-radius:3px;padding:0 4px;font-size:11px;margin-left:6px">{x.severity}</span>')
+        counts: dict[str, int] = {}
+        for a in x.alerts:
+            counts[self._kind(a)] = counts.get(self._kind(a), 0) + 1
+        holds = ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in counts.items())
+        noise = ' <span style="color:#c62828;font-size:11px">(noise: random weights)</span>' \
+            if any(a.noise for a in x.alerts) else ""
+        top = x.top
+        text = f"<br>{html.escape(top.description)}" if top.description else ""
+        lines = []
+        for a in x.alerts:
+            reason = f": <i>{html.escape(a.reason)}</i>" if a.reason else ""
+            if a is not top and a.description:       # the top alert's words are shown above
+                reason += f" ({html.escape(a.description)})"
+            lines.append(f"<li>{when_label(a.time, a.wall_time)[-8:]} {self._kind(a)}: "
+                         f"{html.escape(a.title or a.message)}{reason}</li>")
+        span = span_label(x.start, x.end, x.wall(x.start), x.wall(x.end))
+        return (f'<div class="review" data-alerts="{len(x.alerts)}" style="display:flex;align-items:flex-start;'
+                f'padding:4px 0;border-bottom:1px solid #eee">{img}<div class="review-text" style="min-width:0;flex:1;'
+                f'overflow-wrap:anywhere;white-space:normal"><b>{span}</b> <span style="color:#667">{holds}</span>'
+                f'{sev}<br>{html.escape(top.title or top.message)}{noise}{text}'
+                f'<ul style="margin:2px 0 0 16px;padding:0;font-size:12px;color:#445">{"".join(lines)}</ul>'
+                f'</div></div>')
 
     # ---- API-only -----------------------------------------------------------------------------------------
     def alerts(self, name: str, request: gr.Request) -> list[dict]:

@@ -43,15 +43,27 @@ class Service:
             text = text.replace(path, label)
         return text
 
+    def media_names(self) -> list[str]:
+        """The media folders as people may name them: by their basename (never the server's absolute path)."""
+        return list(dict.fromkeys(Path(r).resolve().name for r in self.config.media_roots))
+
     def allowed_file(self, path: str) -> str:
-        """A server path under the media folders, resolved; refused otherwise (the message names no server path)."""
-        p = Path(path).expanduser().resolve()
-        if not any(p.is_relative_to(Path(r).resolve()) for r in self.config.media_roots):
-            raise SourceRefused(f"{Path(path).name} is outside the folders this server may open; start it with "
-                                f"--media FOLDER to allow another")
-        if not p.is_file():
-            raise SourceRefused(f"no such video file: {Path(path).name}")
-        return str(p)
+        """A server path under the media folders, resolved; refused otherwise (the message names no server path).
+        A relative path is read inside each media folder ("bikes.mp4", or "videos/bikes.mp4" by the folder's
+        name), then against the working folder."""
+        roots = [Path(r).resolve() for r in self.config.media_roots]
+        given = Path(path).expanduser()
+        tries = [given] if given.is_absolute() else \
+            [r / given for r in roots] + [r / Path(*given.parts[1:]) for r in roots
+                                          if len(given.parts) > 1 and given.parts[0] == r.name] + [given]
+        inside = [p for p in (t.resolve() for t in tries) if any(p.is_relative_to(r) for r in roots)]
+        if not inside:
+            raise SourceRefused(f"{given.name} is outside the folders this server may open "
+                                f"({', '.join(self.media_names())}); start it with --media FOLDER to allow another")
+        found = next((p for p in inside if p.is_file()), None)
+        if found is None:
+            raise SourceRefused(f"no such video file: {given.name}")
+        return str(found)
 
     def check_source(self, source: str) -> str:
         source = (source or "").strip()

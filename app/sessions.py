@@ -16,6 +16,8 @@ class PageState:
     # Stop was pressed on the webcam's stream while the browser may still be sending: its frames are ignored until
     # it pauses for UIConfig.webcam_idle (its own stop), so the next frame does not undo the Stop.
     webcam_stopped: bool = False
+    demo: str | None = None             # this page's demo camera, while it may run
+    demo_variant: str = "primary"       # how the demo button was last drawn: secondary while the demo runs
     chats: dict = field(default_factory=dict)   # camera -> its chat history on this page
     shown_ids: list = field(default_factory=list)   # clip ids in the memory browser, in its order, as last drawn
     shown_key: tuple = ()               # (camera, clips) the memory browser was drawn for

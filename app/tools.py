@@ -63,9 +63,10 @@ class VigilTools:
 
     def search_clips(self, query: Annotated[str | None, Field(description="what to look for, in words")] = None,
                      cameras: Cameras = None,
-                     since: Annotated[float | None, Field(description="stream seconds, or Unix time for live "
-                                                                      "cameras")] = None,
-                     until: Annotated[float | None, Field(description="as since")] = None,
+                     since: Annotated[float | str | None, Field(description="stream seconds, Unix time for live "
+                                                                            "cameras, or a clock time HH:MM[:SS] as "
+                                                                            "clip labels read")] = None,
+                     until: Annotated[float | str | None, Field(description="as since")] = None,
                      limit: Annotated[int, Field(ge=1, le=100)] = 10) -> list[dict]:
         """Stored clips, best match to `query` first (else newest first), with their camera, times and caption."""
         params = [("camera", c) for c in cameras or []] + [(k, v) for k, v in (("q", query), ("since", since),

@@ -14,6 +14,7 @@ What it reads, live (Unix seconds, local wall clock) and in a file (stream secon
     "at 3 pm", "yesterday at noon"      a window around it (live only)
     "at 2:30", "at 1:02:30"             live: a clock time; a file: mm:ss / hh:mm:ss into it, a window around it
     "at 90 seconds", "after 1 minute"   a position in stream time (both)
+    "14:03:10-14:03:18", "2026-12-03 14:03:10"      a span or a moment as the page labels one (both)
     "this morning", "last night", "tonight", "monday afternoon"     that part of the day (live only)
     "today", "yesterday", "on monday", "on March 3"     that day (live only)
     "at 10", "at 7 o'clock"             the latest such hour, am or pm, before now (live only)
@@ -84,7 +85,8 @@ _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
           r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 _ORD = r"\d{1,2}(?:st|nd|rd|th)?"
-_DATE = rf"(?:on\s+)?(?:{_MONTH}\s+{_ORD}|(?:the\s+)?{_ORD}\s+(?:of\s+)?{_MONTH})"
+# "on March 3", "the 3rd of March", and the page's own labels' "2026-12-03"
+_DATE = rf"(?:on\s+)?(?:{_MONTH}\s+{_ORD}|(?:the\s+)?{_ORD}\s+(?:of\s+)?{_MONTH}|\d{{4}}-\d{{2}}-\d{{2}})"
 _DAY = rf"(?:today|(?:the\s+day\s+before\s+)?yesterday|(?:on\s+|last\s+)?{_WEEKDAY}|{_DATE})"
 _PART = r"(?:morning|afternoon|evening|night)"
 # One moment. "pos" (a duration read as a position in stream time: "after 1 minute") only after a word that makes it
@@ -95,6 +97,7 @@ _AT = rf"(?:(?P<day_before>{_DAY})\s+)?(?:(?:at|around|about)\s+)?(?P<time>{_TIM
 _HOUR = r"at\s+(?P<hour>1[0-2]|0?[1-9])(?:\s+o'?clock)?"
 _DAYPART = rf"(?P<part_day>this|last|yesterday|{_WEEKDAY})\s+(?P<part>{_PART})|(?P<tonight>tonight)"
 _WHOLE_DAY = rf"(?P<day>{_DAY})"
+_LABEL = rf"(?:\d{{4}}-\d{{2}}-\d{{2}}\s+)?{_CLOCK}"
 _POS = rf"(?P<pos>{_DUR})"
 _MOMENT = re.compile("|".join((_AGO, _AT, _HOUR, _DAYPART, _WHOLE_DAY, _POS)))
 
@@ -110,6 +113,8 @@ _DURING = r"(?:(?:in|during|over|within|for)\s+)?"
 # The shapes of a phrase, tried in this order; within one, from the question's start.
 _SHAPES = [(name, re.compile(pattern)) for name, pattern in (
     ("between", rf"\b(?:between|from)\s+(?P<a>{_M}|\d{{1,2}}(?::\d{{2}})?)\s+(?:and|to|until|till)\s+(?P<b>{_M})"),
+    # A span as the page labels a clip: "14:03:10-14:03:18", "2026-12-03 14:03:10-14:03:18", "00:01:04-00:01:12".
+    ("between", rf"(?<![\w:.-])(?P<a>{_LABEL})\s*[-\u2013]\s*(?P<b>{_LABEL})(?![\w:])"),
     ("op", rf"\b(?P<op>since|after|before|until|till)\s+(?P<x>{_M})"),
     ("first", rf"\b{_DURING}(?:the\s+)?first\s+(?P<d>{_DUR}|{_UNIT})\b"),
     # Not "before the last hour": that is the time before it, which no span here says.
@@ -155,6 +160,29 @@ def parse_when(question: str, now: float, wall_now: float | None, tz: tzinfo | N
                     span.start = max(span.start, 0.0)
                 return _up_to_now(span, clock)
     return None
+
+
+def clock_time(text: str, now: float, tz: tzinfo | None = None) -> float | None:
+    """Unix seconds of a local wall-clock time written as the page labels one: "14:03:10" or "14:03" (the latest such
+    time not after `now`: today's, or yesterday's if today's is still to come), or "2026-12-03 14:03:10" (that day's,
+    "T" between allowed). None for any other text. `tz` as in `parse_when` (None: the machine's local time)."""
+    text = text.strip()
+    clock = _Now(0.0, now, tz, WhenConfig())
+    m = re.fullmatch(r"(?:(\d{4}-\d{2}-\d{2})[ T])?(\d{1,2}):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?", text)
+    if m is None or int(m[2]) > 23:
+        return None
+    hour, minute, second = int(m[2]), int(m[3]), float(m[4] or 0)
+    if m[1]:
+        try:
+            day = date.fromisoformat(m[1])
+        except ValueError:
+            return None
+    else:
+        day = clock.local(now).date()
+    local = datetime.combine(day, time(hour, minute)) + timedelta(seconds=second)
+    if not m[1] and clock.unix(local) > now:
+        local -= timedelta(days=1)
+    return clock.unix(local)
 
 
 def wall_only(question: str, now: float, config: WhenConfig | None = None) -> str | None:

@@ -373,3 +373,16 @@ class AlertConfig:
             raise ValueError("rule_per_hour, webhook_attempts and webhook_queue must be at least 1")
         if self.webhook_backoff < 0 or self.webhook_timeout <= 0:
             raise ValueError("webhook_backoff must be non-negative and webhook_timeout positive")
+
+
+@dataclass
+class ReviewConfig:
+    """Review items: a camera's alerts grouped per activity span (stream.service.reviews)."""
+    # Stream seconds: alerts outside any activity span (a cut, a lighting change, a span that history no longer
+    # holds) within this of the first alert of the item before them join it, so a burst of cuts is one item to
+    # review, not ten; measured from its first, so an edited stream's cuts are an item per `join`, not one forever.
+    join: float = 30.0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.join) and self.join >= 0):
+            raise ValueError(f"join must be a non-negative number of seconds, got {self.join}")

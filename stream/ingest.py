@@ -138,7 +138,9 @@ class _Draft:
     novelty: list = field(default_factory=list)
     context: torch.Tensor | None = None     # [N, D] the reference when the clip opened
     thumb: np.ndarray | None = None
-    thumb_score: int = -1
+    # The thumbnail's step: the one whose pixels changed most (the activity; the gate's change, weight-independent),
+    # as (change known, amount); a step with no change known (a stream's first) scores by the tokens it kept.
+    thumb_score: tuple[bool, float] = (False, -1.0)
     # Keyframe candidates: the first step's, and the best others so far (`offer`), at most `keyframes` in all.
     first: _Candidate | None = None
     best: list = field(default_factory=list)
@@ -449,8 +451,12 @@ class Ingestor:
             d.tokens.append(tokens[idx].half())
             d.positions.append(torch.stack([torch.full_like(idx, t), idx // w, idx % w], 1))
             d.novelty.append(novelty[idx].float())
-        if kept > d.thumb_score:
-            d.thumb, d.thumb_score = p.frames[-1].image, kept
+        if p.change is not None and not p.cut:      # a cut's change is the new scene, not activity in it
+            score = (True, float(p.change[p.change > p.threshold].sum()))
+        else:
+            score = (False, float(kept))
+        if score > d.thumb_score:
+            d.thumb, d.thumb_score = p.frames[-1].image, score
         if cfg.keyframes:                    # the first step always (even one the gate skipped), then the best
             c = _Candidate(d.steps - 1, kept, p.frames[-1].image, end, p.frames[-1].wall)
             if d.first is None:

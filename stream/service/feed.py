@@ -46,9 +46,10 @@ class AlertFeed:
         for q in listeners:
             q.put(None)
 
-    def recent(self, limit: int = 100, camera: str | None = None, before: str | None = None) -> list[Alert]:
+    def recent(self, limit: int | None = 100, camera: str | None = None, before: str | None = None) -> list[Alert]:
         """Newest first (by when last sent: an alert's description moves it up); `before`: only those after the
-        alert of that id in this order, the next page. KeyError for an id the feed does not hold."""
+        alert of that id in this order, the next page. `limit` None: all it holds. KeyError for an id the feed does
+        not hold."""
         with self._lock:
             items = [a for a in reversed(self._recent.values()) if camera is None or a.stream == camera]
         if before is not None:

@@ -27,6 +27,15 @@ def clean_name(text: str, fallback: str = "camera") -> str:
     return name or fallback
 
 
+def checked_name(value: str) -> str:
+    """A name as a person gave it, refused (one-line ValueError) where `clean_name` would change it: the API and the
+    page never rename a camera without a word."""
+    if clean_name(value) != value:
+        raise ValueError(f"a camera's name is letters, digits, '_', '.' and '-' (at most 64), as in "
+                         f"{clean_name(value)!r}")
+    return value
+
+
 class Registry:
     def __init__(self, engine: Engine, root: str | Path, limit: int, checker: Checker | None = None,
                  status_interval: float = 1.0):

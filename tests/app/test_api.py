@@ -276,6 +276,13 @@ def test_a_question_and_a_clip_search_across_cameras(serve, videos):
     assert [c["id"] for c in only] == [c["id"] for c in per["street"]]
     early = api.get("/api/v1/clips", params={"until": 10, "limit": 1000}).json()
     assert {(c["camera"], c["id"]) for c in early} == {(c["camera"], c["id"]) for c in every if c["start"] <= 10}
+    # The page's labels as bounds: a file's clips by their stream time "HH:MM:SS" (before: a 422)
+    assert api.get("/api/v1/clips", params={"until": "00:00:10", "limit": 1000}).json() == early
+    late = api.get("/api/v1/clips", params={"since": "00:00:20", "limit": 1000}).json()
+    assert {c["id"] for c in late} == {c["id"] for c in every if c["end"] >= 20} and late
+    assert api.get("/api/v1/clips", params={"since": "00:00:20", "until": "00:00:10"}).status_code == 422
+    bad = api.get("/api/v1/clips", params={"since": "noonish"})
+    assert bad.status_code == 422 and "HH:MM" in bad.text and "noonish" not in bad.text
     ranked = api.get("/api/v1/clips", params={"q": "a person walking", "limit": 5}).json()
     assert len(ranked) == 5
     assert api.get("/api/v1/clips", params={"since": 20, "until": 10}).status_code == 422
@@ -286,14 +293,15 @@ def test_a_question_and_a_clip_search_across_cameras(serve, videos):
 def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     """An unknown field, a name it would change: 422 (before: dropped or renamed without a word). Alerts page by
     `before`, name their camera, and an unknown camera is a 404 (before: [])."""
-    url, _ = serve(realtime_files=False)
+    url, _ = serve(realtime_files=False, checker=lambda rule, clip: (True, "someone is there"))
     api = httpx.Client(base_url=url, timeout=60)
     src = str(videos / "one-by-one-person-detection.mp4")
     r = api.post("/api/v1/cameras", json={"name": "room", "source": src, "frame_rate": 2})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "frame_rate"
     r = api.post("/api/v1/cameras", json={"name": "my cam!", "source": src})
     assert r.status_code == 422 and "'my-cam'" in r.json()["detail"][0]["msg"]
-    assert api.post("/api/v1/cameras", json={"name": "room", "source": src}).status_code == 201
+    assert api.post("/api/v1/cameras", json={"name": "room", "source": src,
+                                              "rules": ["a person is at the table"]}).status_code == 201
     wait_for(lambda: api.get("/api/v1/cameras/room").json()["status"]["state"] == "ended", timeout=120)
     every = api.get("/api/v1/alerts").json()
     assert len(every) >= 3 and all(a["camera"] == "room" for a in every)
@@ -310,6 +318,62 @@ def test_the_api_refuses_what_it_would_drop_and_pages_the_alerts(serve, videos):
     assert api.get("/api/v1/alerts", params={"camera": "room"}).json() == every
     clip = api.get("/api/v1/cameras/room/clips").json()[0]
     assert clip["camera"] == "room" and clip["local_start"] is None        # a file has no wall clock
+
+    # Review items: one per activity span, holding its start and the rules that fired on its clips; paged the same.
+    items = api.get("/api/v1/reviews", params={"limit": 500}).json()
+    held = [i for x in items for i in x["alerts"]]
+    assert sorted(held) == sorted(a["id"] for a in every)                 # each alert in exactly one item
+    assert any(a["kind"] == "rule" for a in every) and len(items) < len(every)
+    both = [x for x in items if set(x["kinds"]) == {"activity_start", "rule"}]
+    assert both and all(x["activity"] and x["start"] <= x["end"] for x in both)
+    by_id = {a["id"]: a for a in every}
+    for x in both:                         # the span holds its alerts' moments
+        assert all(x["start"] - 1e-3 <= (by_id[i]["clip"] or {"end": by_id[i]["time"]})["end"] and
+                   by_id[i]["time"] <= x["end"] + 1e-3 for i in x["alerts"]), (x, [by_id[i] for i in x["alerts"]])
+    assert [x["start"] for x in items] == sorted((x["start"] for x in items), reverse=True)
+    first = api.get("/api/v1/reviews", params={"limit": 2}).json()
+    rest = api.get("/api/v1/reviews", params={"limit": 500, "before": first[-1]["id"]}).json()
+    assert [x["id"] for x in first + rest] == [x["id"] for x in items]
+    shot = api.get(items[0]["thumbnail"])
+    assert shot.status_code == 200 and shot.content[:2] == b"\xff\xd8"
+    assert api.get("/api/v1/reviews", params={"before": "nope"}).status_code == 404
+    assert api.get("/api/v1/reviews", params={"camera": "nope"}).status_code == 404
+    assert api.get("/api/v1/reviews/nope/thumbnail.jpg").status_code == 404
+
+
+def test_a_clock_time_bound_is_todays_local_time_for_live_clips_and_stream_time_for_files():
+    import time as clock
+    from datetime import datetime, timedelta
+
+    from app.api import _bound
+    from memory.when import clock_time
+    past = datetime.now() - timedelta(minutes=5)
+    b = _bound(past.strftime("%H:%M:%S"))
+    assert abs(b.wall - past.replace(microsecond=0).timestamp()) < 1e-6 and b.wall <= clock.time()
+    assert b.stream == past.hour * 3600 + past.minute * 60 + past.second
+    assert _bound(past.strftime("%Y-%m-%d %H:%M:%S")).stream is None                # a date: the wall clock only
+    assert _bound("75").stream == 75 and _bound("75").wall is None
+    assert _bound("1764000000").wall == 1764000000 and _bound("1764000000").stream is None
+    assert _bound("00:00:10").wall == clock_time("00:00:10", clock.time())
+
+
+def test_every_operation_of_the_openapi_schema_says_what_it_does(tmp_path):
+    """/openapi.json as /docs loads it: each operation has a summary and a description (before: most had neither),
+    and an alert's `update` says what it means."""
+    from starlette.testclient import TestClient
+
+    from app.api import app_with_api
+    from app.config import UIConfig
+    from app.service import Service
+    spec = TestClient(app_with_api(Service(None, UIConfig(memory_root=str(tmp_path))))).get("/openapi.json").json()
+    ops = [(m, path, op) for path, item in spec["paths"].items() for m, op in item.items()]
+    assert len(ops) >= 15
+    for method, path, op in ops:
+        assert op.get("summary", "").strip() and op.get("description", "").strip(), (method, path)
+    update = spec["components"]["schemas"]["AlertOut"]["properties"]["update"]
+    assert "replaces" in update["description"]
+    alerts = spec["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert alerts["items"]["$ref"].endswith("/AlertOut")
 
 
 def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_refuses_questions(serve, videos):

@@ -52,6 +52,10 @@ def test_an_mcp_client_asks_searches_sees_a_frame_and_sets_rules_through_vigil_m
             found = payload(await client.call_tool("search_clips", {"query": "a person", "cameras": ["street"],
                                                                     "limit": 3}))
             assert len(found) == 3 and {c["camera"] for c in found} == {"street"}
+            # a bound as the clip labels read (a file's stream time): the tool took numbers only
+            late = payload(await client.call_tool("search_clips", {"cameras": ["street"], "since": "00:00:20",
+                                                                   "limit": 100}))
+            assert late and all(c["end"] >= 20 for c in late)
             frame = await client.call_tool("live_frame", {"camera": "street"})
             assert frame.content[0].type == "image" and frame.content[0].mime_type == "image/jpeg"
             assert base64.b64decode(frame.content[0].data)[:2] == b"\xff\xd8"

@@ -38,7 +38,7 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     url, handlers = serve(checker=checker, realtime_files=False)
     client = Client(url, verbose=False)
     status, _ = client.predict(str(videos / "one-by-one-person-detection.mp4"), None, "a person enters the room",
-                               True, True, "", api_name="/start_file")
+                               True, True, "", "", api_name="/start_file")     # the last: no camera name
     assert "one-by-one-person-detection" in status
     name = "one-by-one-person-detection"
     alerts = wait_for(lambda: [a for a in client.predict(name, api_name="/alerts") if a["kind"] == "rule"])
@@ -54,6 +54,7 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     assert len([a for a in every if a["kind"] == "rule"]) <= len([a for a in every if a["kind"] == "activity_start"]) + 1
     job = client.submit("When did someone come in?", [], name, False, api_name="/ask")
     history, used, box = job.result()
+    used = used["value"]
     partial = [text_of(o[0][-1]) for o in job.outputs() if o[0]]
     assert len(partial) >= 3 and len(partial[1]) <= len(partial[-2])    # the answer arrived in pieces
     assert box == "" and [m["role"] for m in history] == ["user", "assistant"]
@@ -64,9 +65,11 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     log = (handlers.config.memory_root + f"/{name}/alerts.jsonl")
     assert open(log).read().count("\n") == len(every)
     # "Ask all cameras": a second camera, one question over both, each clip named by its camera
-    client.predict(str(videos / "vtest.avi"), None, "", True, True, "", api_name="/start_file")
+    client.predict(str(videos / "vtest.avi"), None, "", True, True, "", "", api_name="/start_file")
     wait_for(lambda: not client.predict(api_name="/status")["vtest"]["running"], timeout=300)
     history, used, _ = client.predict("Where did someone walk?", [], name, True, api_name="/ask")
+    assert used["visible"] is True              # the gallery is shown once it has clips (hidden while empty)
+    used = used["value"]
     reply = text_of(history[1])
     assert "RANDOM WEIGHTS" in reply and "Shown of 2 cameras: " in reply and "live window" not in reply
     shown = reply.split("Shown of 2 cameras: ")[1].split(" (")[0].split(", ")
@@ -99,6 +102,15 @@ def test_config_and_paths_are_checked(tmp_path):
             s.allowed_file(outside)
         assert str(tmp_path) not in str(e.value) and "/etc" not in str(e.value)     # no server path shown
     assert s.allowed_file(str(tmp_path / "media" / "a.mp4")).endswith("a.mp4")
+    # A relative path is read inside the media folders (it was read against the working folder: "outside")
+    want = str((tmp_path / "media" / "a.mp4").resolve())
+    assert s.allowed_file("a.mp4") == s.allowed_file("media/a.mp4") == want
+    for outside in ("../secret.mp4", "media/../../secret.mp4"):
+        with pytest.raises(SourceRefused, match=r"outside the folders this server may open \(media\)"):
+            s.allowed_file(outside)
+    with pytest.raises(SourceRefused, match="no such video file: b.mp4"):
+        s.allowed_file("b.mp4")
+    assert s.media_names() == ["media"]
     with pytest.raises(SourceRefused, match="unsupported URL scheme"):
         s.check_source("file:///etc/passwd")
 

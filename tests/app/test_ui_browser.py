@@ -60,7 +60,7 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
 
     def checker(rule, clip):
         return True, "someone is at the table"
-    url, handlers = serve(checker=checker)
+    url, handlers = serve(checker=checker, feed_reviews=2)
     handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True, loop=True)
     handlers.service.add("people", str(videos / "one-by-one-person-detection.mp4"), checked=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -71,8 +71,17 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         for page in (one, two):
             page.goto(url)
             expect(page.locator("#figures")).to_contain_text("(playing)", timeout=30000)
+        # Before a question: no "clips used" gallery (it showed a broken image); a neutral question placeholder.
+        expect(one.locator("#used")).to_be_hidden()
+        assert one.get_attribute("#question textarea", "placeholder") == "Ask about what this camera has seen"
         one.click("#demo")
         expect(one.locator("#status")).to_contain_text("demo", timeout=30000)
+        expect(one.locator("#demo")).to_have_class(re.compile(r"\bsecondary\b"))      # it was the primary call
+        # The figures name tau for what it is, and say what their terms mean.
+        expect(one.locator("#figures")).to_contain_text("drop threshold (similarity)", timeout=30000)
+        one.get_by_text("What these figures mean").click()
+        expect(one.locator("#figures-help")).to_contain_text("cosine similarity")
+        expect(one.locator("#figures-help")).to_contain_text("Encodes skipped")
         two.click("#demo")
         expect(two.locator("#status")).to_contain_text("demo-2", timeout=30000)
         assert handlers.registry.names(None) == ["bikes", "people"]
@@ -82,7 +91,7 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         assert {o.replace("✓", "").strip() for o in options} == {"bikes", "people", "demo"}
         one.keyboard.press("Escape")
         # A rule typed while the demo runs takes effect at once, and shows its verdicts.
-        one.get_by_text("Alerts", exact=True).first.click()
+        one.get_by_text("Watch rules", exact=True).first.click()      # not a second "Alerts" beside the feed
         one.get_by_label("Watch rules, one a line").fill("a person sits down")
         one.click("#apply-rules")
         expect(one.locator("#status")).to_contain_text("now watches for 1 rule")
@@ -90,22 +99,58 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         expect(one.locator("#rules-view")).to_contain_text("someone is at the table", timeout=90000)
         expect(one.locator("#feed")).to_contain_text("Activity", timeout=60000)
         assert "activity_start:" not in one.inner_text("#feed")
+        # The feed shows review items: an activity span with the rule that fired on its clips, at most 2 of them.
+        one.wait_for_function("() => [...document.querySelectorAll('#feed .review')].some(r => "
+                              "/Activity/.test(r.innerText) && /Rule/.test(r.innerText))", timeout=60000)
+        assert 1 <= one.locator("#feed .review").count() <= 2
+        one.locator("#feed").scroll_into_view_if_needed()
+        one.screenshot(path="/tmp/h/review-feed.png", full_page=True)
+        # Alert text wraps in its column however long its words (it ran off the page).
+        from stream.service.alerts import Alert
+        demo = handlers.registry.get("demo")
+        newest = demo.series()[0][-1].end
+        demo._deliver(Alert("scene_change", "demo", newest, "Scene changed", description="x" * 600 + " " + "y" * 300))
+        expect(one.locator("#feed")).to_contain_text("xxxxxxxx", timeout=10000)
+        assert one.evaluate("() => { const f = document.querySelector('#feed'); "
+                            "return f.scrollWidth <= f.clientWidth + 1 }")
+        # Clip labels in the memory browser are whole, not cut with an ellipsis.
+        labels = one.locator("#memory .caption-label")
+        expect(labels.first).to_be_visible(timeout=30000)
+        assert one.evaluate("() => [...document.querySelectorAll('#memory .caption-label')].every("
+                            "l => l.scrollWidth <= l.clientWidth + 1)")
         expect(one.locator("#timeline-box")).to_contain_text("activity", timeout=30000)   # the legend
         one.fill("#question textarea", "What happens?")
         one.click("#ask")
         expect(one.locator("#chat")).to_contain_text("Shown: ", timeout=60000)
+        expect(one.locator("#used")).to_be_visible()
         one.screenshot(path=str(ARTIFACTS / "ui-cameras.png"), full_page=True)
         # Another camera: its own (empty) chat, no clips used of the last one.
         one.click("#stream input")
         one.locator("ul[role=listbox] li", has_text="bikes").click()
         expect(one.locator("#figures")).to_contain_text("bikes", timeout=30000)
         expect(one.locator("#chat")).not_to_contain_text("Shown: ", timeout=10000)
+        # bikes' cuts, looped since the start: more items than the feed shows, the older ones counted, not drawn
+        expect(one.locator("#feed .older")).to_contain_text("older item", timeout=60000)
+        assert one.locator("#feed .review").count() == 2
         # A path outside the allowed folders: refused without naming server folders.
         one.get_by_role("tab", name="File").click()
         one.get_by_label("Video file on the server").fill("/etc/passwd")
         one.click("#start-file")
         expect(one.locator(".toast-body").first).to_contain_text("outside the folders", timeout=10000)
         assert "/etc" not in one.locator(".toast-body").first.inner_text()
+        one.locator(".toast-body").first.click()
+        # The tab names the allowed folders by name, not by their server paths.
+        help_text = one.inner_text("#file-help")
+        assert "assets" in help_text and videos.name in help_text and str(videos.parent) not in help_text
+        # A relative path inside a media folder is found there; the camera takes the name given, checked.
+        one.get_by_label("Video file on the server").fill("bikes.mp4")
+        one.locator("#file-name textarea, #file-name input").first.fill("my street!")
+        one.click("#start-file")
+        expect(one.locator(".toast-body").last).to_contain_text("'my-street'", timeout=10000)
+        one.locator("#file-name textarea, #file-name input").first.fill("street-2")
+        one.click("#start-file")
+        expect(one.locator("#status")).to_contain_text("Started street-2", timeout=30000)
+        assert "street-2" in handlers.registry.names(None)
         b.close()
 
 

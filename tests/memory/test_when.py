@@ -238,3 +238,30 @@ def test_a_few_and_a_couple_are_three_and_two():
     assert few.phrase == "a few minutes ago" and (few.start + few.end) / 2 == at(2026, 6, 10, 10, 57)
     couple = live("what happened a couple of hours ago?", 2026, 6, 10, 11, 0)
     assert (couple.start + couple.end) / 2 == at(2026, 6, 10, 9)
+
+
+def test_the_page_labels_read_as_times():
+    """A clip's label ("14:03:10-14:03:18", "2026-06-10 14:03:10-14:03:18", a file's "00:01:04-00:01:12") and an
+    alert's ("2026-06-10 14:03:10") asked about as the page shows them (before: no span, the whole stream)."""
+    assert ends(live("what happened at 14:03:10-14:03:18?", 2026, 6, 10, 15, 0)) == \
+        (at(2026, 6, 10, 14, 3, 10), at(2026, 6, 10, 14, 3, 18))
+    assert ends(live("what happened in 2026-06-09 23:59:50-00:00:05?", 2026, 6, 10, 15, 0)) == \
+        (at(2026, 6, 9, 23, 59, 50), at(2026, 6, 10, 0, 0, 5))                 # across midnight
+    assert ends(live("since 2026-06-09 14:03:10", 2026, 6, 10, 15, 0)) == (at(2026, 6, 9, 14, 3, 10), at(2026, 6, 10, 15, 0))
+    assert ends(parse_when("what happened in 00:01:04-00:01:12?", 300.0, None)) == (64.0, 72.0)
+    # a clock time still to come today is yesterday's (the latest such time not in the future)
+    assert live("since 16:00:00", 2026, 6, 10, 15, 0).start == at(2026, 6, 9, 16, 0)
+
+
+def test_a_clock_time_given_as_a_bound_is_the_latest_such_local_time():
+    from memory.when import clock_time
+    now = at(2026, 6, 10, 15, 0)
+    assert clock_time("14:03:10", now, BERLIN) == at(2026, 6, 10, 14, 3, 10)
+    assert clock_time("14:03", now, BERLIN) == at(2026, 6, 10, 14, 3)
+    assert clock_time("16:00", now, BERLIN) == at(2026, 6, 9, 16, 0)          # later today: yesterday's
+    assert clock_time("2026-06-11 16:00:00", now, BERLIN) == at(2026, 6, 11, 16, 0)   # a date says which day
+    assert clock_time("2026-06-11T16:00", now, BERLIN) == at(2026, 6, 11, 16, 0)
+    # the day after the DST change: that day's offset
+    assert clock_time("12:00", at(2026, 3, 29, 13, 0), BERLIN) == at(2026, 3, 29, 12, 0)
+    for text in ("25:00", "14:61", "noon", "14", "2026-13-01 10:00", ""):
+        assert clock_time(text, now, BERLIN) is None, text

@@ -179,3 +179,29 @@ def test_a_cut_steps_pixel_change_is_not_taken_for_the_cameras_noise(llm):
     assert np.array_equal(state.noise_cal.state(), noise)
     list(ing.run(iter([Frame(b, 8.0), Frame(b, 9.0)]), state, final=False))   # an ordinary step: observed
     assert not np.array_equal(state.noise_cal.state(), noise)
+
+
+def test_a_clips_thumbnail_is_its_step_with_most_pixel_change(llm):
+    """A still scene where a bright square shows in one step only (frames 4-5): the thumbnail shows the square. The
+    thumbnail was the step that kept most tokens: the first, kept whole, which shows no square; and which step keeps
+    most depends on the model's weights, the pixel change does not."""
+    def shown():
+        for f in frames(12):
+            if 4 <= f.time <= 5:
+                f.image[28:56, 56:84] = 255
+            yield f
+    ing = Ingestor(llm, IngestConfig(clip_seconds=100.0))
+    records = list(ing.run(shown(), ing.new_state("s")))
+    closed = [r for r in records if isinstance(r, ClipClosed)]
+    assert len(closed) == 1
+    assert closed[0].thumb[28:56, 56:84].min() == 255          # the frame with the square
+    first = [r for r in records if isinstance(r, Step)][0]
+    assert first.kept == first.total                             # the step the old rule picked
+
+
+def test_a_clip_with_no_pixel_change_known_takes_the_step_that_kept_most(llm):
+    """A stream's first step has no pixel change to compare: a clip of it alone falls back to its kept tokens."""
+    ing = Ingestor(llm, IngestConfig(clip_seconds=100.0))
+    records = list(ing.run(frames(2), ing.new_state("s")))
+    clip = [r for r in records if isinstance(r, ClipClosed)][0]
+    assert (clip.thumb == next(frames(2)).image).all() and clip.clip.thumbnail
