@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import gradio as gr
 import numpy as np
 
+from app.config import VIDEO_PATH
 from app.overlay import overlay
 from app.report import jpeg_data_uri
 from app.service import Service, SourceRefused
@@ -333,13 +334,20 @@ class Handlers:
             p.shown_key = (w.spec.name, st.clips)
             clips = self._newest(w)
             p.shown_ids = [c.id for c in clips]
-            gallery = gr.update(value=[(decode_jpeg(c.thumbnail), clip_label(c) + (f" {c.caption}" if c.caption else ""))
-                                       for c in clips], selected_index=None)
+            noise = self.service.engine.noise        # a random model's captions are noise: said, not shown
+            gallery = gr.update(value=[(decode_jpeg(c.thumbnail), clip_label(c) + (
+                "" if not c.caption else " (caption: noise, random weights)" if noise else f" {c.caption}"))
+                for c in clips], selected_index=None)
         state = gr.skip()
         if (w.spec.name, status["state"]) != p.shown_state:
             p.shown_state = (w.spec.name, status["state"])
             state = self._status_line(w, status)
-        return image, figures, timeline, self._feed(w), gallery, picker, state, self._rules(w), self._demo_button(p)
+        feed = self._feed(w)
+        if feed == p.shown_feed:
+            feed = gr.skip()
+        else:
+            p.shown_feed = feed
+        return image, figures, timeline, feed, gallery, picker, state, self._rules(w), self._demo_button(p)
 
     def _demo_button(self, p: PageState):
         """The demo button is the page's call to action until the demo runs; then it steps back (secondary)."""
@@ -400,7 +408,7 @@ class Handlers:
         `feed_reviews`, then a count of the older ones (paged over the API)."""
         items = group(w.alerts(), spans_of([w]))
         shown = items[:self.config.feed_reviews]
-        cards = [self._review(x) for x in shown]
+        cards = [self._review(x, w, newest=i == 0) for i, x in enumerate(shown)]
         older = len(items) - len(shown)
         if older:
             cards.append(f'<div class="older" style="color:#667;font-size:12px;padding:4px 0">and {older} older '
@@ -413,8 +421,9 @@ class Handlers:
         known = alert_kinds().get(a.kind)
         return known[1].short if known else "Rule" if a.kind == "rule" else a.kind
 
-    def _review(self, x) -> str:
-        """One review item: its span, what it holds, its top severity and thumbnail, then each alert on a line."""
+    def _review(self, x, w: Watcher, newest: bool = False) -> str:
+        """One review item: its span, what it holds, its top severity and thumbnail, then each alert on a line, and
+        a player of the video of its first alert whose video is written."""
         img = f'<img src="{jpeg_data_uri(x.thumbnail)}" style="height:54px;margin-right:8px;border-radius:4px;' \
               f'flex:none">' if x.thumbnail else ""
         sev = ""
@@ -437,12 +446,39 @@ class Handlers:
             lines.append(f"<li>{when_label(a.time, a.wall_time)[-8:]} {self._kind(a)}: "
                          f"{html.escape(a.title or a.message)}{reason}</li>")
         span = span_label(x.start, x.end, x.wall(x.start), x.wall(x.end))
+        filmed = next((a for a in x.alerts if w.evidence is not None and w.evidence.ready(a.id)), None)
+        player = "" if filmed is None else (
+            f'<video class="alert-video" controls muted playsinline preload="metadata" '
+            f'src="{VIDEO_PATH.format(id=filmed.id)}" style="width:100%;max-width:420px;margin-top:4px;'
+            f'border-radius:4px;background:#000"></video>')
+        if player and not newest:                 # older items fold their player away: the feed stays short
+            player = f'<details><summary style="font-size:12px;cursor:pointer">video</summary>{player}</details>'
         return (f'<div class="review" data-alerts="{len(x.alerts)}" style="display:flex;align-items:flex-start;'
                 f'padding:4px 0;border-bottom:1px solid #eee">{img}<div class="review-text" style="min-width:0;flex:1;'
                 f'overflow-wrap:anywhere;white-space:normal"><b>{span}</b> <span style="color:#667">{holds}</span>'
                 f'{sev}<br>{html.escape(top.title or top.message)}{noise}{text}'
                 f'<ul style="margin:2px 0 0 16px;padding:0;font-size:12px;color:#445">{"".join(lines)}</ul>'
-                f'</div></div>')
+                f'{player}</div></div>')
+
+    def recap_default(self) -> str:
+        return self.service.engine.config.recap.default_span if self.service.engine else ""
+
+    def recap(self, when: str, everywhere: bool, name: str, request: gr.Request) -> str:
+        """The recap of the span `when` names (this camera, or every camera), as its page in a frame."""
+        from app.recap import render_recap_html
+        from stream.service.recap import recap
+        if self.registry is None:
+            raise refuse(self.service.engine_error or "no model is loaded")
+        if everywhere:
+            watchers = self.registry.cameras()
+        else:
+            w = self._watcher(self._page(request), name, request)
+            watchers = [w] if w is not None else []
+        if not watchers:
+            raise refuse("no camera yet: start the demo, a file, a URL or your webcam")
+        page = render_recap_html(recap(self.service.engine, [w.session for w in watchers], when).to_json())
+        return (f'<iframe title="recap" srcdoc="{html.escape(page, quote=True)}" '
+                f'style="width:100%;height:640px;border:1px solid #dde;border-radius:8px"></iframe>')
 
     # ---- API-only -----------------------------------------------------------------------------------------
     def alerts(self, name: str, request: gr.Request) -> list[dict]:

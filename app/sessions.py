@@ -23,6 +23,8 @@ class PageState:
     shown_key: tuple = ()               # (camera, clips) the memory browser was drawn for
     shown_names: tuple = ()             # cameras in the picker when it was last drawn
     shown_state: tuple = ()             # (camera, state) the status line was written for
+    shown_feed: str = ""                # the alert feed's HTML as last sent: unchanged, it is not sent again (a
+                                        # video playing in it would start over at each refresh)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)   # the timer and the webcam race
 
 

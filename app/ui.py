@@ -69,6 +69,13 @@ def build(h: Handlers) -> gr.Blocks:
             with gr.Column(scale=2):
                 gr.Markdown("### Alerts\nGrouped per activity span, newest first.", elem_id="feed-title")
                 feed = gr.HTML(elem_id="feed")
+        with gr.Accordion("Recap: what happened in a span", open=False, elem_id="recap-box"):
+            with gr.Row():
+                recap_when = gr.Textbox(value=h.recap_default(), label='Span ("today", "since 8 am", "in the last 3 '
+                                        'hours"; empty: all that is stored)', scale=4, elem_id="recap-when")
+                recap_all = gr.Checkbox(value=True, label="All cameras", scale=1, elem_id="recap-all")
+                recap_btn = gr.Button("Recap", scale=1, elem_id="recap-go")
+            recap_view = gr.HTML(elem_id="recap")
         memory = gr.Gallery(label="Memory: newest clips first (pick one to ask about it)", columns=8, height=260,
                             elem_id="memory", preview=False, allow_preview=False, object_fit="contain",
                             fit_columns=False)
@@ -87,6 +94,7 @@ def build(h: Handlers) -> gr.Blocks:
         ask_event = dict(fn=h.ask, inputs=[question, chat, stream, everywhere], outputs=[chat, used, question])
         ask_btn.click(**ask_event, api_name="ask")
         question.submit(**ask_event, api_name=False)
+        recap_btn.click(h.recap, [recap_when, recap_all, stream], [recap_view], api_name="recap")
         memory.select(h.pick_clip, [stream], [status, question], api_name=False)
         timer.tick(h.refresh, [stream], [live, figures, timeline, feed, memory, stream, status, rules_view, demo_btn],
                    api_name=False,

@@ -140,6 +140,7 @@ class EvidenceRecorder:
         self._closing = False
         self._cond = threading.Condition()
         self._stats = EvidenceStats()
+        self._written: deque[str] = deque(maxlen=config.queue * 32)    # ids of the latest videos stored
         self._thread = threading.Thread(target=self._run, name=f"vigil-evidence-{stream}", daemon=True)
         self._thread.start()
 
@@ -176,6 +177,11 @@ class EvidenceRecorder:
                 if r.end is None:
                     r.end = min(t + self.config.after, r.limit)
             self._cond.notify()
+
+    def ready(self, alert: str) -> bool:
+        """Whether this alert's video was stored by this recorder (one of its latest): the page shows a player."""
+        with self._cond:
+            return alert in self._written
 
     def pending(self, alert: str) -> bool:
         with self._cond:
@@ -235,3 +241,4 @@ class EvidenceRecorder:
             s = self._stats
             s.written, s.bytes, s.frames, s.seconds = s.written + 1, s.bytes + len(mp4), s.frames + len(frames), \
                 s.seconds + spent
+            self._written.append(r.alert)

@@ -2,6 +2,7 @@
 import re
 
 from tests.app.test_report import ARTIFACTS, browser
+from stream.config import AlertConfig
 
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
@@ -104,7 +105,7 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
                               "/Activity/.test(r.innerText) && /Rule/.test(r.innerText))", timeout=60000)
         assert 1 <= one.locator("#feed .review").count() <= 2
         one.locator("#feed").scroll_into_view_if_needed()
-        one.screenshot(path="/tmp/h/review-feed.png", full_page=True)
+        one.screenshot(path=str(ARTIFACTS / "ui-review-feed.png"), full_page=True)
         # Alert text wraps in its column however long its words (it ran off the page).
         from stream.service.alerts import Alert
         demo = handlers.registry.get("demo")
@@ -175,4 +176,51 @@ def test_the_page_answers_through_a_real_answer_server(serve, videos, answer_ser
         chat = page.inner_text("#chat")
         assert "RANDOM WEIGHTS" in chat and re.search(r"\(\d+ frames, [\d.]+ KB sent\)", chat)
         page.screenshot(path=str(ARTIFACTS / "ui-answer-server.png"), full_page=True)
+        b.close()
+
+
+def test_an_alert_plays_its_video_in_the_feed_and_a_recap_shows_every_camera(serve, videos):
+    from playwright.sync_api import expect, sync_playwright
+    url, handlers = serve(realtime_files=False)
+    handlers.service.add("room", str(videos / "one-by-one-person-detection.mp4"), checked=True,
+                         alerts=AlertConfig(scene_changes=False, describe=False))
+    handlers.service.add("bikes", str(videos / "bikes.mp4"), checked=True)
+    room = handlers.registry.get("room")
+    room.join(300)
+    handlers.registry.get("bikes").join(120)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = browser(p)
+        page = b.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url)
+        page.locator("#stream input").click()
+        page.get_by_role("option", name="room").click()
+        expect(page.locator("#figures")).to_contain_text("room (", timeout=30000)
+        page.wait_for_timeout(1500)                       # the feed of the camera picked
+        video = page.locator("#feed video.alert-video").first
+        expect(video).to_be_attached(timeout=30000)
+        assert "/api/v1/alerts/" in video.get_attribute("src")
+        video.scroll_into_view_if_needed()
+        video.evaluate("v => v.play()")
+        # The browser decodes the MP4 and plays it: its clock moves and it knows the video's frame size.
+        page.wait_for_function("() => { const v = document.querySelector('#feed video.alert-video');"
+                               " return v && v.currentTime > 0.5 && v.videoWidth > 0; }", timeout=30000)
+        size = video.evaluate("v => [v.videoWidth, v.videoHeight, v.duration]")
+        assert size[0] == 480 and size[1] == 270 and size[2] > 4          # 768x432 at evidence side 480
+        page.wait_for_timeout(1500)                       # a refresh in between does not restart it
+        assert video.evaluate("v => v.currentTime") > 1.0
+        page.screenshot(path=str(ARTIFACTS / "ui-alert-video.png"), full_page=True)
+        # Older items fold their players away, one click from playing.
+        assert page.locator("#feed video.alert-video").count() == len(room.alerts()) >= 5
+        assert page.locator("#feed details video.alert-video").count() == len(room.alerts()) - 1
+        page.locator("#recap-box").get_by_text("Recap: what happened in a span").click()
+        page.fill("#recap-when textarea", "")
+        page.click("#recap-go")
+        frame = page.frame_locator("#recap iframe")
+        expect(frame.locator("h2", has_text="room")).to_be_visible(timeout=60000)
+        expect(frame.locator("h2", has_text="bikes")).to_be_visible()
+        expect(frame.locator(".warn")).to_contain_text("RANDOM WEIGHTS")
+        assert frame.locator(".cam").count() == 2 and frame.locator("svg rect").count() >= 5
+        page.locator("#recap").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "ui-recap.png"), full_page=True)
         b.close()
