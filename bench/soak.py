@@ -27,11 +27,11 @@ VIDEOS = ROOT.parent / "shared" / "videos"
 def fill_disk(path: Path) -> Path:
     """Write `path` until its disk refuses (ENOSPC ends the loop, which is the point): the disk is then full to its
     last byte. Returns the path."""
-    with open(path, "wb") as f:
+    # Unbuffered: a buffered file keeps the bytes the full disk refused and raises ENOSPC again when it is closed.
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     return path
