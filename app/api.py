@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.config import API_PREFIX, VIDEO_PATH
+from app.config import API_PREFIX, CLIP_VIDEO_PATH, VIDEO_PATH
 from app.service import Service, SourceRefused, VideoMissing
 from memory.store import StoreError
 from memory.when import clock_time
@@ -188,7 +188,8 @@ def clip_json(c, name: str | None = None) -> dict:
             # the wall times as people and scripts read them: local ISO 8601 with the offset
             "local_start": iso(wall), "local_end": iso(getattr(c, "wall_end", None)), "caption": c.caption,
             "tokens": c.n_tokens if c.tokens is not None else None,
-            "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg"}
+            "thumbnail": f"{PREFIX}/cameras/{name}/clips/{c.id}/thumbnail.jpg",
+            "video": CLIP_VIDEO_PATH.format(name=name, clip_id=c.id)}
 
 
 def settings_json(w) -> dict:
@@ -537,6 +538,30 @@ def router(service: Service) -> APIRouter:
         if not got:
             raise HTTPException(404, f"camera {name!r} has no clip {clip_id}")
         return Response(got[0].thumbnail, media_type="image/jpeg")
+
+    @r.get(CLIP_VIDEO_PATH, tags=["clips"], response_class=Response,
+           summary="A clip as a video",
+           description="An H.264 MP4 to play the clip by (each clip's `video` link; an answer's clips have it): the "
+                       "alert video that overlaps it most (real video with a few seconds around the alert; the "
+                       "header `X-Vigil-Clip-Offset` gives the seconds into it where the clip starts, "
+                       "`X-Vigil-Alert` the alert), else the clip's keyframes shown at their times (`X-Vigil-Alert` "
+                       "absent). Byte ranges are served. 404: no such clip, or nothing stored to play.",
+           responses={200: {"content": {"video/mp4": {}}}, 206: {"content": {"video/mp4": {}}}})
+    def clip_video(request: Request, name: str, clip_id: int = Path(ge=0, le=ID_MAX)):
+        w = camera(name)
+        try:
+            made = w.clip_video(clip_id)
+        except Exception as e:                     # a keyframe that will not decode, an encoder that fails
+            raise HTTPException(500, service.public(f"could not make the video of clip {clip_id}: {e}")) from None
+        if made is None:
+            if not [c for c in w.session.store.get([clip_id]) if c.stream == name]:
+                raise HTTPException(404, f"camera {name!r} has no clip {clip_id}")
+            raise HTTPException(404, f"clip {clip_id} has no video and no keyframes to play")
+        r = ranged(made.mp4, request.headers.get("range"), "video/mp4")
+        r.headers["X-Vigil-Clip-Offset"] = f"{made.offset:.3f}"
+        if made.alert is not None:
+            r.headers["X-Vigil-Alert"] = made.alert
+        return r
 
     @r.get(PREFIX + "/cameras/{name}/frame.jpg", tags=["cameras"], summary="The camera's newest sampled frame",
            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})

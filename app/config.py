@@ -6,6 +6,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 API_PREFIX = "/api/v1"                              # the REST API's routes (app/api.py)
 VIDEO_PATH = API_PREFIX + "/alerts/{id}/clip.mp4"   # an alert's video, linked from the alerts the sinks send
+CLIP_VIDEO_PATH = API_PREFIX + "/cameras/{name}/clips/{clip_id}/clip.mp4"   # a stored clip played (an answer's)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import gradio as gr
 import numpy as np
 
-from app.config import VIDEO_PATH
+from app.config import CLIP_VIDEO_PATH, VIDEO_PATH
 from app.overlay import overlay
 from app.report import jpeg_data_uri
 from app.service import Service, SourceRefused
@@ -273,8 +273,10 @@ class Handlers:
         asked = f'; the question asks "{answer.span.phrase}": {span_text(answer.span)}' if answer.span else ""
         shown = ", ".join(label(c) for c in answer.clips) if everywhere else answer.shown()
         where = f" of {len(cameras)} cameras" if everywhere else ""
+        play = " · ".join(f"[{label(c)}]({CLIP_VIDEO_PATH.format(name=c.stream, clip_id=c.id)})" for c in answer.clips)
+        play = f"\n\nPlay the clips it used: {play}" if play else ""
         history[-1] = {"role": "assistant", "content": f"{head}{text}\n\n*Shown{where}: {shown} "
-                                                       f"({answer.cost()}){asked}{lost}*"}
+                                                       f"({answer.cost()}){asked}{lost}*{play}"}
         p.chats[w.spec.name] = history
         yield history, self._used([(decode_jpeg(c.thumbnail), label(c)) for c in answer.clips]), ""
 

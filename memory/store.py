@@ -505,6 +505,17 @@ class ClipStore:
                                 " = ?", (alert,)).fetchone()
         return None if r is None else Evidence(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6])
 
+    def evidence_over(self, stream: str, start: float, end: float) -> Evidence | None:
+        """The stored alert video of `stream` that overlaps the span [start, end] (stream seconds) the most, or None:
+        what a clip an answer used can be played as."""
+        if not self._has_evidence:
+            return None
+        with self._lock:
+            r = self.db.execute("SELECT alert, stream, start, end, mp4, frames, wall_start FROM evidence WHERE stream = ?"
+                                " AND start < ? AND end > ? ORDER BY MIN(end, ?) - MAX(start, ?) DESC, start LIMIT 1",
+                                (stream, end, start, end, start)).fetchone()
+        return None if r is None else Evidence(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6])
+
     def evidence_bytes(self, stream: str | None = None) -> tuple[int, int]:
         """(videos, their bytes) stored for a stream (None: all)."""
         if not self._has_evidence:

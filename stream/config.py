@@ -302,6 +302,9 @@ class EvidenceConfig:
     preset: str = "veryfast"
     # Videos waiting to be encoded, per camera; beyond this the oldest request is dropped and counted.
     queue: int = 32
+    # Clip videos (an answer's clips played) kept in RAM per camera: a player fetches one range by range, and a
+    # clip made of keyframes is encoded once, not once a range.
+    played: int = 8
 
     @property
     def ring_seconds(self) -> float:
@@ -321,6 +324,8 @@ class EvidenceConfig:
             raise ValueError(f"evidence crf must be in [0, 51], got {self.crf}")
         if self.queue < 1:
             raise ValueError(f"evidence queue must be at least 1, got {self.queue}")
+        if self.played < 0:
+            raise ValueError(f"evidence played must be >= 0 (0: none kept), got {self.played}")
 
 
 @dataclass

@@ -24,7 +24,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from memory.clip import Evidence
+from memory.clip import ClipMemory, Evidence, Keyframe
+from memory.store import ClipStore
 from stream.config import EvidenceConfig
 from stream.detectors.activity import START as ACTIVITY_START
 from stream.service.alerts import Alert
@@ -110,6 +111,33 @@ def encode_mp4(frames: list[RingFrame], config: EvidenceConfig) -> bytes:
             return fh.read()
     finally:
         os.unlink(path)
+
+
+@dataclass
+class ClipVideo:
+    """What a stored clip plays as (an answer's clips, a search's): the alert video that overlaps it most, real
+    video with a few seconds around it, or else its keyframes shown at their times."""
+    mp4: bytes
+    alert: str | None              # the alert whose video it is; None: made of the clip's keyframes
+    offset: float                  # seconds into the video where the clip starts (0 for keyframes)
+
+
+def keyframes_mp4(keyframes: list[Keyframe], config: EvidenceConfig) -> bytes:
+    """An H.264 MP4 of a clip's keyframes (JPEGs), each shown from its time until the next's."""
+    frames = []
+    for k in keyframes:
+        bgr = cv2.imdecode(np.frombuffer(k.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        frames.append(RingFrame(k.time, k.wall, small(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), config.side)))
+    return encode_mp4(frames, config)
+
+
+def clip_video(store: ClipStore, clip: ClipMemory, config: EvidenceConfig) -> ClipVideo | None:
+    """The clip as a video (ClipVideo), or None when the memory has neither an alert video over it nor keyframes."""
+    video = store.evidence_over(clip.stream, clip.start, clip.end)
+    if video is not None:
+        return ClipVideo(video.mp4, video.alert, max(0.0, clip.start - video.start))
+    keyframes = store.keyframes([clip.id]).get(clip.id, [])
+    return ClipVideo(keyframes_mp4(keyframes, config), None, 0.0) if keyframes else None
 
 
 @dataclass

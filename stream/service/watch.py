@@ -9,7 +9,7 @@ never on this one.
 from pathlib import Path
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -19,7 +19,7 @@ from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
 from memory.clip import Evidence
 from stream.service.alerts import Alert, Alerter, Checker, RuleView
-from stream.service.evidence import EvidenceRecorder
+from stream.service.evidence import ClipVideo, EvidenceRecorder, clip_video
 from stream.service.schedule import Schedule
 from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
@@ -135,6 +135,7 @@ class Watcher:
         self.sink_faults = 0                     # alerts a sink refused since start (for /metrics)
         self.started_wall = time.time()
         self._lock = threading.Lock()           # guards what the page reads
+        self._clip_videos: OrderedDict[int, ClipVideo] = OrderedDict()   # clip id -> its video, newest last
         self._alerts: deque[Alert] = deque(maxlen=200)
         self._series: deque[StepRecord] = deque(maxlen=spec.history)     # the live timeline
         self._events: deque[Event] = deque(maxlen=spec.history)
@@ -247,6 +248,22 @@ class Watcher:
     def video(self, alert: str) -> Evidence | None:
         """An alert's stored video, or None."""
         return self.session.store.evidence(alert)
+
+    def clip_video(self, clip_id: int) -> ClipVideo | None:
+        """A stored clip of this camera as a video (stream.service.evidence.clip_video), or None: no such clip, or
+        nothing to play. The last few are kept: a player asks for a video again, range by range."""
+        with self._lock:
+            if clip_id in self._clip_videos:
+                self._clip_videos.move_to_end(clip_id)
+                return self._clip_videos[clip_id]
+        got = [c for c in self.session.store.get([clip_id]) if c.stream == self.spec.name]
+        made = clip_video(self.session.store, got[0], self.spec.alerts.evidence) if got else None
+        if made is not None:
+            with self._lock:
+                self._clip_videos[clip_id] = made
+                while len(self._clip_videos) > self.spec.alerts.evidence.played:
+                    self._clip_videos.popitem(last=False)
+        return made
 
     def _deliver(self, alert: Alert) -> None:
         """Called from the stream's threads (the loop, the verifier): the feed, the log, the sinks."""

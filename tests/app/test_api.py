@@ -425,6 +425,25 @@ def test_an_alerts_video_is_served_linked_and_seekable(serve, videos):
     tail = api.get(path, headers={"Range": "bytes=-16"})
     assert tail.status_code == 206 and tail.content == whole.content[-16:]
     assert api.get(path, headers={"Range": f"bytes={len(whole.content)}-"}).status_code == 416
+    # An answer's clips play: by the alert video over them (the same bytes, the clip's offset in it), else their
+    # keyframes as a short video.
+    plain = api.post("/api/v1/ask", json={"question": "who came in?"}, headers={"Accept": "application/json"}).json()
+    assert plain["clips"] and all(c["video"] == f"/api/v1/cameras/room/clips/{c['id']}/clip.mp4"
+                                  for c in plain["clips"])
+    kinds = set()
+    for c in api.get("/api/v1/cameras/room/clips", params={"limit": 1000}).json():
+        got = api.get(c["video"])
+        assert got.status_code == 200 and got.headers["content-type"] == "video/mp4"
+        if "x-vigil-alert" in got.headers:
+            assert got.content == api.get(f"/api/v1/alerts/{got.headers['x-vigil-alert']}/clip.mp4").content
+            assert float(got.headers["x-vigil-clip-offset"]) >= 0
+            kinds.add("alert")
+        else:
+            with av.open(io.BytesIO(got.content)) as v:
+                assert sum(1 for _ in v.decode(video=0)) >= 1
+            kinds.add("keyframes")
+    assert "alert" in kinds             # (keyframes: tests/stream/service/test_evidence.py)
+    assert api.get("/api/v1/cameras/room/clips/999999/clip.mp4").status_code == 404
     missing = api.get("/api/v1/alerts/0123abcd/clip.mp4")
     assert missing.status_code == 404 and "no video of alert 0123abcd" in missing.json()["detail"]
     assert api.get("/api/v1/alerts/..%2Fx/clip.mp4").status_code in (404, 422)

@@ -75,6 +75,10 @@ def test_file_source_question_and_rule_alert_through_the_api(serve, videos):
     shown = reply.split("Shown of 2 cameras: ")[1].split(" (")[0].split(", ")
     assert shown and all(s.split(" ")[0] in (name, "vtest") for s in shown)
     assert [u["caption"].split(" ")[0] for u in used] == [s.split(" ")[0] for s in shown]
+    # each clip used, playable: a link to its video under its own camera
+    import re
+    links = re.findall(r"\]\(/api/v1/cameras/([^/]+)/clips/(\d+)/clip\.mp4\)", reply)
+    assert [camera for camera, _ in links] == [s.split(" ")[0] for s in shown]
 
 
 def test_page_opens_without_a_model_and_says_how_to_fix(tmp_path):

@@ -49,3 +49,15 @@ def test_retention_by_bytes_counts_the_videos(tmp_path):
     assert store.evidence("big") is not None
     store.add(make_clip(3))                    # the clip at 8 s goes, and the video of its time with it
     assert [c.start for c in store.clips("cam")] == [16.0, 24.0] and store.evidence("big") is None
+
+
+def test_the_video_over_a_span_is_the_one_that_overlaps_it_most(tmp_path):
+    store = open_store(tmp_path)
+    store.add(make_clip(0))
+    store.add_evidence(video("early", 0.0))                # 0-10 s
+    store.add_evidence(video("late", 6.0))                 # 6-16 s
+    store.add_evidence(video("other", 6.0, stream="yard"))
+    assert store.evidence_over("cam", 8.0, 14.0).alert == "late"     # 2 s of early, 6 s of late
+    assert store.evidence_over("cam", 1.0, 7.0).alert == "early"
+    assert store.evidence_over("cam", 16.0, 20.0) is None            # touching is not overlapping
+    assert store.evidence_over("yard", 0.0, 5.0) is None

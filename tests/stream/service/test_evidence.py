@@ -10,7 +10,8 @@ import pytest
 from stream.config import AlertConfig, EvidenceConfig
 from stream.detectors.activity import START as ACTIVITY_START
 from stream.service.alerts import Alert
-from stream.service.evidence import EvidenceRecorder, FrameRing, small
+from memory.clip import Keyframe
+from stream.service.evidence import EvidenceRecorder, FrameRing, keyframes_mp4, small
 
 
 def frames_of(mp4: bytes) -> list[tuple[float, np.ndarray]]:
@@ -28,6 +29,38 @@ def frame(i: int, h: int = 360, w: int = 640) -> np.ndarray:
 def test_small_keeps_the_aspect_and_even_sides():
     assert small(frame(0, 721, 1281), 480).shape == (270, 480, 3)
     assert small(frame(0, 100, 64), 480).shape == (100, 64, 3)        # never enlarged
+
+
+def test_a_clips_keyframes_play_at_their_own_times():
+    import cv2
+    keyframes = [Keyframe(t, None, cv2.imencode(".jpg", frame(i, 240, 320))[1].tobytes())
+                 for i, t in enumerate([10.0, 11.5, 14.0, 17.0], start=3)]
+    got = frames_of(keyframes_mp4(keyframes, EvidenceConfig(side=160)))
+    assert [round(t, 2) for t, _ in got] == [0.0, 1.5, 4.0, 7.0]
+    assert got[0][1].shape == (120, 160, 3)
+    assert [round(float(f.mean()) / 10) for _, f in got] == [3, 4, 5, 6]     # each keyframe, in order
+
+
+def test_a_stored_clip_plays_as_the_alert_video_over_it_else_as_its_keyframes(tmp_path):
+    import cv2
+
+    from memory.clip import Evidence
+    from stream.service.evidence import clip_video
+    from tests.memory.test_store import make_clip, open_store
+    store = open_store(tmp_path)
+    jpeg = cv2.imencode(".jpg", frame(5, 240, 320))[1].tobytes()
+    ids = []
+    for i in range(3):                          # clips at 0-7, 8-15, 16-23 s, two keyframes each
+        c = make_clip(i)
+        c.keyframes = [Keyframe(c.start + 1, None, jpeg), Keyframe(c.start + 4, None, jpeg)]
+        ids.append(store.add(c))
+    store.add_evidence(Evidence("a1", "cam", 5.0, 13.0, b"mp4 of a1", 8))
+    clips = store.get(ids)
+    config = EvidenceConfig(side=160)
+    first, second, third = (clip_video(store, c, config) for c in clips)
+    assert (first.alert, first.mp4, first.offset) == ("a1", b"mp4 of a1", 0.0)       # 2 s of it over 0-7
+    assert (second.alert, second.offset) == ("a1", 3.0)                              # starts 3 s into it
+    assert third.alert is None and [round(t, 2) for t, _ in frames_of(third.mp4)] == [0.0, 3.0]
 
 
 def test_the_ring_holds_only_its_seconds():
