@@ -434,7 +434,7 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
     from app.server import Server
     from app.service import Service
     from models.loader import ModelLoadError
-    from stream.config import AlertConfig
+    from stream.config import AlertConfig, EvidenceConfig
     from stream.engine import Engine
 
     engine, error = None, None
@@ -456,7 +456,7 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
         for cam in cameras:
             service.add(cam.name, cam.source, cam.rules,
                         AlertConfig(scene_changes=cam.scene_alerts, activity=cam.activity_alerts,
-                                    describe=cam.describe),
+                                    describe=cam.describe, evidence=EvidenceConfig(enabled=cam.alert_video)),
                         webhook=cam.webhook, fail_fast=False, checked=True, max_clips=cam.max_clips, loop=cam.loop,
                         sinks=[shared[n] for n in cam.sinks], fps=cam.fps, video_llm=cam.video_llm,
                         max_images=cam.max_images, max_bytes=cam.max_bytes, schedule=cam.schedule)

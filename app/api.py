@@ -27,7 +27,7 @@ from models.remote import ServerError
 from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
-from stream.config import AlertConfig, SamplingConfig
+from stream.config import AlertConfig, EvidenceConfig, SamplingConfig
 from stream.service.registry import RegistryError, checked_name
 from stream.service.reviews import group, page, spans_of
 from stream.service.schedule import Schedule
@@ -119,6 +119,7 @@ class CameraIn(Strict):
     scene_alerts: bool = True
     activity_alerts: bool = True
     describe: bool = True
+    alert_video: bool = Field(default=True, description="each alert keeps a short video of its span")
     webhook: str | None = None
     # The serve config's per-camera settings (stream.service.config.CameraConfig), same meanings and bounds.
     fps: float | None = Field(default=None, gt=0, le=SamplingConfig.max_fps, description="frames sampled per second "
@@ -197,7 +198,7 @@ def settings_json(w) -> dict:
     engine, session = w.engine, w.session
     most = engine.config.server.max_frames if engine.remote else None     # images go to an answer server only
     return {"fps": session.ingestor.config.sampling.fps, "video_llm": session.video_llm,
-            "describe": w.verifier.config.describe,
+            "describe": w.verifier.config.describe, "alert_video": w.evidence is not None,
             "max_images": None if most is None else min(most, session.max_images or most),
             "schedule": list(w.schedule.windows), "max_clips": session.store.config.max_clips,
             "max_bytes": session.store.config.max_bytes}
@@ -358,7 +359,8 @@ def router(service: Service) -> APIRouter:
         try:
             w = service.add(body.name, body.source, body.rules,
                             AlertConfig(scene_changes=body.scene_alerts, activity=body.activity_alerts,
-                                        describe=body.describe), webhook=body.webhook, fps=body.fps,
+                                        describe=body.describe, evidence=EvidenceConfig(enabled=body.alert_video)),
+                            webhook=body.webhook, fps=body.fps,
                             video_llm=body.video_llm, max_images=body.max_images, schedule=body.schedule)
         except RegistryError as e:
             raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, service.public(str(e)))

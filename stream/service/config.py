@@ -29,6 +29,9 @@ class CameraConfig:
     activity_alerts: bool = True
     # The video LLM describes each automatic alert's clip (title, sentence, severity).
     describe: bool = True
+    # Each alert keeps a short video of its span (stream.service.evidence); off, the camera keeps no ring of frames
+    # in RAM and spends no encoder CPU (a camera whose alerts need no video, or a memory on a small disk).
+    alert_video: bool = True
     # Shared sinks besides the camera's own alerts.jsonl, by name (stream.service.sinks.SHARED: "mqtt", set in the
     # [mqtt] table). A webhook is its own key.
     sinks: list[str] = field(default_factory=list)
@@ -55,7 +58,7 @@ class CameraConfig:
     schedule: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        for k in ("scene_alerts", "activity_alerts", "describe", "loop", "video_llm"):
+        for k in ("scene_alerts", "activity_alerts", "describe", "alert_video", "loop", "video_llm"):
             if not isinstance(getattr(self, k), bool):
                 raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
         for k in ("rules", "sinks", "schedule"):

@@ -381,14 +381,19 @@ def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_
     api = httpx.Client(base_url=url.rstrip("/"), timeout=60)
     bikes = str(videos / "bikes.mp4")
     r = api.post("/api/v1/cameras", json={"name": "drive", "source": bikes, "fps": 2, "video_llm": False,
-                                          "schedule": ["22:00-06:00"]})
+                                          "schedule": ["22:00-06:00"], "alert_video": False})
     assert r.status_code == 201, r.text
-    assert r.json()["settings"] == {"fps": 2.0, "video_llm": False, "describe": False, "max_images": None,
-                                    "schedule": ["22:00-06:00"], "max_clips": None, "max_bytes": None}
+    assert r.json()["settings"] == {"fps": 2.0, "video_llm": False, "describe": False, "alert_video": False,
+                                    "max_images": None, "schedule": ["22:00-06:00"], "max_clips": None,
+                                    "max_bytes": None}
     plain = api.post("/api/v1/cameras", json={"name": "room", "source": bikes}).json()["settings"]
-    assert (plain["fps"], plain["video_llm"], plain["describe"], plain["schedule"]) == (1.0, True, True, [])
+    assert (plain["fps"], plain["video_llm"], plain["describe"], plain["alert_video"], plain["schedule"]) == \
+        (1.0, True, True, True, [])
     assert api.get("/api/v1/cameras/drive").json()["settings"]["fps"] == 2.0
     wait_for(lambda: api.get("/api/v1/cameras/drive").json()["status"]["state"] == "ended")
+    quiet = api.get("/api/v1/alerts", params={"camera": "drive"}).json()
+    assert quiet and all(a["video"] is None for a in quiet)            # alert_video = false: no video, no link
+    assert "makes none" in api.get(f"/api/v1/alerts/{quiet[0]['id']}/clip.mp4").json()["detail"]
     r = api.post("/api/v1/cameras/drive/ask", json={"question": "What happened?"})
     assert r.status_code == 422 and "events-only" in r.json()["detail"] and "\n" not in r.json()["detail"]
     for body, status, said in (({"fps": 40}, 422, "less than or equal to 30"),
