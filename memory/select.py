@@ -77,9 +77,8 @@ def camera_candidates(store, query: np.ndarray, camera: str, config, exclude: fr
     each camera's best has the same rank)."""
     ranked, latest, meta = _candidates(store, query, camera, None, config, exclude, span)
     ids = list(dict.fromkeys(latest + ranked))
-    rows = [c for c in store.get(ids) if c.key is not None]
-    q = np.asarray(query, dtype=np.float32)
-    return [Candidate(camera, c.id, float(np.dot(c.key, q)), meta[c.id][1], meta[c.id][0]) for c in rows]
+    scores = store.key_scores(ids, query)        # the keys alone: a camera's rows are not read whole
+    return [Candidate(camera, i, scores[i], meta[i][1], meta[i][0]) for i in ids if i in scores]
 
 
 def spread(candidates: list[Candidate], budget: int) -> list[Candidate]:

@@ -783,6 +783,20 @@ class ClipStore:
                                    " id", args).fetchall()
         return [Caption(*r) for r in rows]
 
+    def key_scores(self, ids: list[int], query: np.ndarray) -> dict[int, float]:
+        """{id: inner product of its clip key with `query` [key_dim]} for the clips of `ids` that have a key: what a
+        camera's candidates are ranked by across cameras, read without the rest of each row."""
+        if not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self.db.execute(f"SELECT id, key FROM clips WHERE id IN ({q}) AND key IS NOT NULL",
+                                   list(ids)).fetchall()
+        if not rows:
+            return {}
+        keys = np.stack([np.frombuffer(k, dtype=np.float32) for _, k in rows])       # [n, key_dim]
+        return dict(zip((r[0] for r in rows), (keys @ np.asarray(query, dtype=np.float32)).tolist()))
+
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""
         if not ids:
