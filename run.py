@@ -459,7 +459,8 @@ def _serve(args, config, cameras=(), sinks=None) -> int:
                                     describe=cam.describe, evidence=EvidenceConfig(enabled=cam.alert_video)),
                         webhook=cam.webhook, fail_fast=False, checked=True, max_clips=cam.max_clips, loop=cam.loop,
                         sinks=[shared[n] for n in cam.sinks], fps=cam.fps, video_llm=cam.video_llm,
-                        max_images=cam.max_images, max_bytes=cam.max_bytes, schedule=cam.schedule)
+                        max_images=cam.max_images, max_bytes=cam.max_bytes, schedule=cam.schedule,
+                        daily_recap=cam.daily_recap)
             print(f"vigil: camera {cam.name}: {cam.source}", flush=True)
     print(f"vigil: serving on http://{config.host}:{config.port} (API docs at /docs; Ctrl-C to stop)", flush=True)
     try:

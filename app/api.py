@@ -28,6 +28,7 @@ from stream.engine import NoAnswerer
 from stream.events import SOURCE_GAP
 from stream.ingest import jpeg
 from stream.config import AlertConfig, EvidenceConfig, SamplingConfig
+from stream.service.daily import check_at
 from stream.service.registry import RegistryError, checked_name
 from stream.service.reviews import group, page, spans_of
 from stream.service.schedule import Schedule
@@ -120,6 +121,8 @@ class CameraIn(Strict):
     activity_alerts: bool = True
     describe: bool = True
     alert_video: bool = Field(default=True, description="each alert keeps a short video of its span")
+    daily_recap: Annotated[str, AfterValidator(check_at)] | None = Field(
+        default=None, description='"HH:MM": each day then, the camera\'s recap of the last 24 hours goes to its sinks')
     webhook: str | None = None
     # The serve config's per-camera settings (stream.service.config.CameraConfig), same meanings and bounds.
     fps: float | None = Field(default=None, gt=0, le=SamplingConfig.max_fps, description="frames sampled per second "
@@ -152,7 +155,8 @@ class AlertOut(BaseModel):
     """An alert as the API, the stream and the webhook give it (more fields may come: they are kept)."""
     model_config = ConfigDict(extra="allow")
     id: str = Field(description="unique; an update of the alert carries the same id")
-    kind: str = Field(description="scene_change, activity_start, lighting_change... (a detector's), or rule")
+    kind: str = Field(description="scene_change, activity_start, lighting_change... (a detector's), rule, or "
+                                  "recap (a camera's daily recap: its digest as the description, its page as `link`)")
     camera: str
     time: float = Field(description="stream seconds of the moment it is about")
     local_time: str | None = Field(description="that moment on the local wall clock (ISO 8601; live cameras)")
@@ -170,6 +174,7 @@ class AlertOut(BaseModel):
                                                 "before and after: GET /api/v1/alerts/{id}/clip.mp4), once written a "
                                                 "few seconds after the span ends; null: its camera makes none")
     wall_time: float | None = Field(None, description="`time` as Unix seconds (live cameras)")
+    link: str | None = Field(None, description="a page about it: a daily recap's HTML page (null otherwise)")
 
 
 def sse(event: str, data) -> str:
@@ -199,6 +204,7 @@ def settings_json(w) -> dict:
     most = engine.config.server.max_frames if engine.remote else None     # images go to an answer server only
     return {"fps": session.ingestor.config.sampling.fps, "video_llm": session.video_llm,
             "describe": w.verifier.config.describe, "alert_video": w.evidence is not None,
+            "daily_recap": w.spec.daily_recap,
             "max_images": None if most is None else min(most, session.max_images or most),
             "schedule": list(w.schedule.windows), "max_clips": session.store.config.max_clips,
             "max_bytes": session.store.config.max_bytes}
@@ -361,7 +367,8 @@ def router(service: Service) -> APIRouter:
                             AlertConfig(scene_changes=body.scene_alerts, activity=body.activity_alerts,
                                         describe=body.describe, evidence=EvidenceConfig(enabled=body.alert_video)),
                             webhook=body.webhook, fps=body.fps,
-                            video_llm=body.video_llm, max_images=body.max_images, schedule=body.schedule)
+                            video_llm=body.video_llm, max_images=body.max_images, schedule=body.schedule,
+                            daily_recap=body.daily_recap)
         except RegistryError as e:
             raise HTTPException(409 if "already" in str(e) or "limit" in str(e) else 400, service.public(str(e)))
         except (SourceRefused, SourceError, StoreError, ValueError, OSError) as e:

@@ -2,10 +2,13 @@
 and the rules for adding a camera from user input (which sources are allowed, which names)."""
 from pathlib import Path
 
-from app.config import VIDEO_PATH, UIConfig
+from urllib.parse import urlencode
+
+from app.config import API_PREFIX, VIDEO_PATH, UIConfig
 from stream.config import AlertConfig
 from stream.engine import Engine
 from stream.service.alerts import Checker
+from stream.service.daily import SPAN as DAY
 from stream.service.feed import AlertFeed
 from stream.service.registry import Registry, RegistryError, clean_name
 from stream.service.watch import Watcher, WatchSpec
@@ -81,7 +84,7 @@ class Service:
             sinks: list | None = None, max_clips: int | None = None, checked: bool = False,
             delete_after: bool = False, loop: bool = False, fps: float | None = None,
             video_llm: bool = True, max_images: int | None = None, max_bytes: int | None = None,
-            schedule: list[str] = ()) -> Watcher:
+            schedule: list[str] = (), daily_recap: str | None = None) -> Watcher:
         """Start a camera. `fresh`: a new memory folder (the demo, the webcam) rather than continuing one.
         `source` is checked (allowed schemes and folders) unless `checked` or it is a pushed source."""
         if self.registry is None:
@@ -95,7 +98,9 @@ class Service:
                          sinks=self.sinks + list(sinks or []), fail_fast=fail_fast, owner=owner, max_clips=max_clips,
                          delete_after=delete_after, loop=loop, fps=fps, video_llm=video_llm,
                          max_images=max_images, max_bytes=max_bytes, schedule=list(schedule),
-                         video_url=self.config.base_url + VIDEO_PATH)
+                         video_url=self.config.base_url + VIDEO_PATH, daily_recap=daily_recap,
+                         recap_url=f"{self.config.base_url}{API_PREFIX}/recap.html?"
+                                   f"{urlencode({'camera': name, 'when': DAY})}")
         return self.registry.start(spec)
 
     def video(self, alert: str):

@@ -21,6 +21,11 @@ from stream.detectors.activity import START as ACTIVITY_START
 Checker = Callable[[str, ClipMemory], tuple[bool, str]]   # (rule, clip) -> (holds, one-line reason)
 
 
+# The kind of the alert a daily recap is sent as (stream.service.daily): a summary, not an event; a recap leaves
+# it out of the alerts it counts.
+RECAP = "recap"
+
+
 @dataclass
 class Alert:
     kind: str                      # an alert kind of a detector (stream.detectors.alert_kinds) or "rule"
@@ -46,6 +51,8 @@ class Alert:
     # Where its video (an MP4 of its span) is served, once written (a few seconds after its span ends); None: no
     # video is made for it.
     video: str | None = None
+    # A page about it: a daily recap's HTML page (None for any other alert).
+    link: str | None = None
 
     def to_json(self) -> dict:
         local = None if self.wall_time is None else \
@@ -55,7 +62,7 @@ class Alert:
                 "reason": self.reason,
                 "clip": None if self.clip is None else {"id": self.clip[0], "start": self.clip[1], "end": self.clip[2]},
                 "title": self.title, "description": self.description, "severity": self.severity, "noise": self.noise,
-                "update": self.update, "video": self.video, "wall": round(self.wall, 3)}
+                "update": self.update, "video": self.video, "link": self.link, "wall": round(self.wall, 3)}
 
     def headline(self) -> str:
         """One line for people: when (local date and time for live cameras), what (the model's title if any)."""

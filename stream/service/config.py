@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stream.config import SamplingConfig
 from stream.service.registry import NAME
+from stream.service.daily import check_at
 from stream.service.schedule import Schedule
 from stream.service.sinks import SHARED, sink_class
 
@@ -56,6 +57,10 @@ class CameraConfig:
     # ["22:00-06:00"] for nights only; outside them alerts are still raised and kept in the feed and alerts.jsonl.
     # Empty: always.
     schedule: list[str] = field(default_factory=list)
+    # "HH:MM": each day at this local time the camera's recap of the last 24 hours goes to its sinks (MQTT, the
+    # webhook) as an alert of kind "recap", with its page as the link; None: none. A summary a day in the
+    # notifications people already read.
+    daily_recap: str | None = None
 
     def __post_init__(self):
         for k in ("scene_alerts", "activity_alerts", "describe", "alert_video", "loop", "video_llm"):
@@ -79,6 +84,8 @@ class CameraConfig:
             raise ValueError(f"name {self.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
         if not isinstance(self.source, str) or not self.source.strip():
             raise ValueError("source must be a URL, a webcam index or a file path")
+        if self.daily_recap is not None:
+            check_at(self.daily_recap)
         if not self.video_llm and self.rules:
             raise ValueError("rules are checked by the video LLM: an events-only camera (video_llm = false) has none")
         Schedule(self.schedule)               # each window checked: a one-line ValueError naming it

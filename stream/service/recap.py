@@ -17,6 +17,7 @@ from memory.clip import Caption
 from memory.when import TimeSpan
 from stream.clock import clock_label, span_text
 from stream.events import Event, activity_spans
+from stream.service.alerts import RECAP
 from stream.service.sinks.log import read_log
 
 HOUR = 3600.0
@@ -113,7 +114,7 @@ def camera_recap(engine, session, phrase: str) -> CameraRecap:
             activity.append({"start": s, "end": e, "label": f"{_label(s, wall)}-{_label(e, wall)}"})
     alerts = []
     for a in read_log(store.folder):
-        if a.get("camera", a.get("stream")) != stream:
+        if a.get("camera", a.get("stream")) != stream or a.get("kind") == RECAP:
             continue
         t = a.get("wall_time") if wall else a.get("time")
         if inside(t):

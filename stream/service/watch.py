@@ -18,8 +18,10 @@ import numpy as np
 from memory.store import ClipStore, StoreError
 from stream.config import AlertConfig
 from memory.clip import Evidence
-from stream.service.alerts import Alert, Alerter, Checker, RuleView
+from stream.service.alerts import RECAP, Alert, Alerter, Checker, RuleView
+from stream.service.daily import SPAN as DAY, DailyRecap, check_at, digest
 from stream.service.evidence import ClipVideo, EvidenceRecorder, clip_video
+from stream.service.recap import camera_recap
 from stream.service.schedule import Schedule
 from stream.service.sinks import LogSink, WebhookSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
@@ -64,6 +66,10 @@ class WatchSpec:
     # "HH:MM-HH:MM" local-time windows (stream.service.schedule) when alerts are sent to the sinks; outside them
     # they are raised and kept (the feed, the log) but not sent. Empty: always.
     schedule: list[str] = field(default_factory=list)
+    # "HH:MM": each day at this local time the camera's recap of the last 24 hours goes to its sinks as an alert of
+    # kind "recap" (stream.service.daily); None: no daily recap. `recap_url`: its page, put in the alert as `link`.
+    daily_recap: str | None = None
+    recap_url: str | None = None
 
 
 @dataclass
@@ -92,6 +98,8 @@ class Watcher:
                  describer: Describer | None = None, wall_clock: Callable[[], float] = time.time):
         self.engine, self.spec, self.clock, self.on_alert = engine, spec, clock, on_alert
         self.schedule = Schedule(spec.schedule)      # a bad window: one line, before the source opens
+        if spec.daily_recap is not None:
+            check_at(spec.daily_recap)
         # The time an alert with no wall time of its own (a file's) is sent by (tests pass a fixed one).
         self.wall_clock = wall_clock
         self._held_back: deque[str] = deque(maxlen=1000)   # ids of alerts raised outside the schedule (their updates too)
@@ -143,6 +151,8 @@ class Watcher:
         self._view: tuple[np.ndarray, np.ndarray] | None = None      # latest (frame, keep map)
         self._stats = LiveStats()
         self._thread: threading.Thread | None = None
+        self.daily = DailyRecap(spec.daily_recap, self.daily_alert, self._deliver, wall_clock,
+                                name=f"vigil-daily-{spec.name}") if spec.daily_recap else None
 
     # ---- control ------------------------------------------------------------------------------------------
     def start(self) -> "Watcher":
@@ -162,6 +172,8 @@ class Watcher:
         """Stop, and close the stream's store: on return its folder is released (a new camera may write it). The
         loop ends once its source is closed (every wait in it is bounded), so this waits for it whole."""
         self.stop(timeout=None)
+        if self.daily is not None:
+            self.daily.close()
         self.session.close()
 
     def join(self, timeout: float | None = None) -> None:
@@ -265,6 +277,13 @@ class Watcher:
                     self._clip_videos.popitem(last=False)
         return made
 
+    def daily_alert(self) -> Alert:
+        """The camera's recap of the last 24 hours as an alert of kind "recap" (what the daily recap sends)."""
+        r = camera_recap(self.engine, self.session, DAY)
+        return Alert(kind=RECAP, stream=self.spec.name, time=self.session.now, message="Recap of the last 24 hours",
+                     title=f"{self.spec.name}: the last 24 hours", description=digest(r), wall_time=self.wall_clock(),
+                     noise=self.engine.noise and any(h.summary for h in r.hours), link=self.spec.recap_url)
+
     def _deliver(self, alert: Alert) -> None:
         """Called from the stream's threads (the loop, the verifier): the feed, the log, the sinks."""
         if alert.kind == "rule" and not alert.update:     # a rule's alert: its video is of the clip it checked
@@ -283,7 +302,9 @@ class Watcher:
         if alert.update:
             sends = alert.id not in self._held_back          # a description goes where its alert went
         else:
-            sends = self.schedule.allows(alert.wall_time if alert.wall_time is not None else self.wall_clock())
+            # a daily recap goes at the time it was asked for, whatever hours alerts are sent in
+            sends = alert.kind == RECAP or \
+                self.schedule.allows(alert.wall_time if alert.wall_time is not None else self.wall_clock())
             if not sends:
                 self._held_back.append(alert.id)
         for sink in ([self.webhook] if self.webhook else []) + self.sinks:

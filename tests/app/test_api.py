@@ -381,10 +381,11 @@ def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_
     api = httpx.Client(base_url=url.rstrip("/"), timeout=60)
     bikes = str(videos / "bikes.mp4")
     r = api.post("/api/v1/cameras", json={"name": "drive", "source": bikes, "fps": 2, "video_llm": False,
-                                          "schedule": ["22:00-06:00"], "alert_video": False})
+                                          "schedule": ["22:00-06:00"], "alert_video": False,
+                                          "daily_recap": "07:30"})
     assert r.status_code == 201, r.text
     assert r.json()["settings"] == {"fps": 2.0, "video_llm": False, "describe": False, "alert_video": False,
-                                    "max_images": None, "schedule": ["22:00-06:00"], "max_clips": None,
+                                    "daily_recap": "07:30", "max_images": None, "schedule": ["22:00-06:00"], "max_clips": None,
                                     "max_bytes": None}
     plain = api.post("/api/v1/cameras", json={"name": "room", "source": bikes}).json()["settings"]
     assert (plain["fps"], plain["video_llm"], plain["describe"], plain["alert_video"], plain["schedule"]) == \
@@ -399,6 +400,7 @@ def test_a_camera_added_with_its_own_settings_shows_them_and_an_events_only_one_
     for body, status, said in (({"fps": 40}, 422, "less than or equal to 30"),
                                ({"schedule": ["25:00-06:00"]}, 422, "schedule window '25:00-06:00'"),
                                ({"max_images": 0}, 422, "greater than or equal to 1"),
+                               ({"daily_recap": "7am"}, 422, "daily_recap must be a local time HH:MM"),
                                ({"video_llm": False, "rules": ["a person enters"]}, 400, "checked by the video LLM")):
         r = api.post("/api/v1/cameras", json={"name": "x", "source": bikes, **body})
         assert r.status_code == status and said in r.text, (body, r.status_code, r.text)

@@ -9,7 +9,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
-from stream.service.alerts import Alert
+from stream.service.alerts import RECAP, Alert
 from stream.service.sinks.base import CAMERA_STATES
 
 
@@ -110,7 +110,7 @@ def discovery(config: MqttConfig, camera: str) -> dict[str, dict]:
     entities = {
         ("binary_sensor", "activity"): {"name": "Activity", "device_class": "motion", "state_topic": status,
                                         "value_template": "{{ 'ON' if value_json.activity else 'OFF' }}"},
-        ("event", "alert"): {"name": "Alert", "state_topic": alert, "event_types": sorted(alert_kinds()) + ["rule"],
+        ("event", "alert"): {"name": "Alert", "state_topic": alert, "event_types": sorted(alert_kinds()) + ["rule", RECAP],
                              # a description sent later for the same alert is not a second event: HA ignores a
                              # payload its template renders empty (value_json['update'], since .update is the
                              # dict's method to Jinja)

@@ -66,6 +66,7 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     ('[defaults]\nmax_clips = 0\n' + CAMERA, "[defaults]: max_clips must be an integer of at least 1, got 0"),
     ('[defaults]\ndescribe = "yes"\n' + CAMERA, "[defaults]: describe must be true or false, got 'yes'"),
     (CAMERA + 'alert_video = 1\n', "[[camera]] 1: alert_video must be true or false, got 1"),
+    ('[defaults]\ndaily_recap = "7:30"\n' + CAMERA, "[defaults]: daily_recap must be a local time HH:MM"),
     (CAMERA + 'rules = "a person enters"\n', "[[camera]] 1: rules must be a list of strings"),
     ('defaults = 3\n' + CAMERA, "[defaults] must be a table"),
     ('[defaults]\nfps = 40\n' + CAMERA, "[defaults]: fps must be in (0, 30], got 40"),

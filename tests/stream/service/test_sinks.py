@@ -281,7 +281,7 @@ def test_mqtt_discovery_shows_each_camera_to_home_assistant_and_forgets_a_remove
         fired = json.loads(render(event["value_template"], first.payload))
         assert fired["event_type"] == "activity_start" and fired["id"] == a.id
         assert fired["video"] == a.video and fired["description"] == a.description      # a notification's link
-        assert set(event["event_types"]) == set(alert_kinds()) | {"rule"}
+        assert set(event["event_types"]) == set(alert_kinds()) | {"rule", "recap"}
         assert render(event["value_template"], second.payload) == ""      # an update is not a second event
         said = by[("sensor", "yard/east", "description")]
         text = render(said["value_template"], first.payload)
