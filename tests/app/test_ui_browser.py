@@ -213,6 +213,17 @@ def test_an_alert_plays_its_video_in_the_feed_and_a_recap_shows_every_camera(ser
         # Older items fold their players away, one click from playing.
         assert page.locator("#feed video.alert-video").count() == len(room.alerts()) >= 5
         assert page.locator("#feed details video.alert-video").count() == len(room.alerts()) - 1
+        # One question to every camera: its clips named by camera, each a link that plays.
+        page.locator("#all-cameras input").check()
+        page.fill("#question textarea", "Who came by?")
+        page.click("#ask")
+        expect(page.locator("#chat")).to_contain_text("Shown of 2 cameras: ", timeout=60000)
+        links = page.locator("#chat a[href*='/clip.mp4']")
+        expect(links.first).to_be_attached(timeout=10000)
+        got = page.request.get(url.rstrip("/") + links.first.get_attribute("href"))
+        assert got.status == 200 and got.headers["content-type"] == "video/mp4" and len(got.body()) > 1000
+        page.locator("#chat").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "ui-all-cameras.png"), full_page=True)
         page.locator("#recap-box").get_by_text("Recap: what happened in a span").click()
         page.fill("#recap-when textarea", "")
         page.click("#recap-go")
