@@ -313,12 +313,16 @@ def wants_json(request: Request) -> bool:
 
 
 def guard(service: Service):
-    """The dependency that asks for the page's credentials (HTTP Basic) when the page has them."""
+    """The dependency that asks for the page's credentials (HTTP Basic) when the page has them. A browser logged in
+    to the page passes too (its login cookie, `Service.page_user`): the page's own players fetch alert videos and
+    clips from the API, and a video element cannot send Basic credentials it was never given."""
     basic = HTTPBasic(auto_error=False)
 
-    def auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
+    def auth(request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
         need = service.config.auth
         if need is None:
+            return
+        if service.page_user is not None and service.page_user(request) is not None:
             return
         ok = credentials is not None and secrets.compare_digest(credentials.username, need[0]) and \
             secrets.compare_digest(credentials.password, need[1])

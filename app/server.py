@@ -6,6 +6,7 @@ import threading
 
 import gradio as gr
 import uvicorn
+from starlette.routing import Mount
 
 from app.api import app_with_api
 from app.handlers import Handlers
@@ -17,8 +18,19 @@ def build_app(service: Service, handlers: Handlers):
     page = build(handlers)
     app = app_with_api(service)
     c = service.config
-    return gr.mount_gradio_app(app, page, path="/", auth=c.auth, css=CSS, footer_links=["api"],
-                               max_file_size=f"{c.max_upload_mb}mb", server_name=c.host, server_port=c.port)
+    app = gr.mount_gradio_app(app, page, path="/", auth=c.auth, css=CSS, footer_links=["api"],
+                              max_file_size=f"{c.max_upload_mb}mb", server_name=c.host, server_port=c.port)
+    mounted = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
+    service.page_user = lambda request: page_user(mounted, request)
+    return app
+
+
+def page_user(page_app, request) -> str | None:
+    """The user a request's Gradio login cookie names, or None. Gradio keeps logins in its app's `tokens`, keyed by
+    the cookie `access-token-{cookie_id}` (or its `-unsecure-` twin on plain HTTP): gradio.routes.get_current_user."""
+    token = request.cookies.get(f"access-token-{page_app.cookie_id}") or \
+        request.cookies.get(f"access-token-unsecure-{page_app.cookie_id}")
+    return page_app.tokens.get(token) if token else None
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -2,6 +2,7 @@
 and the rules for adding a camera from user input (which sources are allowed, which names)."""
 from pathlib import Path
 
+from typing import Callable
 from urllib.parse import urlencode
 
 from app.config import API_PREFIX, VIDEO_PATH, UIConfig
@@ -31,6 +32,9 @@ class Service:
                  sinks: list | None = None, engine_error: str | None = None):
         self.engine, self.config, self.engine_error = engine, config, engine_error
         self.feed = AlertFeed()
+        # request -> the page's logged-in user or None (set by app.server once the page is mounted): the API takes
+        # the page's login as it takes its credentials.
+        self.page_user: Callable[[object], str | None] | None = None
         self.sinks = [self.feed] + list(sinks or [])        # every camera sends to these
         self.registry = Registry(engine, config.memory_root, config.max_cameras, checker) if engine else None
         if self.registry is not None:

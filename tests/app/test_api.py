@@ -99,6 +99,14 @@ def test_api_asks_for_the_page_credentials_when_it_has_them(serve):
         assert httpx.get(url + doc).status_code == 401, doc
         assert httpx.get(url + doc, auth=("admin", "s3cret")).status_code == 200, doc
     assert "/api/v1/cameras" in httpx.get(url + "openapi.json", auth=("admin", "s3cret")).json()["paths"]
+    # A browser logged in to the page passes with its login cookie (the page's video players fetch the API).
+    with httpx.Client(base_url=url) as page:
+        assert page.post("login", data={"username": "admin", "password": "wrong"}).status_code >= 400
+        assert page.get("api/v1/cameras").status_code == 401
+        assert page.post("login", data={"username": "admin", "password": "s3cret"}).status_code == 200
+        assert page.cookies and page.get("api/v1/cameras").json() == []
+        page.cookies.set(next(iter(page.cookies.keys())), "forged")
+        assert page.get("api/v1/cameras").status_code == 401
 
 
 def test_the_api_docs_open_without_credentials_when_the_page_has_none(serve):
