@@ -518,7 +518,10 @@ def router(service: Service) -> APIRouter:
         watchers = chosen(camera)
         if not watchers:
             raise HTTPException(404, "no camera is running: add one first")
-        return recap(service.engine, [w.session for w in watchers], when).to_json()
+        try:
+            return recap(service.engine, [w.session for w in watchers], when).to_json()
+        except ValueError as e:          # a phrase that names no span
+            raise HTTPException(422, str(e)) from None
 
     Cameras = Annotated[list[str] | None, Query(description="a camera to recap (repeat for several; none: every "
                                                             "camera)", max_length=256)]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from memory.clip import Caption
-from memory.when import TimeSpan
+from memory.when import TimeSpan, wall_only
 from stream.clock import clock_label, span_text
 from stream.events import Event, activity_spans
 from stream.service.alerts import RECAP
@@ -96,6 +96,11 @@ def camera_recap(engine, session, phrase: str) -> CameraRecap:
     store, stream, cfg = session.store, session.stream, engine.config.recap
     newest = store.get(store.latest(stream, 1))
     span = session.span_of(phrase, session.now, None, newest, strict=False) if phrase.strip() else None
+    if span is None and phrase.strip() and wall_only(phrase, session.now, engine.config.select.when) is None:
+        # Neither a span nor a time of day a file lacks (a file's recap of "today" is all of it): a typo, and a
+        # recap of everything would hide it.
+        raise ValueError(f'"{phrase}" names no span: say "today", "since 8 am", "in the last 3 hours", "yesterday", '
+                         f'or "" for all that is stored')
     wall = span.wall if span is not None else False
     clips = store.captions(stream, span)
     clock = _Clock(store.captions(stream) if wall else clips, wall)

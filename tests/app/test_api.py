@@ -481,3 +481,8 @@ def test_a_recap_over_http_as_json_and_as_a_page(serve, videos):
     assert page.headers["content-type"].startswith("text/html") and "<h2>room</h2>" in page.text
     assert "random weights: noise" in page.text and page.text.count('class="hour"') == len(one["cameras"][0]["hours"])
     assert api.get("/api/v1/recap", params={"camera": "nope"}).status_code == 404
+    # A file has no day: its recap of "today" is all of it; a phrase that names no span is refused, not read as all.
+    today = api.get("/api/v1/recap", params={"camera": "room"}).json()
+    assert today["cameras"][0]["clips"] == one["cameras"][0]["clips"] > 0
+    typo = api.get("/api/v1/recap", params={"when": "sicne lunch"})
+    assert typo.status_code == 422 and '"sicne lunch" names no span' in typo.json()["detail"]
