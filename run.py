@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Vigil's command line: `ingest` a video or stream into a memory folder, `ask` questions about it, `check` a memory
-folder, `watch` a stream for alerts, `analyze` a video file into a report, and serve the live page (`ui`). Argument
-parsing lives here only; every default comes from the config dataclasses."""
+folder, `watch` a stream for alerts, `recap` a span of memories, `analyze` a video file into a report, serve the
+live page (`ui`) or a config's cameras (`serve`). Argument parsing lives here only; every default comes from the
+config dataclasses."""
 import argparse
 import faulthandler
 import math
@@ -193,7 +194,6 @@ def _ask_across(args) -> int:
     from pathlib import Path
 
     from memory.folder import find_memory, inspect
-    from memory.store import StoreError
     from stream.clock import clip_label
     from stream.engine import Engine
 
@@ -206,14 +206,7 @@ def _ask_across(args) -> int:
     engine = Engine(_engine_config(args))
     sessions = []
     try:
-        for folder in folders:
-            probe = engine.open_store(str(folder), readonly=True)
-            streams = probe.streams()
-            probe.close()
-            if len(streams) != 1:
-                raise StoreError(f"memory at {folder} holds {len(streams)} streams ({', '.join(streams) or 'none'}): "
-                                 f"ask it alone with --stream NAME")
-            sessions.append(engine.open(str(folder), stream=next(iter(streams)), readonly=True))
+        sessions += _camera_sessions(engine, folders, every_stream=False)
         answer = engine.ask_across(sessions, args.question, strict=True)
         spans = lambda clips: ", ".join(f"{c.stream} {clip_label(c)}" for c in clips)  # noqa: E731
         print(f"question: {args.question}")
@@ -223,6 +216,92 @@ def _ask_across(args) -> int:
         for s in sessions:
             s.close()
     return 0
+
+
+def _camera_sessions(engine, folders, every_stream: bool) -> list:
+    """A read-only session per camera of `folders`: each folder's only stream, or with `every_stream` each of its
+    streams (a folder `ingest --stream` filled with several). A folder of several streams without it: one line."""
+    from memory.store import StoreError
+    sessions = []
+    try:
+        for folder in folders:
+            probe = engine.open_store(str(folder), readonly=True)
+            streams = probe.streams()
+            probe.close()
+            if len(streams) != 1 and not every_stream:
+                raise StoreError(f"memory at {folder} holds {len(streams)} streams ({', '.join(streams) or 'none'}): "
+                                 f"ask it alone with --stream NAME")
+            sessions += [engine.open(str(folder), stream=name, readonly=True) for name in streams]
+    except BaseException:
+        for s in sessions:
+            s.close()
+        raise
+    return sessions
+
+
+def cmd_recap(args) -> int:
+    """What happened in a span, per camera: activity, alerts, the captions written in the background, and (unless
+    --no-summaries) a few sentences an hour from the video LLM. Text, --json (the API's shape) or an --html page."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from app.recap import render_recap_html
+    from memory.folder import inspect, memories_in
+    from memory.store import StoreError
+    from stream.engine import Engine
+    from stream.service.recap import recap
+
+    folders = list(dict.fromkeys(f for m in args.memory for f in memories_in(Path(m))))
+    for folder in folders:
+        inspect(folder, write=False)                   # not a memory: one line, before the models load
+    if not args.no_summaries:
+        _answers_needed(args, "a recap's summaries (or --no-summaries)")
+    else:
+        args.light = True                              # the facts need no video LLM: none loads
+    _models_of_memory(args, folders[0])
+    config = _engine_config(args)
+    engine = Engine(dataclasses.replace(config, recap=dataclasses.replace(config.recap,
+                                                                          summaries=not args.no_summaries)))
+    sessions = _camera_sessions(engine, folders, every_stream=True)
+    try:
+        if not sessions:
+            raise StoreError(f"no camera has clips in {', '.join(map(str, folders))}")
+        r = recap(engine, sessions, args.when)
+    finally:
+        for s in sessions:
+            s.close()
+    if args.json:
+        print(json.dumps(r.to_json()))
+        return 0
+    if args.html:
+        Path(args.html).write_text(render_recap_html(r.to_json()), encoding="utf-8")
+        print(f"recap of \"{r.phrase}\" ({r.span}): {args.html}")
+        return 0
+    _print_recap(r)
+    return 0
+
+
+def _print_recap(r) -> None:
+    """The recap as text: the span, then per camera its counts and each hour's activity, alerts, captions, summary."""
+    if r.warning:
+        print(r.warning)
+    print(f"recap of \"{r.phrase}\" ({r.span})")
+    for cam in r.cameras:
+        print(f"\n{cam.camera}: {cam.clips} clips ({cam.captioned} captioned), {len(cam.activity)} activity spans, "
+              f"{cam.alerts} alerts")
+        for h in cam.hours:
+            print(f"  {h.label}: {h.activity_seconds:g} s of activity in {h.activity_spans} spans, "
+                  f"{len(h.alerts)} alerts")
+            for a in h.alerts:
+                print(f"    [{a['label']}] {a['kind']}: {a['title']}" + (f". {a['description']}"
+                                                                        if a["description"] else ""))
+            for c in h.captions:
+                print(f"    [{c['label']}] {c['text']}")
+            if h.summary:
+                print(f"    summary: {h.summary}")
+    if r.warning:
+        print(r.warning)
 
 
 def cmd_mcp(args) -> int:
@@ -603,7 +682,7 @@ def parser() -> argparse.ArgumentParser:
     from compression.config import DropConfig
     from memory.config import SelectConfig, StoreConfig
     from models.config import ModelConfig, ServerConfig
-    from stream.config import ANSWER_POLICIES, AlertConfig, AnswerConfig, IngestConfig, SamplingConfig
+    from stream.config import ANSWER_POLICIES, AlertConfig, AnswerConfig, IngestConfig, RecapConfig, SamplingConfig
 
     p = _Parser(prog="vigil", description="Watch video, remember it compactly, answer questions about it.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -687,8 +766,19 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--auth", default=None, help="user:password for the page and the API")
     v.add_argument("--memory", default=None, help=f"memory root (default: the config's, else {UIConfig.memory_root})")
     v.add_argument("--media", action="append", default=[], help="a server folder whose videos may be opened")
-    m = sub.add_parser("mcp", parents=[base], help="Vigil's tools for agents (ask, search clips, alerts, live frame, "
-                                                   "watch rules) as an MCP server, calling a running Vigil's API")
+    r = sub.add_parser("recap", parents=[models], help="what happened in a span (today, since 8 am, ...) per camera: "
+                                                       "activity, alerts, captions, a few sentences an hour")
+    r.add_argument("when", nargs="?", default=RecapConfig.default_span,
+                   help='the span: "today", "since 8 am", "in the last 3 hours", "yesterday"; "" for all stored')
+    r.add_argument("--memory", required=True, action="append",
+                   help="a camera's memory folder, or a memory root (every camera in it); repeatable")
+    out = r.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the recap as JSON (the shape of GET /api/v1/recap)")
+    out.add_argument("--html", metavar="FILE", default=None, help="write the recap as one HTML page")
+    r.add_argument("--no-summaries", action="store_true", default=not RecapConfig.summaries,
+                   help="the facts alone (activity, alerts, captions): no sentences, no video LLM loaded")
+    m = sub.add_parser("mcp", parents=[base], help="Vigil's tools for agents (ask, search clips, alerts, recap, live "
+                                                   "frame, watch rules) as an MCP server, calling a running Vigil's API")
     m.add_argument("--url", default=McpConfig.url, help="the Vigil server (serve or ui)")
     m.add_argument("--auth", default=None, help="user:password of that server's page and API")
     m.add_argument("--transport", choices=("stdio", "http"), default=McpConfig.transport)
@@ -777,7 +867,7 @@ def main(argv=None) -> int:
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
                 "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "soak": cmd_soak, "eval": cmd_eval,
-                "mcp": cmd_mcp}[args.command](args)
+                "mcp": cmd_mcp, "recap": cmd_recap}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ServerError, NoAnswerer, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
-"""What an agent can do with a Vigil server, as tools: ask (one camera or all), search clips, recent alerts, the
-cameras and their status, a camera's live frame, its watch rules. One definition serves both ways in: `vigil mcp`
-registers these methods as MCP tools (app/mcp_server.py), and `GET /api/v1/tools` gives the same names,
+"""What an agent can do with a Vigil server, as tools: ask (one camera or all), search clips, recent alerts, a recap of
+a span, the cameras and their status, a camera's live frame, its watch rules. One definition serves both ways in:
+`vigil mcp` registers these methods as MCP tools (app/mcp_server.py), and `GET /api/v1/tools` gives the same names,
 descriptions and argument schemas in OpenAI's function-calling format. Each tool is a call of the REST API, so an
 agent sees exactly what the API allows (credentials, refusals, the random-weights warning)."""
 import inspect
@@ -20,7 +20,7 @@ class ToolError(ValueError):
 
 class VigilTools:
     """The tools, bound to one Vigil server's API (`url`, the page's credentials when it has them)."""
-    NAMES = ("list_cameras", "ask", "search_clips", "recent_alerts", "live_frame", "set_rules")
+    NAMES = ("list_cameras", "ask", "search_clips", "recent_alerts", "recap", "live_frame", "set_rules")
 
     def __init__(self, url: str, auth: tuple[str, str] | None = None, timeout: float = 300.0):
         self.http = httpx.Client(base_url=url.rstrip("/"), auth=auth, timeout=timeout)
@@ -81,6 +81,22 @@ class VigilTools:
         return [{k: a[k] for k in ("id", "kind", "camera", "clock", "local_time", "message", "title",
                                    "description", "severity", "noise")}
                 for a in self._get("/api/v1/alerts", camera=camera, limit=limit).json()]
+
+    def recap(self, when: Annotated[str | None, Field(description='the span: "today" (default), "since 8 am", "in the '
+                                                             'last 3 hours", "yesterday"')] = None,
+              cameras: Cameras = None) -> dict:
+        """What happened in a span, per camera: activity, alerts, and per hour its alerts, captions and a few
+        sentences. Built from stored facts (no video is re-read); a warning when the model has random weights."""
+        params = [("camera", c) for c in cameras or []] + ([("when", when)] if when is not None else [])
+        r = self._checked(self.http.get("/api/v1/recap", params=params)).json()
+        return {"span": r["span"], "warning": r["warning"],
+                "cameras": [{"camera": c["camera"], "clips": c["clips"], "activity_spans": len(c["activity"]),
+                             "alerts": c["alerts"],
+                             "hours": [{"label": h["label"], "activity_seconds": h["activity_seconds"],
+                                        "alerts": [f'{a["label"]} {a["kind"]}: {a["title"]}' for a in h["alerts"]],
+                                        "captions": [f'{c["label"]} {c["text"]}' for c in h["captions"]],
+                                        "summary": h["summary"]} for h in c["hours"]]}
+                            for c in r["cameras"]]}
 
     def live_frame(self, camera: Camera) -> bytes:
         """The camera's newest sampled frame, a JPEG image."""

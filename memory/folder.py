@@ -171,6 +171,14 @@ def find_memory(folder: Path, stream: str | None) -> tuple[Path, str | None]:
                      f"--memory {folder}/NAME")
 
 
+def memories_in(folder: Path) -> list[Path]:
+    """`folder` when it is a memory, else the memories right under it (a memory root of `ui` or `serve`, one per
+    camera), by name; [folder] when it holds none, so inspect() says in one line what it is instead."""
+    if (folder / MARKER).exists() or (folder / DATABASE).exists() or not folder.is_dir():
+        return [folder]
+    return sorted(p for p in folder.iterdir() if (p / MARKER).exists()) or [folder]
+
+
 def preflight(folder: Path) -> None:
     """Raise what opening `folder` for writing would raise (not a memory, a lost database, another writer), before
     the models load (minutes with real weights); changes nothing."""

@@ -314,7 +314,9 @@ class Engine:
 
     def open_store(self, memory_dir: str, readonly: bool = False) -> ClipStore:
         identity = self.identity
-        if readonly and self.remote:   # a server is shown keyframes, never tokens: any video LLM's memory will do
+        # A server is shown keyframes, never tokens, and a light engine reads none (`recap --no-summaries`): any
+        # video LLM's memory will do; the embedder must still match, since its keys are searched.
+        if readonly and (self.remote or self.config.model.light):
             identity = replace(identity, llm=None, token_dim=None)
         return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
 

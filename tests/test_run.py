@@ -48,6 +48,14 @@ def test_ingest_then_ask(videos, tmp_path, cache_dir):
     assert all(part.strip().split(" ")[0] in ("default", "street") for part in used.split("): ")[1].split(", "))
     r = vigil("ask", "--memory", str(mem), "--memory", str(tmp_path / "nothing"), "What moved?", cache=cache_dir)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    # A recap of the memory root: every camera in it, each with its clips over all it holds (a file's "today" is all of it)
+    r = vigil("recap", "--memory", str(tmp_path), "--no-summaries", "--json", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    import json
+    got = {c["camera"]: c for c in json.loads(r.stdout)["cameras"]}
+    assert set(got) == {"default", "street"} and all(c["clips"] > 0 and c["end"] > c["start"] for c in got.values()), got
+    r = vigil("recap", "--memory", str(tmp_path / "nothing"), cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no memory at" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("model", ["tiny-qwen3-vl", "tiny-qwen3.5"])
@@ -199,6 +207,21 @@ def test_watch_prints_activity_alerts_near_the_six_visits(videos, annotations, t
     logged = (tmp_path / "m" / "alerts.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in logged] == alerts
     assert f"steps, 18 clips stored, {len(alerts)} alerts" in r.stderr      # a closing line, even with no alert
+    # The recap of that memory: its alerts, the captions written in the background, as text, JSON and a page
+    r = vigil("recap", "--memory", str(tmp_path / "m"), "--no-summaries", cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert "default: 18 clips (18 captioned), " in r.stdout and f"{len(alerts)} alerts\n" in r.stdout, r.stdout
+    assert r.stdout.count("RANDOM WEIGHTS") == 2 and "summary:" not in r.stdout
+    assert r.stdout.count("] activity_start: ") == len(starts)
+    r = vigil("recap", "--memory", str(tmp_path / "m"), "--no-summaries", "--json", cache=cache_dir)
+    cam = json.loads(r.stdout)["cameras"][0]
+    assert [a["id"] for h in cam["hours"] for a in h["alerts"]] == [a["id"] for a in alerts]
+    r = vigil("recap", "--memory", str(tmp_path / "m"), "--html", str(tmp_path / "recap.html"), cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "recap.html").read_text()
+    assert "<h2>default</h2>" in page and "random weights" in page and page.count('class="alert"') == len(alerts)
+    r = vigil("recap", "sicne lunch", "--memory", str(tmp_path / "m"), "--no-summaries", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "names no span" in r.stderr, r.stderr
 
 
 def test_ask_and_analyze_answer_through_a_real_answer_server(videos, tmp_path, cache_dir, answer_server):

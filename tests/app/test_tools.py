@@ -27,7 +27,7 @@ def test_an_mcp_client_asks_searches_sees_a_frame_and_sets_rules_through_vigil_m
         async with Client(params) as client:
             listed = {t.name: t for t in (await client.list_tools()).tools}
             # The same tools both ways in: names, descriptions and arguments
-            assert set(listed) == set(openai) >= {"ask", "search_clips", "live_frame", "set_rules", "list_cameras"}
+            assert set(listed) == set(openai) >= {"ask", "search_clips", "recap", "live_frame", "set_rules", "list_cameras"}
             for name, tool in listed.items():
                 assert tool.description == openai[name]["description"], name
                 assert set(tool.input_schema["properties"]) == set(openai[name]["parameters"]["properties"]), name
@@ -56,6 +56,14 @@ def test_an_mcp_client_asks_searches_sees_a_frame_and_sets_rules_through_vigil_m
             late = payload(await client.call_tool("search_clips", {"cameras": ["street"], "since": "00:00:20",
                                                                    "limit": 100}))
             assert late and all(c["end"] >= 20 for c in late)
+            recap = payload(await client.call_tool("recap", {"when": "today"}))
+            assert {c["camera"] for c in recap["cameras"]} == {"room", "street"} and "RANDOM WEIGHTS" in recap["warning"]
+            room = next(c for c in recap["cameras"] if c["camera"] == "room")     # the six visits of the clip
+            assert room["activity_spans"] >= 3 and sum(h["activity_seconds"] for h in room["hours"]) > 30, room
+            only = payload(await client.call_tool("recap", {"cameras": ["street"]}))
+            assert [c["camera"] for c in only["cameras"]] == ["street"]
+            typo = await client.call_tool("recap", {"when": "sicne lunch"})
+            assert typo.is_error and "422" in typo.content[0].text and "names no span" in typo.content[0].text
             frame = await client.call_tool("live_frame", {"camera": "street"})
             assert frame.content[0].type == "image" and frame.content[0].mime_type == "image/jpeg"
             assert base64.b64decode(frame.content[0].data)[:2] == b"\xff\xd8"
