@@ -142,6 +142,10 @@ class BenchConfig:
                              f"0), got {self.vision_variants}")
         if not self.eval_minutes > 0 or not 2 <= self.eval_prefix_measured <= self.eval_questions:
             raise ValueError("eval_minutes must be positive and eval_prefix_measured in [2, eval_questions]")
+        if self.evidence_loops < 1 or self.recap_rounds < 1 or not min(
+                self.recap_hours, self.recap_clip_seconds, self.recap_visit_every, self.recap_visit_seconds) > 0:
+            raise ValueError("evidence_loops and recap_rounds must be at least 1, and the recap's hours, clip seconds "
+                             "and visits positive")
 
 
 @dataclass
