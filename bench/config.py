@@ -101,7 +101,7 @@ class BenchConfig:
     house_key_dim: int = 768
     house_rounds: int = 15
     # Each alert's video (item 15): a fixed-camera clip with annotated visits (each visit one activity alert, its
-    # span the visit's), looped so many passes (6 visits a pass: 60 videos, some 30 s on this CPU). The ring's rate
+    # span the visit's), looped so many passes (6 visits a pass: 60 videos, some 20 s on this CPU). The ring's rate
     # is the camera's sampling rate and its frame size EvidenceConfig's, both their defaults.
     evidence_clip: str = "one-by-one-person-detection.mp4"
     evidence_loops: int = 10
