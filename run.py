@@ -619,7 +619,8 @@ def cmd_bench(args) -> int:
                          cut_thresholds=(27.0,), mog2_shares=(0.01,), sharing_seconds=6.0,
                          vision_side=224, vision_rounds=1, vision_clips=1, vision_timed_steps=1,
                          eval_minutes=1.0, eval_questions=4, eval_prefix_measured=2, light_seconds=6.0,
-                         light_full_pixels=224 * 224, serving_concurrency=(1, 2), serving_seconds=3.0)
+                         light_full_pixels=224 * 224, serving_concurrency=(1, 2), serving_seconds=3.0,
+                         evidence_loops=1, recap_clip_seconds=600.0, recap_rounds=3)
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():

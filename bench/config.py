@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
-         "serving", "checksum", "house")
+         "serving", "checksum", "house", "evidence", "recap")
 
 
 @dataclass
@@ -100,6 +100,21 @@ class BenchConfig:
     house_token_dim: int = 128
     house_key_dim: int = 768
     house_rounds: int = 15
+    # Each alert's video (item 15): a fixed-camera clip with annotated visits (each visit one activity alert, its
+    # span the visit's), looped so many passes (6 visits a pass: 60 videos, some 20 s on this CPU). The ring's rate
+    # is the camera's sampling rate and its frame size EvidenceConfig's, both their defaults.
+    evidence_clip: str = "one-by-one-person-detection.mp4"
+    evidence_loops: int = 10
+    # A recap of a day (item 16): camera counts side by side (the first is the baseline), hours each memory holds
+    # (a daily recap's 24), a clip's seconds (30: 2880 clips a camera-day, built in some 4 s a camera; the live
+    # default's 8 s clips would be 10800), a visit every so many seconds lasting so long (a busy door: 12 an hour,
+    # each touching two clips), and rounds.
+    recap_cameras: tuple[int, ...] = (1, 4)
+    recap_hours: float = 24.0
+    recap_clip_seconds: float = 30.0
+    recap_visit_every: float = 300.0
+    recap_visit_seconds: float = 40.0
+    recap_rounds: int = 15
     device: str = "auto"
     cache_dir: str | None = None
 
@@ -127,6 +142,10 @@ class BenchConfig:
                              f"0), got {self.vision_variants}")
         if not self.eval_minutes > 0 or not 2 <= self.eval_prefix_measured <= self.eval_questions:
             raise ValueError("eval_minutes must be positive and eval_prefix_measured in [2, eval_questions]")
+        if self.evidence_loops < 1 or self.recap_rounds < 1 or not min(
+                self.recap_hours, self.recap_clip_seconds, self.recap_visit_every, self.recap_visit_seconds) > 0:
+            raise ValueError("evidence_loops and recap_rounds must be at least 1, and the recap's hours, clip seconds "
+                             "and visits positive")
 
 
 @dataclass

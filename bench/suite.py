@@ -132,7 +132,65 @@ def run(config: BenchConfig, log=print) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             out["house"] = house_cost(Path(tmp), config.house_cameras, config.house_clips, config.house_token_dim,
                                       config.house_key_dim, config.house_rounds)
+    if "evidence" in config.items:
+        log(f"15. alert videos: {config.evidence_clip}'s visits as alerts, {config.evidence_loops} passes ...")
+        from bench.evidence import evidence_cost
+        from stream.config import EvidenceConfig, SamplingConfig
+        events = ann[config.evidence_clip]["events"]
+        out["evidence"] = evidence_cost(paths[config.evidence_clip], events, config.evidence_loops,
+                                        SamplingConfig().fps, EvidenceConfig())
+    if "recap" in config.items:
+        log(f"16. a recap of {config.recap_hours:g} h of {', '.join(map(str, config.recap_cameras))} cameras ...")
+        import tempfile
+
+        from bench.recap import recap_cost
+        with tempfile.TemporaryDirectory() as tmp:
+            out["recap"] = recap_cost(Path(tmp), engine, config.recap_cameras, config.recap_hours,
+                                      config.recap_clip_seconds, config.recap_visit_every,
+                                      config.recap_visit_seconds, config.recap_rounds)
     return out
+
+
+def _evidence_md(x: dict) -> list[str]:
+    mb = 2 ** 20
+    return ["### 15. Each alert's video (H.264, real frames)", "",
+            f"{x['clip']} decoded by its FileSource at the ring's {x['fps']:g} fps, looped {x['loops']} times "
+            f"({x['stream_s']:g} s of stream); an activity alert at each annotated visit's start, its span ended at "
+            f"the visit's end, each video {x['before']:g} s before to {x['after']:g} s after (at most "
+            f"{x['max_seconds']:g} s), frames at most {x['side']} pixels a side, crf {x['crf']}, {x['preset']}, "
+            f"written by the camera's EvidenceRecorder on its own thread. {x['written']} of {x['alerts']} videos "
+            f"written ({x['empty']} empty, {x['failed']} failed, {x['dropped']} dropped).", "",
+            "| figure | value |", "|---|---|",
+            f"| bytes per alert, median / max | {x['bytes_median'] / 1024:.0f} KB / {x['bytes_max'] / 1024:.0f} KB "
+            f"(median video {x['video_s_median']:g} s) |",
+            f"| bytes per second of video | {x['bytes_per_video_s'] / 1024:.1f} KB |",
+            f"| bytes per camera-hour, extrapolated: every second in some alert's video | "
+            f"{x['bytes_per_hour_continuous'] / mb:.1f} MB |",
+            f"| bytes per camera-hour, measured at this clip's alert rate (an alert every "
+            f"{x['stream_s'] / x['alerts']:.0f} s, looped) | "
+            f"{x['bytes_per_hour_at_clip_rate'] / mb:.1f} MB |",
+            f"| encoder CPU s per hour of video (the encoder thread's time.thread_time, EvidenceStats.seconds) | "
+            f"{x['cpu_s_per_video_hour']:g} s ({x['cpu_s_per_video_hour'] / 36:.2f}% of one core) |",
+            f"| encoder CPU s per camera-hour at this clip's alert rate | {x['cpu_s_per_hour_at_clip_rate']:g} s |",
+            f"| the ring's RAM per camera (frames x h x w x 3, from its numpy buffers) | {x['ring_frames']} x "
+            f"{x['ring_h']} x {x['ring_w']} x 3 = {x['ring_bytes'] / mb:.1f} MB |", ""]
+
+
+def _recap_md(x: dict) -> list[str]:
+    rows = x["rows"]
+    lines = [f"### 16. A recap of {x['hours']:g} hours of several cameras (summaries off: no video LLM)", "",
+             f"recap(engine, sessions, \"{x['phrase']}\"), as the API calls it, over memories of a live camera's day: "
+             f"{x['clip_s']:g}-s clips, a visit every {x['visit_every_s']:g} s lasting {x['visit_s']:g} s (its "
+             f"activity events, an activity alert, captions on the clips it touched, at most "
+             f"{x['captions_per_hour']} an hour). {x['rounds']} rounds, the counts interleaved; medians (min-max).",
+             "", "| cameras | clips | captions | alerts | hours (each camera) | recap s | min-max | x one camera |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['cameras']} | {r['clips']} | {r['captions']} | {r['alerts']} | {r['hours']} "
+              f"({r['hours_cover_s'] / 3600:g} h) | {r['s']} | {r['spread_s'][0]}-{r['spread_s'][1]} | "
+              f"{r['ratio']:.2f}x |" for r in rows]
+    worst = rows[-1]
+    return lines + ["", f"{worst['cameras']} cameras take {worst['ratio']:.2f}x one camera's time: each camera's "
+                        f"recap reads its own rows (clips, events, alerts log), so the cost is per camera.", ""]
 
 
 def _house_md(rows: list[dict]) -> list[str]:
@@ -465,6 +523,10 @@ def markdown(r: dict) -> str:
         lines += _checksum_md(r["checksum"])
     if "house" in r:
         lines += _house_md(r["house"])
+    if "evidence" in r:
+        lines += _evidence_md(r["evidence"])
+    if "recap" in r:
+        lines += _recap_md(r["recap"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]
