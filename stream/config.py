@@ -294,7 +294,8 @@ class EvidenceConfig:
     after: float = 5.0
     # The longest video, seconds from its first frame: an activity span that lasts an hour is not an hour of video.
     max_seconds: float = 60.0
-    # Longest side of the video's frames, pixels: enough to see who came in, ~1-2 KB a frame in H.264 at 1 fps.
+    # Longest side of the video's frames, pixels: enough to see who came in; some 3.6 KB a frame in H.264 at 1 fps
+    # (bench item 15).
     side: int = 480
     # x264's constant rate factor (0-51, lower is better and bigger; 23 is x264's default) and speed preset: a
     # camera's evidence is small and cheap to make, not archival.
