@@ -143,7 +143,8 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
             elif not m:
                 found.append(Finding(("foreign", p.name), False, f"{name}: not a Vigil file (left as it is)"))
         for kind in INDEXES:
-            text = store.backend.check(store.index_path(kind), store.key_dim, set(store.indexed_ids(kind)))
+            text = store.backend.check(store.index_path(kind), store.index_name(kind), store.key_dim,
+                                       set(store.indexed_ids(kind)), store.config)
             if text and writing:          # the writer keeps it in memory and saves it as it goes
                 found.append(Finding(("index", kind), False, f"{text} while a writer has it open"))
             elif text:                    # a cache, not data: a kill before a clean stop leaves it behind

@@ -35,7 +35,7 @@ from memory.config import StoreConfig
 from memory import schema
 from memory.files import write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StorageFault, StoreError, WriterLock,
-                           inspect, new_marker, write_marker)
+                           inspect, new_marker, read_marker, write_marker)
 from memory.index import index_class
 from memory.index.base import VectorIndex
 from memory.when import TimeSpan
@@ -145,6 +145,8 @@ class ClipStore:
         self._lock = threading.RLock()       # a session's loop and its questions share the store
         self._writer: WriterLock | None = None
         self.db = None
+        self.indexes: dict[str, VectorIndex] = {}
+        self._behind: set[str] = set()       # kinds whose index missed a change (a server out of reach)
         if self.folder.exists() and not self.folder.is_dir():
             raise StoreError(f"{self.folder} is not a folder; give a folder to --memory")
         try:
@@ -179,7 +181,8 @@ class ClipStore:
                 (self.folder / TOKENS).mkdir(exist_ok=True)
                 self._clean_leftovers()
                 self._file_floor = max([0, *self._file_ids()]) + 1   # never hand out an id whose file is on disk
-            self.indexes: dict[str, VectorIndex] = {kind: self._open_index(kind) for kind in INDEXES}
+            for kind in INDEXES:
+                self.indexes[kind] = self._open_index(kind)
         except (OSError, sqlite3.Error) as e:
             self._release()
             raise StoreError(f"cannot open memory at {self.folder}: {e}") from e
@@ -296,9 +299,19 @@ class ClipStore:
         """Where the cache of the index of this kind is (or would be) kept."""
         return self.folder / (INDEXES[kind][0] + self.backend.suffix)
 
+    def index_name(self, kind: str) -> str:
+        """The name of the index of this kind for an engine that keeps it outside the folder: the memory's id (the
+        same wherever the folder is mounted) and the kind."""
+        mid = self._meta().get("memory_id")
+        if mid is None:                      # an old memory read as it is: its marker's id, or its path's digest
+            marker = read_marker(self.folder)
+            mid = marker.id if marker is not None else hashlib.sha256(str(self.folder.resolve()).encode()).hexdigest()
+        return f"{mid[:32]}_{kind}"
+
     def _open_index(self, kind: str) -> VectorIndex:
         """The cached index if it is sound and fits the clip count, else a new one; then reconciled with SQLite (the
-        truth) in memory."""
+        truth) in memory. A shared engine's index is reconciled by the writer alone: a reader's view of the rows
+        may already be behind the writer's, and would undo its newest keys."""
         column = INDEXES[kind][1]
         want = set(self.indexed_ids(kind))
 
@@ -306,8 +319,31 @@ class ClipStore:
             return np.stack([np.frombuffer(k, dtype=np.float32) for (k,) in self.db.execute(
                 f"SELECT {column} FROM clips WHERE {column} IS NOT NULL ORDER BY RANDOM() LIMIT ?", (n,))])
 
-        index = self.backend.open(self.index_path(kind), self.key_dim, len(want), sample, self.config)
-        index.sync(want, lambda ids: self._keys(column, ids))
+        index = self.backend.open(self.index_path(kind), self.index_name(kind), self.key_dim, len(want), sample,
+                                  self.config)
+        if not (self.readonly and index.shared):
+            try:
+                index.sync(want, lambda ids: self._keys(column, ids))
+            except BaseException:
+                index.close()
+                raise
+        return index
+
+    def _index_change(self, kind: str, change) -> None:
+        """Apply `change(index)` to the index of this kind after its rows committed. An engine out of reach (a
+        server) cannot fail the write: the rows are the truth, and the index catches up on its next use."""
+        try:
+            change(self.indexes[kind])
+        except OSError:
+            self._behind.add(kind)
+
+    def _index_for(self, kind: str) -> VectorIndex:
+        """The index of this kind, caught up with the rows first if it missed a change; OSError while its engine is
+        out of reach."""
+        index = self.indexes[kind]
+        if kind in self._behind:
+            index.sync(set(self.indexed_ids(kind)), lambda ids, c=INDEXES[kind][1]: self._keys(c, ids))
+            self._behind.discard(kind)
         return index
 
     def _keys(self, column: str, ids: list[int]) -> np.ndarray:
@@ -420,7 +456,7 @@ class ClipStore:
                 if created and not self._committed(cid):
                     path.unlink(missing_ok=True)
                 raise
-            self.index.add(key[None], np.array([cid], dtype=np.int64))
+            self._index_change("visual", lambda index: index.add(key[None], np.array([cid], dtype=np.int64)))
             clip.id = cid
             self._retain(clip.stream)
             self._added += 1
@@ -479,8 +515,8 @@ class ClipStore:
                     self.db.execute("DELETE FROM evidence WHERE stream = ?1 AND start < (SELECT MIN(start) FROM clips"
                                     " WHERE stream = ?1)", (trim_steps,))
         with self._lock:
-            for index in self.indexes.values():
-                index.remove(np.array(ids, dtype=np.int64))
+            for kind in self.indexes:
+                self._index_change(kind, lambda index: index.remove(np.array(ids, dtype=np.int64)))
             self._sweep_tombstones()
 
     def add_evidence(self, video: Evidence) -> None:
@@ -533,8 +569,9 @@ class ClipStore:
         with self._transaction("mark clips missing"):
             self.db.execute(f"UPDATE clips SET missing = ? WHERE id IN ({q})", [int(missing), *ids])
         with self._lock:
-            for kind, index in self.indexes.items():
-                index.sync(set(self.indexed_ids(kind)), lambda i, c=INDEXES[kind][1]: self._keys(c, i))
+            for kind in self.indexes:
+                self._index_change(kind, lambda index, k=kind: index.sync(
+                    set(self.indexed_ids(k)), lambda i, c=INDEXES[k][1]: self._keys(c, i)))
 
     def orphan_keyframes(self) -> list[int]:
         """Ids that keyframe rows belong to but no clip row has (a database edited by hand: `delete` removes both in
@@ -557,11 +594,14 @@ class ClipStore:
         blob = None if key is None else np.ascontiguousarray(key, dtype=np.float32).tobytes()
         with self._transaction("store a caption"):
             self.db.execute("UPDATE clips SET caption = ?, caption_key = ? WHERE id = ?", (caption, blob, cid))
-        with self._lock:
-            index = self.indexes["caption"]
+
+        def change(index: VectorIndex) -> None:
             index.remove(np.array([cid], dtype=np.int64))
             if key is not None:
                 index.add(np.frombuffer(blob, dtype=np.float32)[None], np.array([cid], dtype=np.int64))
+
+        with self._lock:
+            self._index_change("caption", change)
 
     def save_index(self) -> None:
         """Write the index caches (writer only). Each goes through a checked temporary file, so a full disk leaves
@@ -591,6 +631,9 @@ class ClipStore:
             self._release()
 
     def _release(self) -> None:
+        for index in self.indexes.values():
+            index.close()
+        self.indexes = {}
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -746,9 +789,17 @@ class ClipStore:
     def search(self, query: np.ndarray, k: int, stream: str | None = None, until: float | None = None,
                kind: str = "visual", span: TimeSpan | None = None) -> list[tuple[int, float]]:
         """Up to k (id, score) by inner product with the normalised query, best first, filtered by stream/time and
-        to the clips overlapping `span`. kind: "visual" searches clip keys, "caption" the caption keys."""
+        to the clips overlapping `span`. kind: "visual" searches clip keys, "caption" the caption keys. StoreError
+        in one line when the index's engine is out of reach."""
+        try:
+            return self._search(query, k, stream, until, kind, span)
+        except OSError as e:
+            raise StoreError(f"cannot search the clips: {e}; what is stored is intact") from None
+
+    def _search(self, query: np.ndarray, k: int, stream: str | None, until: float | None, kind: str,
+                span: TimeSpan | None) -> list[tuple[int, float]]:
         with self._lock:
-            index = self.indexes[kind]
+            index = self._index_for(kind)
             if not len(index):
                 return []
             if stream is None and until is None and span is None:

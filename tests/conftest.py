@@ -32,6 +32,21 @@ def annotations(videos) -> dict:
 
 
 @pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """One real PostgreSQL with pgvector for the suite (tests/postgres.py), started in about a second."""
+    from tests.postgres import Postgres
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """A database of its own for one test, on the suite's server."""
+    return postgres.new_database()
+
+
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("vigil-cache")
     os.environ["VIGIL_CACHE"] = str(path)     # for subprocesses (run.py) too

@@ -6,6 +6,7 @@ import threading
 # name -> (module, class). A new engine is one file in this folder and one line here.
 BACKENDS = {
     "faiss": ("memory.index.faiss_index", "FaissIndex"),
+    "pgvector": ("memory.index.pgvector_index", "PgvectorIndex"),
 }
 _lock = threading.Lock()
 _loaded: dict[str, type] = {}

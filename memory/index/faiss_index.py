@@ -36,7 +36,7 @@ class FaissIndex(VectorIndex):
             return None
 
     @classmethod
-    def open(cls, path: Path, dim: int, count: int, sample: Sample, config) -> "FaissIndex":
+    def open(cls, path: Path, name: str, dim: int, count: int, sample: Sample, config) -> "FaissIndex":
         ivf = count > config.ivf_above
         index = cls._read(path) if path.exists() else None
         if index is not None:
@@ -57,7 +57,7 @@ class FaissIndex(VectorIndex):
         return index
 
     @classmethod
-    def check(cls, path: Path, dim: int, want: set[int]) -> str | None:
+    def check(cls, path: Path, name: str, dim: int, want: set[int], config) -> str | None:
         if not path.exists():
             return f"{path.name} is missing" if want else None
         index = cls._read(path)

@@ -18,16 +18,25 @@ def unit(n: int, seed: int = 0) -> np.ndarray:
     return keys / np.linalg.norm(keys, axis=1, keepdims=True)
 
 
-def fresh(name: str, path: Path, keys: np.ndarray) -> VectorIndex:
+def engine_config(name: str, request) -> StoreConfig:
+    """The store's settings for engine `name`: a server engine gets a database of its own on the suite's real
+    PostgreSQL (tests/postgres.py)."""
+    if name == "pgvector":
+        return StoreConfig(index=name, index_url=request.getfixturevalue("pg_url"))
+    return StoreConfig(index=name)
+
+
+def fresh(name: str, path: Path, keys: np.ndarray, config: StoreConfig | None = None) -> VectorIndex:
     cls = registry.index_class(name)
-    return cls.open(path, DIM, len(keys), lambda n: keys[:n], StoreConfig())
+    return cls.open(path, "m0_visual", DIM, len(keys), lambda n: keys[:n], config or StoreConfig(index=name))
 
 
 @pytest.mark.parametrize("name", sorted(registry.BACKENDS))
-def test_an_engine_adds_removes_searches_syncs_and_saves(tmp_path, name):
+def test_an_engine_adds_removes_searches_syncs_and_saves(tmp_path, name, request):
     keys = unit(20)
+    config = engine_config(name, request)
     path = tmp_path / ("index" + registry.index_class(name).suffix)
-    index = fresh(name, path, keys)
+    index = fresh(name, path, keys, config)
     assert len(index) == 0 and index.search(keys[0], 3) == []
     index.add(keys[:10], np.arange(100, 110))
     assert len(index) == 10 and sorted(index.ids().tolist()) == list(range(100, 110))
@@ -41,18 +50,23 @@ def test_an_engine_adds_removes_searches_syncs_and_saves(tmp_path, name):
     assert 104 not in index.ids() and index.search(keys[4], 1)[0][0] != 104
     index.sync({100, 101, 150}, lambda ids: keys[[i - 140 for i in ids]])  # drop the extra, add the missing
     assert sorted(index.ids().tolist()) == [100, 101, 150] and index.search(keys[10], 1)[0][0] == 150
-    if not index.suffix:
+    if not index.suffix and not index.shared:
         return                                                          # an engine without a cache file
-    assert "missing" in index.check(path, DIM, {100})
-    assert index.check(path, DIM, set()) is None                        # no file and nothing to hold: whole
+    other = "m1_visual"                                                 # another memory's index, never made
+    assert "missing" in index.check(path.with_name("other"), other, DIM, {100}, config)
+    assert index.check(path.with_name("other"), other, DIM, set(), config) is None   # nothing to hold: whole
     index.save()
-    assert index.check(path, DIM, {100, 101, 150}) is None
-    assert "out of date (1 keys missing, 1 extra)" in index.check(path, DIM, {100, 101, 151})
-    assert "dimensions" in index.check(path, DIM * 2, {100, 101, 150})
-    again = fresh(name, path, keys)
+    assert index.check(path, "m0_visual", DIM, {100, 101, 150}, config) is None
+    assert "out of date (1 keys missing, 1 extra)" in index.check(path, "m0_visual", DIM, {100, 101, 151}, config)
+    assert "dimensions" in index.check(path, "m0_visual", DIM * 2, {100, 101, 150}, config)
+    index.close()
+    again = fresh(name, path, keys, config)                             # the saved file, or the server's table
     assert sorted(again.ids().tolist()) == [100, 101, 150]
+    again.close()
+    if index.shared:
+        return
     path.write_bytes(b"torn")
-    assert "unreadable" in index.check(path, DIM, {100})
+    assert "unreadable" in index.check(path, "m0_visual", DIM, {100}, config)
     assert len(fresh(name, path, keys)) == 0                            # a torn cache opens as a new index
 
 
@@ -72,11 +86,11 @@ class ExactIndex(VectorIndex):
         self.keys: dict[int, np.ndarray] = {}
 
     @classmethod
-    def open(cls, path, dim, count, sample, config):
+    def open(cls, path, name, dim, count, sample, config):
         return cls(path, dim)
 
     @classmethod
-    def check(cls, path, dim, want):
+    def check(cls, path, name, dim, want, config):
         return None
 
     def ids(self):
