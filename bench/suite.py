@@ -19,6 +19,30 @@ def machine(device: str) -> dict:
             "python": platform.python_version(), "device": device}
 
 
+def _selection_md(rows: list[dict]) -> list[str]:
+    """Item 7's table: per size, each engine on the same keys and questions."""
+    lines = ["### 7. Selection latency of the store, per vector-index engine (random keys, 768-d, one stream)", "",
+             "A question is a stored clip's key plus noise; *found*: the share whose own clip is in the search's top 5. "
+             "Spans are searched among their clips only and checked against brute force.", "",
+             "| clips | engine | median ms | p95 ms | found | open (index built from SQLite) s | a minute's span: ms, "
+             "exact | hours' span: clips, ms, exact |", "|---|---|---|---|---|---|---|---|"]
+    for x in rows:
+        span = f"{x['span_ms']}, {'yes' if x['span_exact'] else '**no**'}" if "span_ms" in x else "-"
+        wide = (f"{x['wide_clips']:,}, {x['wide_ms']}, {'yes' if x['wide_exact'] else '**no**'}"
+                if "wide_ms" in x else "-")
+        lines.append(f"| {x['clips']:,} | {x.get('engine', 'faiss')} | {x['median_ms']} | {x['p95_ms']} | "
+                     f"{x.get('found', '-')} | {x['open_s']} | {span} | {wide} |")
+    big = max(x["clips"] for x in rows)
+    at = {x.get("engine", "faiss"): x for x in rows if x["clips"] == big}
+    lines += ["", f"At {big:,} clips: " + "; ".join(
+        f"{e} {x['median_ms']} ms median" + (f" (target < 20 ms: {_yes(x['median_ms'] < 20)})" if e == "faiss" else "")
+        for e, x in at.items())]
+    if "faiss" in at and "pgvector" in at:
+        ratio = at["pgvector"]["median_ms"] / at["faiss"]["median_ms"]
+        lines[-1] += f"; pgvector / FAISS {ratio:.2f}x (target <= 3x: {_yes(ratio <= 3)})"
+    return lines + [""]
+
+
 def run(config: BenchConfig, log=print) -> dict:
     from bench import clips, long_stream, realtime, selection
     from models.config import ModelConfig
@@ -50,7 +74,8 @@ def run(config: BenchConfig, log=print) -> dict:
                                                          config.stream_minutes, config.question_rounds)
     if "selection" in config.items:
         log(f"7. selection latency at {', '.join(map(str, config.selection_sizes))} clips ...")
-        out["selection"] = selection.selection(config.selection_sizes, config.key_dim, config.questions)
+        out["selection"] = selection.selection(config.selection_sizes, config.key_dim, config.questions,
+                                               config.selection_engines, config.selection_noise)
     if "realtime" in config.items:
         log(f"3. real-time factor with the {config.rtf_size.upper()} vision tower's shape ...")
         from models.loader import cache_dir
@@ -499,15 +524,7 @@ def markdown(r: dict) -> str:
     if "events" in r:
         lines += _events_md(r["events"])
     if "selection" in r:
-        lines += ["### 7. Selection latency of the store (random keys, 768-d, one stream)", "",
-                  "| clips | median ms | p95 ms | open (index rebuilt from SQLite) s | a minute's span: median ms, "
-                  "exact |", "|---|---|---|---|---|"]
-        for x in r["selection"]:
-            span = f"{x['span_ms']}, {'yes' if x['span_exact'] else '**no**'}" if "span_ms" in x else "-"
-            lines.append(f"| {x['clips']:,} | {x['median_ms']} | {x['p95_ms']} | {x['open_s']} | {span} |")
-        big = r["selection"][-1]
-        lines += ["", f"At {big['clips']:,} clips: {big['median_ms']} ms median (target < 20 ms: "
-                      f"{_yes(big['median_ms'] < 20)}).", ""]
+        lines += _selection_md(r["selection"])
     if "towers" in r:
         lines += _towers_md(r["towers"])
     if "sharing" in r:

@@ -59,9 +59,10 @@ def _dim(db: psycopg.Connection, table: str) -> int | None:
 class PgvectorIndex(VectorIndex):
     shared = True              # every process opening the memory reaches the same table
 
-    def __init__(self, path: Path, dim: int, db: psycopg.Connection, url: str, table: str, ef_search: int):
+    def __init__(self, path: Path, dim: int, db: psycopg.Connection, table: str, config):
         super().__init__(path, dim)
-        self._db, self.url, self.table, self.ef_search = db, url, sql.Identifier(table), ef_search
+        self._db, self.url, self.name, self.config = db, config.index_url, table, config
+        self.table, self.ef_search = sql.Identifier(table), config.hnsw_ef_search
         with self._server("count the keys") as db:
             self._count = db.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()[0]
 
@@ -88,14 +89,32 @@ class PgvectorIndex(VectorIndex):
                 db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
             db.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id bigint PRIMARY KEY, key vector({}) NOT NULL)")
                        .format(sql.Identifier(table), sql.Literal(dim)))
-            db.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (key vector_ip_ops) WITH (m = {}, "
-                               "ef_construction = {})").format(sql.Identifier(table + "_hnsw"), sql.Identifier(table),
-                                                               sql.Literal(config.hnsw_m),
-                                                               sql.Literal(config.hnsw_ef_construction)))
+            index = cls(path, dim, db, table, config)
+            index._graph()
         except psycopg.Error as e:
             db.close()
             raise OSError(f"cannot make the index table {table}: {str(e).strip().splitlines()[0]}") from None
-        return cls(path, dim, db, config.index_url, table, config.hnsw_ef_search)
+        return index
+
+    def _graph(self) -> None:
+        """The HNSW graph over the table's keys, made if it is not there (from the rows already loaded)."""
+        self._db.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(self.config.hnsw_build_memory)))
+        self._db.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw (key vector_ip_ops) WITH (m = {}, "
+                                 "ef_construction = {})").format(
+            sql.Identifier(self.name + "_hnsw"), self.table, sql.Literal(self.config.hnsw_m),
+            sql.Literal(self.config.hnsw_ef_construction)))
+
+    def sync(self, want: set[int], keys) -> None:
+        """As every engine's, but a table filled from empty with many keys (a big memory's first open on this
+        server) is loaded first and its graph built after, as pgvector's README advises: building from loaded rows
+        is far faster than growing the graph a key at a time."""
+        if len(self) or len(want) < self.config.hnsw_bulk_above:
+            return super().sync(want, keys)
+        with self._server("load the keys") as db:
+            db.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.name + "_hnsw")))
+        super().sync(want, keys)
+        with self._server("build the key graph"):
+            self._graph()
 
     @classmethod
     def check(cls, path: Path, name: str, dim: int, want: set[int], config) -> str | None:

@@ -118,3 +118,19 @@ def test_the_engine_needs_a_server_url_and_an_unreachable_one_is_one_line(tmp_pa
     with pytest.raises(StoreError, match="cannot open memory .*cannot use the PostgreSQL index") as e:
         open_store(tmp_path / "m", config)
     assert "\n" not in str(e.value)
+
+
+def test_many_keys_into_an_empty_table_are_loaded_then_given_their_graph(tmp_path, pg_url):
+    keys = unit(300)
+    index = open_index(tmp_path, pg_url, keys, hnsw_bulk_above=100)
+    index.sync(set(range(300)), lambda ids: keys[ids])
+    with psycopg.connect(pg_url) as db:
+        graphs = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                            (table_name("m_visual") + "_hnsw",)).fetchall()
+        db.execute("SET enable_seqscan = off")                         # the walk must be able to use the graph
+        plans = [r[0] for r in db.execute(f"EXPLAIN SELECT id FROM {table_name('m_visual')} ORDER BY key <#> "
+                                          f"'{keys[0].tolist()}' LIMIT 5")]
+    assert len(graphs) == 1 and "hnsw" in graphs[0][0] and "vector_ip_ops" in graphs[0][0]
+    assert any("Index Scan" in p and "_hnsw" in p for p in plans)
+    assert index.search(keys[7], 1)[0][0] == 7 and len(index) == 300
+    index.close()
