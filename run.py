@@ -34,7 +34,7 @@ def _engine_config(args):
                                                              max_frames=args.answer_frames or ServerConfig.max_frames),
         ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds,
                             drop=DropConfig(tau=args.tau)),
-        store=StoreConfig(max_clips=getattr(args, "max_clips", None)),
+        store=StoreConfig(max_clips=getattr(args, "max_clips", None), index=args.index, index_url=args.index_url),
         select=SelectConfig(token_budget=args.budget),
         answer=AnswerConfig(policy=args.answer_policy),
     )
@@ -315,7 +315,9 @@ def cmd_check(args) -> int:
     """Exit 0: consistent (after --repair, if given); 1: problems remain; 2: not a memory or cannot be opened."""
     from memory.check import check_memory
 
-    report = check_memory(args.memory, repair=args.repair)
+    from memory.config import StoreConfig
+    report = check_memory(args.memory, repair=args.repair,
+                          config=StoreConfig(index=args.index, index_url=args.index_url))
 
     def count(n: int, what: str) -> str:
         return f"{n} {what}" + ("" if n == 1 else "s")
@@ -568,6 +570,7 @@ def cmd_serve(args) -> int:
     from dataclasses import replace
 
     from app.config import UIConfig
+    from memory.config import StoreConfig
     from stream.service.config import load
     from stream.sources import kind_of
 
@@ -584,6 +587,8 @@ def cmd_serve(args) -> int:
     if cfg.model.device:
         args.device = cfg.model.device
     args.light = args.light or cfg.model.light
+    if args.index == StoreConfig.index and args.index_url is None:      # the [store] table, unless the flags said
+        args.index, args.index_url = cfg.store.index, cfg.store.index_url
     if cfg.answer is not None:        # the [answer] server; --answer-with/--answer-model/--answer-frames win
         from models.config import ServerConfig
         given = {"url": args.answer_with, "model": args.answer_model,
@@ -690,7 +695,16 @@ def parser() -> argparse.ArgumentParser:
     base = _Parser(add_help=False)
     base.add_argument("-v", "--verbose", action="store_true",
                       help="more output: every step and event (ingest), and what native libraries print (FFmpeg)")
-    models = _Parser(add_help=False, parents=[base])
+    index = _Parser(add_help=False)            # every command that opens a memory
+    from memory.index import BACKENDS as INDEXES
+    index.add_argument("--index", choices=sorted(INDEXES), default=StoreConfig.index,
+                       help="where the memory's clip keys are searched: faiss (in this process, a cache file in the "
+                            "memory folder) or pgvector (a PostgreSQL server, --index-url; every process that opens "
+                            "the memory searches the same index)")
+    index.add_argument("--index-url", default=StoreConfig.index_url, metavar="URL",
+                       help="with --index pgvector: the server, e.g. postgresql://vigil@db.lan/vigil (the password "
+                            "from $PGPASSWORD or ~/.pgpass, as psql takes it)")
+    models = _Parser(add_help=False, parents=[base, index])
     models.add_argument("--model", default=_Default(ModelConfig.llm),
                         help="video LLM: hub id or local folder of a supported family (" + ", ".join(sorted(BACKENDS))
                         + "); auto: " + " on a CPU or small GPU, ".join(DEFAULT_LLMS.values()) + f" on a GPU with "
@@ -744,7 +758,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--cooldown", type=_number(float, 0, inclusive=True), default=AlertConfig.cooldown,
                    help="stream seconds between automatic alerts of one kind (each new activity span alerts)")
     w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
-    c = sub.add_parser("check", parents=[base], help="check a memory folder for inconsistencies (--repair fixes what "
+    c = sub.add_parser("check", parents=[base, index], help="check a memory folder for inconsistencies (--repair fixes what "
                                                      "it can without losing data)")
     c.add_argument("--memory", required=True, help="memory folder")
     c.add_argument("--repair", action="store_true", help="mark clips whose token file is lost as missing, remove "

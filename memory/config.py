@@ -16,8 +16,7 @@ class StoreConfig:
     # local socket); required with index = "pgvector", unused otherwise.
     index_url: str | None = None
     # pgvector's HNSW graph: links a key (m) and candidates while inserting (ef_construction), pgvector's own
-    # defaults; candidates a search walks (ef_search, at least k): pgvector's 40 gave recall@5 of ... at 10^5
-    # random keys (bench item 7), 100 gives ... for ... ms more.
+    # defaults; candidates a search walks (ef_search, at least k): recall against speed (bench item 7).
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 100
@@ -46,7 +45,8 @@ class StoreConfig:
         if self.index not in BACKENDS:
             raise ValueError(f"unknown vector index {self.index!r}; choose one of {', '.join(sorted(BACKENDS))}")
         if self.index == "pgvector" and not (self.index_url or "").startswith(("postgresql://", "postgres://")):
-            raise ValueError("the pgvector index needs index_url = \"postgresql://...\" (the server holding the keys)")
+            raise ValueError("the pgvector index needs its server's URL, postgresql://... (--index-url, or index_url in "
+                             "the service config's [store])")
         if self.hnsw_m < 2 or self.hnsw_ef_construction < 2 * self.hnsw_m or self.hnsw_ef_search < 1:
             raise ValueError("need hnsw_m >= 2, hnsw_ef_construction >= 2 * hnsw_m and hnsw_ef_search >= 1")
         if self.hnsw_bulk_above < 1:

@@ -362,3 +362,25 @@ def test_serve_on_a_port_in_use_is_one_line_and_starts_no_camera(videos, tmp_pat
     assert r.stderr.startswith(f"vigil: error: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "camera bikes" not in r.stdout and "serving on" not in r.stdout
     assert not (tmp_path / "mem" / "bikes").exists()                  # no camera started, no memory made
+
+
+def test_a_memory_whose_keys_are_in_postgresql_is_asked_and_checked_from_other_processes(videos, tmp_path, cache_dir,
+                                                                                         pg_url):
+    import psycopg
+    mem, keys = tmp_path / "mem", ("--index", "pgvector", "--index-url", pg_url)
+    r = vigil("ingest", str(videos / "bikes.mp4"), "--memory", str(mem), "--model", "tiny", *keys, cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    assert not list(mem.glob("*.faiss"))                               # no index file: the keys are in the server
+    r = vigil("check", "--memory", str(mem), *keys, cache=cache_dir)
+    assert r.returncode == 0 and "consistent" in r.stdout, r.stdout + r.stderr
+    clips = int(r.stdout.split(": ", 1)[1].split(" clip")[0])
+    with psycopg.connect(pg_url) as db:
+        tables = [t for (t,) in db.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'vigil_keys_%'")]
+        assert len(tables) == 2 and any(t.endswith("_visual") for t in tables)
+        visual = next(t for t in tables if t.endswith("_visual"))
+        assert db.execute(f"SELECT count(*) FROM {visual}").fetchone()[0] == clips > 0
+    r = vigil("ask", "--memory", str(mem), *keys, "What changed?", cache=cache_dir)
+    assert r.returncode == 0 and "clips used (" in r.stdout, r.stderr
+    dead = f"postgresql:///none?host={tmp_path}"                        # no server there
+    r = vigil("ask", "--memory", str(mem), "--index", "pgvector", "--index-url", dead, "What changed?", cache=cache_dir)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot use the PostgreSQL index" in r.stderr, r.stderr

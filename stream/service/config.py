@@ -7,13 +7,14 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from memory.config import StoreConfig
 from stream.config import SamplingConfig
 from stream.service.registry import NAME
 from stream.service.daily import check_at
 from stream.service.schedule import Schedule
 from stream.service.sinks import SHARED, sink_class
 
-BUILT_IN = ("server", "model", "defaults", "camera", "answer")    # the tables besides one per shared sink (SHARED)
+BUILT_IN = ("server", "model", "store", "defaults", "camera", "answer")    # the tables besides one per shared sink (SHARED)
 OWN = ("name", "source")           # the [[camera]] keys [defaults] cannot give: each camera has its own
 
 
@@ -114,9 +115,21 @@ class ModelSection:
 
 
 @dataclass
+class StoreSection:
+    # Where the cameras' clip keys are searched (memory.index.BACKENDS): "faiss" in this process, "pgvector" in the
+    # PostgreSQL server at index_url (every process that opens a camera's memory then searches the same index).
+    index: str = StoreConfig.index
+    index_url: str | None = StoreConfig.index_url
+
+    def __post_init__(self):
+        StoreConfig(index=self.index, index_url=self.index_url)       # its checks: one line for a bad pair
+
+
+@dataclass
 class ServiceConfig:
     server: ServerSection = field(default_factory=ServerSection)
     model: ModelSection = field(default_factory=ModelSection)
+    store: StoreSection = field(default_factory=StoreSection)
     # Each shared sink's settings, read from its table ([mqtt]: stream.service.sinks.mqtt.MqttConfig).
     sinks: dict[str, object] = field(default_factory=dict)
     cameras: list[CameraConfig] = field(default_factory=list)
@@ -196,6 +209,7 @@ def load(path: str | Path) -> ServiceConfig:
                                      f"({most})")
         return ServiceConfig(server=_build(ServerSection, data.get("server", {}), "[server]"),
                              model=_build(ModelSection, data.get("model", {}), "[model]"),
+                             store=_build(StoreSection, data.get("store", {}), "[store]"),
                              sinks=sinks, cameras=cameras, answer=data.get("answer"))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None

@@ -112,7 +112,7 @@ def test_a_memory_keeps_its_keys_in_postgresql_and_a_kill_loses_no_clip(tmp_path
 
 
 def test_the_engine_needs_a_server_url_and_an_unreachable_one_is_one_line(tmp_path):
-    with pytest.raises(ValueError, match="pgvector index needs index_url"):
+    with pytest.raises(ValueError, match="pgvector index needs its server.s URL"):
         StoreConfig(index="pgvector")
     config = StoreConfig(index="pgvector", index_url=f"postgresql:///none?host={tmp_path}")
     with pytest.raises(StoreError, match="cannot open memory .*cannot use the PostgreSQL index") as e:

@@ -38,7 +38,7 @@ def test_a_camera_sends_to_a_registered_sink_with_its_table(tmp_path):
     (CAMERA + 'sinks = ["mqtt"]\n', "camera 'door' sends to 'mqtt' but there is no [mqtt] table"),
     ('[mqtt]\nbroker = "x"\n' + CAMERA, "[mqtt]: unknown key 'broker' (known: client_id"),
     ('[mqtt]\nport = 0\n' + CAMERA, "[mqtt]: mqtt port must be an integer in [1, 65535]"),
-    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, defaults, camera, answer, mqtt)"),
+    ('[ntfy]\ntopic = "x"\n' + CAMERA, "unknown table [ntfy] (known: server, model, store, defaults, camera, answer, mqtt)"),
 ])
 def test_wrong_sinks_are_one_line_errors_naming_the_file(tmp_path, text, error):
     with pytest.raises(ValueError) as e:
@@ -58,6 +58,18 @@ def test_defaults_apply_to_every_camera_and_a_camera_s_own_key_wins(tmp_path):
     assert night.schedule == ["22:00-06:00"]
     door.rules.append("x")
     assert cfg.cameras[1].rules == [] and load(write(tmp_path, CAMERA)).cameras[0].activity_alerts   # no defaults
+
+
+def test_the_store_table_picks_the_vector_index_and_a_bad_one_is_one_line(tmp_path):
+    assert load(write(tmp_path, CAMERA)).store.index == "faiss"
+    cfg = load(write(tmp_path, '[store]\nindex = "pgvector"\nindex_url = "postgresql://vigil@db/vigil"\n' + CAMERA))
+    assert (cfg.store.index, cfg.store.index_url) == ("pgvector", "postgresql://vigil@db/vigil")
+    for text, error in (('[store]\nindex = "pgvector"\n', "[store]: the pgvector index needs its server's URL"),
+                        ('[store]\nindex = "milvus"\n', "[store]: unknown vector index 'milvus'"),
+                        ('[store]\nurl = "x"\n', "[store]: unknown key 'url' (known: index, index_url)")):
+        with pytest.raises(ValueError) as e:
+            load(write(tmp_path, text + CAMERA))
+        assert error in str(e.value) and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("text, error", [
