@@ -40,6 +40,26 @@ def _engine_config(args):
     )
 
 
+def _location_args(p, required: bool = True, many: bool = False, memory_help: str = "memory folder",
+                   memory_default=None) -> None:
+    """--memory DIR or --store URL (both land in args.memory: a location, memory.stores.open_store picks its kind)."""
+    action = "append" if many else "store"
+    where = p.add_mutually_exclusive_group(required=required)
+    where.add_argument("--memory", action=action, default=memory_default, help=memory_help)
+    where.add_argument("--store", dest="memory", action=action, metavar="URL",
+                       help="a shared store instead of a folder, postgresql://user@host/db: every camera's memory in "
+                            "one PostgreSQL database with pgvector, written by several workers (each its own cameras) "
+                            "and read by any process (the password from $PGPASSWORD or ~/.pgpass)")
+
+
+def _preflight(where: str) -> None:
+    """A folder's refusals before the models load (a shared store's come when it opens, as fast)."""
+    from memory.stores import is_store_url
+    if not is_store_url(where):
+        from memory.folder import preflight
+        preflight(Path(where))
+
+
 def _answers_needed(args, what: str) -> None:
     """The light mode loads no video LLM: what must be answered needs a server, said before anything loads."""
     if args.light and args.answer_with is None and getattr(args, "server", None) is None:
@@ -48,14 +68,11 @@ def _answers_needed(args, what: str) -> None:
 
 
 def cmd_ingest(args) -> int:
-    from pathlib import Path
-
-    from memory.folder import preflight
     from stream.engine import Engine
     from stream.ingest import Step
     from stream.sources import SourceOptions, open_source
 
-    preflight(Path(args.memory))                         # these fail fast, before the models load
+    _preflight(args.memory)                              # these fail fast, before the models load
     config = _engine_config(args)
     sampling = config.ingest.sampling
     source = open_source(args.source, SourceOptions(args.fps, sampling.max_side, sampling.reconnect))
@@ -108,7 +125,7 @@ def cmd_ingest(args) -> int:
 def _models_of_memory(args, folder) -> None:
     """--model and --embedder not given: the ones the memory was built with (a flag given still wins, and a
     mismatch is refused by the store as before). The light mode loads no video LLM, so its --model stays."""
-    from memory.store import recorded_models
+    from memory.stores import recorded_models
     from models.loader import spec_of
     recorded = recorded_models(folder)
     if isinstance(args.model, _Default) and not args.light and "llm" in recorded:
@@ -122,6 +139,7 @@ def cmd_ask(args) -> int:
 
     from memory.folder import find_memory, inspect
     from memory.store import StoreError
+    from memory.stores import is_store_url
     from stream.clock import clip_label
     from stream.engine import Engine
 
@@ -134,14 +152,18 @@ def cmd_ask(args) -> int:
     args.memory = args.memory[0]
     # --stream left at its default: the folder's only stream, or in a memory root the only camera's memory.
     stream = None if args.stream == DEFAULT_STREAM else args.stream
-    folder, stream = find_memory(Path(args.memory), stream)        # a memory root and a camera's name work too
-    inspect(folder, write=False)                       # not a memory: one line, before the models load
-    args.memory = str(folder)
-    _models_of_memory(args, folder)
+    if not is_store_url(args.memory):
+        folder, stream = find_memory(Path(args.memory), stream)    # a memory root and a camera's name work too
+        inspect(folder, write=False)                   # not a memory: one line, before the models load
+        args.memory = str(folder)
+    _models_of_memory(args, args.memory)
     engine = Engine(_engine_config(args))
     session = engine.open(args.memory, stream=stream or "default", readonly=True)
     try:
         streams = session.store.streams()
+        if stream is None and len(streams) > 1 and session.store.shared:    # a shared store: every camera in it
+            session.close()
+            return _ask_cameras(args, engine, [args.memory])
         if stream is None and len(streams) == 1:       # one stream in the folder: no --stream needed
             stream = next(iter(streams))
             session.close()
@@ -194,19 +216,26 @@ def _ask_across(args) -> int:
     from pathlib import Path
 
     from memory.folder import find_memory, inspect
-    from stream.clock import clip_label
+    from memory.stores import is_store_url
     from stream.engine import Engine
 
     if args.stream != DEFAULT_STREAM:
         raise ValueError("--stream names one stream; with several --memory each folder's own stream is asked")
-    folders = [find_memory(Path(m), None)[0] for m in dict.fromkeys(args.memory)]
+    folders = [m if is_store_url(m) else find_memory(Path(m), None)[0] for m in dict.fromkeys(args.memory)]
     for folder in folders:
-        inspect(folder, write=False)                   # not a memory: one line, before the models load
+        if not is_store_url(folder):
+            inspect(folder, write=False)               # not a memory: one line, before the models load
     _models_of_memory(args, folders[0])
-    engine = Engine(_engine_config(args))
+    return _ask_cameras(args, Engine(_engine_config(args)), folders)
+
+
+def _ask_cameras(args, engine, folders) -> int:
+    """One question over every camera of `folders` (a folder's only stream; a shared store's every camera)."""
+    from memory.stores import is_store_url
+    from stream.clock import clip_label
     sessions = []
     try:
-        sessions += _camera_sessions(engine, folders, every_stream=False)
+        sessions += _camera_sessions(engine, folders, every_stream=any(is_store_url(f) for f in folders))
         answer = engine.ask_across(sessions, args.question, strict=True)
         spans = lambda clips: ", ".join(f"{c.stream} {clip_label(c)}" for c in clips)  # noqa: E731
         print(f"question: {args.question}")
@@ -249,12 +278,14 @@ def cmd_recap(args) -> int:
     from app.recap import render_recap_html
     from memory.folder import inspect, memories_in
     from memory.store import StoreError
+    from memory.stores import is_store_url
     from stream.engine import Engine
     from stream.service.recap import recap
 
-    folders = list(dict.fromkeys(f for m in args.memory for f in memories_in(Path(m))))
+    folders = list(dict.fromkeys(f for m in args.memory for f in ([m] if is_store_url(m) else memories_in(Path(m)))))
     for folder in folders:
-        inspect(folder, write=False)                   # not a memory: one line, before the models load
+        if not is_store_url(folder):
+            inspect(folder, write=False)               # not a memory: one line, before the models load
     if not args.no_summaries:
         _answers_needed(args, "a recap's summaries (or --no-summaries)")
     else:
@@ -437,14 +468,13 @@ def cmd_eval(args) -> int:
 
 def cmd_watch(args) -> int:
     import json
-    from pathlib import Path
 
-    from memory.folder import preflight
+    from memory.stores import is_store_url
     from stream.config import AlertConfig
     from stream.engine import Engine
     from stream.service.watch import Watcher, WatchSpec
 
-    preflight(Path(args.memory))                        # fails fast, before the models load
+    _preflight(args.memory)                             # fails fast, before the models load
     if args.rule:
         _answers_needed(args, "watch rules")
     alerts = AlertConfig(scene_changes=not args.no_scene_alerts, activity=not args.no_activity_alerts,
@@ -477,7 +507,8 @@ def cmd_watch(args) -> int:
         print(f"vigil: warning: {v['failed']} rule checks or alert descriptions failed; the last: {v['last_error']}",
               file=sys.stderr)
     print(f"vigil: watched {args.source}: {st.steps} steps, {st.clips} clips stored, {st.alerts} alerts "
-          f"(log: {Path(args.memory) / 'alerts.jsonl'})", file=sys.stderr)
+          f"(log: {'the shared store' if is_store_url(args.memory) else Path(args.memory) / 'alerts.jsonl'})",
+          file=sys.stderr)
     return 0
 
 
@@ -577,7 +608,8 @@ def cmd_serve(args) -> int:
     cfg = load(args.config)
     s, d = cfg.server, UIConfig()
     config = UIConfig(host=args.host or s.host or d.host, port=args.port or s.port or d.port,
-                      auth=_auth(args.auth or s.auth), memory_root=args.memory or s.memory or d.memory_root,
+                      auth=_auth(args.auth or s.auth),
+                      memory_root=args.memory or cfg.store.url or s.memory or d.memory_root,
                       media_roots=d.media_roots + list(s.media) + list(args.media), public_url=s.public_url)
     if cfg.model.name:
         args.model = cfg.model.name
@@ -736,15 +768,15 @@ def parser() -> argparse.ArgumentParser:
                         help="no local video LLM: the drop runs on the embedder's patch features; answers need "
                              "--answer-with")
     common = _Parser(add_help=False, parents=[models])
-    common.add_argument("--memory", required=True, help="memory folder (created if missing)")
+    _location_args(common, memory_help="memory folder (created if missing)")
     common.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
     common.add_argument("--max-clips", type=_positive_int, default=StoreConfig.max_clips,
                         help="keep at most this many clips per stream")
     i = sub.add_parser("ingest", parents=[common], help="watch a video file, URL or webcam into memory")
     i.add_argument("source", help="video file, rtsp:// or http:// URL, or webcam index")
     a = sub.add_parser("ask", parents=[models], help="ask a question about what is in memory (reads, never writes)")
-    a.add_argument("--memory", required=True, action="append",
-                   help="memory folder (or a memory root with --stream); repeat it to ask several cameras at once")
+    _location_args(a, many=True, memory_help="memory folder (or a memory root with --stream); repeat it to ask "
+                                              "several cameras at once (a shared store: all its cameras, or --stream)")
     a.add_argument("--stream", default=DEFAULT_STREAM, help="stream name inside the memory folder")
     a.add_argument("question")
     a.add_argument("--at", type=_time, default=None, help="answer as of this stream time (seconds or HH:MM:SS)")
@@ -760,14 +792,15 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--realtime", action="store_true", help="play a file at its own speed, as if it were live")
     c = sub.add_parser("check", parents=[base, index], help="check a memory folder for inconsistencies (--repair fixes what "
                                                      "it can without losing data)")
-    c.add_argument("--memory", required=True, help="memory folder")
+    _location_args(c)
     c.add_argument("--repair", action="store_true", help="mark clips whose token file is lost as missing, remove "
                                                          "leftovers of interrupted writes, rebuild the index")
     u = sub.add_parser("ui", parents=[models], help="the live page: watch sources, ask, get alerts")
     u.add_argument("--host", default=UIConfig.host, help="address to serve on (not loopback: --auth is required)")
     u.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=UIConfig.port)
     u.add_argument("--auth", default=None, help="user:password for the page")
-    u.add_argument("--memory", default=UIConfig.memory_root, help="folder holding each stream's memory folder")
+    _location_args(u, required=False, memory_default=UIConfig.memory_root,
+                   memory_help="folder holding each stream's memory folder")
     u.add_argument("--media", action="append", default=[], help="a server folder whose videos the page may open "
                                                                  "(repeatable; assets/ always)")
     v = sub.add_parser("serve", parents=[models], help="run the cameras of a config file as a service: page, REST API, "
@@ -779,14 +812,15 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=None,
                    help=f"default: the config's, else {UIConfig.port}")
     v.add_argument("--auth", default=None, help="user:password for the page and the API")
-    v.add_argument("--memory", default=None, help=f"memory root (default: the config's, else {UIConfig.memory_root})")
+    _location_args(v, required=False, memory_help=f"memory root (default: the config's [store] url or [server] memory, "
+                                                  f"else {UIConfig.memory_root})")
     v.add_argument("--media", action="append", default=[], help="a server folder whose videos may be opened")
     r = sub.add_parser("recap", parents=[models], help="what happened in a span (today, since 8 am, ...) per camera: "
                                                        "activity, alerts, captions, a few sentences an hour")
     r.add_argument("when", nargs="?", default=RecapConfig.default_span,
                    help='the span: "today", "since 8 am", "in the last 3 hours", "yesterday"; "" for all stored')
-    r.add_argument("--memory", required=True, action="append",
-                   help="a camera's memory folder, or a memory root (every camera in it); repeatable")
+    _location_args(r, many=True, memory_help="a camera's memory folder, or a memory root (every camera in it); "
+                                             "repeatable")
     out = r.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the recap as JSON (the shape of GET /api/v1/recap)")
     out.add_argument("--html", metavar="FILE", default=None, help="write the recap as one HTML page")

@@ -11,6 +11,7 @@ rows whose clip row is gone, and rewrites the index caches; then a second survey
 reported, and a person decides.
 """
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class Finding:
 
 @dataclass
 class CheckReport:
-    folder: Path
+    folder: Path | str          # a memory folder, or a shared store's URL (no password)
     memory_id: str | None
     schema: int
     streams: dict[str, int]
@@ -100,24 +101,8 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
         report.findings = found
         return report
     try:
-        lost = set(store.missing())
-        rows = {}
-        for c in store.clips():
-            rows[c.id] = c
-            try:
-                store.tokens(c.id, c.n_tokens)
-                ok, why = True, ""
-            except StoreError as e:
-                ok, why = False, ("missing" if not store.token_path(c.id).exists() else f"unreadable ({e})")
-            where = f"clip {c.id} ({c.start:.1f}-{c.end:.1f} s of stream {c.stream})"
-            if not ok and c.id not in lost:
-                found.append(Finding(("lost", c.id), True, f"{where}: token file {why}",
-                                     "marked missing (row, times and thumbnail kept; no longer selected)"))
-            elif ok and c.id in lost:
-                found.append(Finding(("back", c.id), True, f"{where}: marked missing but its token file is readable",
-                                     "unmarked (selected again)"))
-            elif not ok:
-                found.append(Finding(("marked", c.id), False, f"{where}: marked missing (its token file is lost)"))
+        rows = _clip_findings(store, found, lambda c, e: "missing" if not store.token_path(c.id).exists()
+                              else f"unreadable ({e})")
         orphans = store.orphan_keyframes()
         if orphans:                       # no row to show them with: rows only, so removing them loses nothing
             found.append(Finding(("keyframes",), True, f"keyframes of {len(orphans)} clip(s) that no row describes "
@@ -156,6 +141,63 @@ def _survey(folder: Path, config: StoreConfig) -> CheckReport:
     return report
 
 
+def _clip_findings(store, found: list[Finding], why: Callable, noun: str = "token file") -> dict[int, object]:
+    """Each clip's tokens read back (whole, of the row's size, their checksum): findings for those lost and not
+    marked missing, and for those marked but readable again. `why(clip, error)`: the lost tokens' state in words.
+    Returns {id: clip}."""
+    lost = set(store.missing())
+    rows = {}
+    for c in store.clips():
+        rows[c.id] = c
+        try:
+            store.tokens(c.id, c.n_tokens)
+            ok, text = True, ""
+        except StoreError as e:
+            ok, text = False, why(c, e)
+        where = f"clip {c.id} ({c.start:.1f}-{c.end:.1f} s of stream {c.stream})"
+        if not ok and c.id not in lost:
+            found.append(Finding(("lost", c.id), True, f"{where}: {noun} {text}",
+                                 "marked missing (row, times and thumbnail kept; no longer selected)"))
+        elif ok and c.id in lost:
+            found.append(Finding(("back", c.id), True, f"{where}: marked missing but its {noun} is readable",
+                                 "unmarked (selected again)"))
+        elif not ok:
+            found.append(Finding(("marked", c.id), False, f"{where}: marked missing (its {noun} is lost)"))
+    return rows
+
+
+def _survey_shared(url: str, config: StoreConfig) -> CheckReport:
+    """A shared store's check, changing nothing: its clips' tokens, and who writes which camera. The database keeps
+    the rest consistent itself (one transaction a clip, foreign keys, an index kept by each commit)."""
+    from memory.postgres_store import PostgresStore
+    store = PostgresStore(url, None, config, readonly=True)
+    try:
+        found: list[Finding] = []
+        report = CheckReport(folder=store.folder, memory_id=store.memory_id, schema=store.schema,
+                             streams=store.streams())
+        _clip_findings(store, found, lambda c, e: "fail their checksum" if "checksum" in str(e) else "missing",
+                       noun="tokens")
+        for camera, worker in store.leases().items():
+            found.append(Finding(("lease", camera), False, f"camera {camera} is being written by worker {worker}"))
+    finally:
+        store.close()
+    report.findings = found
+    return report
+
+
+def _repair_shared(url: str, before: CheckReport, config: StoreConfig) -> None:
+    from memory.postgres_store import PostgresStore
+    store = PostgresStore(url, None, config)
+    try:
+        keys = [f.key for f in before.findings if f.problem]
+        for kind, missing in (("lost", True), ("back", False)):
+            ids = [k[1] for k in keys if k[0] == kind]
+            if ids:
+                store.mark_missing(ids, missing=missing)
+    finally:
+        store.close()
+
+
 def _repair(folder: Path, before: CheckReport, config: StoreConfig) -> None:
     """Apply the fixes that lose nothing; the writer's own open does the marker, schema and leftovers."""
     store = ClipStore(folder, None, config)
@@ -178,13 +220,18 @@ def _repair(folder: Path, before: CheckReport, config: StoreConfig) -> None:
 
 
 def check_memory(folder: str | Path, repair: bool = False, config: StoreConfig | None = None) -> CheckReport:
-    """Survey a memory folder; with `repair`, fix what can be fixed without losing data, and survey again."""
-    folder, config = Path(folder), config or StoreConfig()
-    before = _survey(folder, config)
+    """Survey a memory folder (or a shared store, postgresql://...); with `repair`, fix what can be fixed without losing data, and survey again."""
+    from memory.stores import is_store_url
+    config = config or StoreConfig()
+    if is_store_url(folder):
+        survey, fix = _survey_shared, _repair_shared
+    else:
+        folder, survey, fix = Path(folder), _survey, _repair
+    before = survey(folder, config)
     if not repair or not any(f.fix for f in before.findings):
         return before
-    _repair(folder, before, config)
-    after = _survey(folder, config)
+    fix(folder, before, config)
+    after = survey(folder, config)
     left = {f.key for f in after.findings if f.problem or f.fix}
     for f in before.findings:
         f.fixed = f.fix is not None and f.key not in left

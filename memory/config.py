@@ -28,6 +28,9 @@ class StoreConfig:
     # pgvector: PostgreSQL's maintenance_work_mem while building the graph; a graph that fits builds much faster
     # (pgvector's README).
     hnsw_build_memory: str = "1GB"
+    # A shared store (PostgreSQL): a worker's lease on a camera lasts this many seconds (server time), renewed every
+    # third of it while the worker lives; a worker that dies gives the camera up to another this long after.
+    lease_seconds: float = 30.0
     # The index cache is written to disk every this many added clips (and on close). SQLite is the truth; the index
     # file only saves rebuilding it on open, so writing it on every add would be wasted I/O.
     index_every: int = 64
@@ -57,6 +60,8 @@ class StoreConfig:
             raise ValueError(f"max_clips must be at least 1, got {self.max_clips}")
         if self.max_bytes is not None and self.max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        if not self.lease_seconds >= 1.0:
+            raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")
         if self.index_every < 1:
             raise ValueError(f"index_every must be at least 1, got {self.index_every}")
         if self.ivf_above < 1000 or self.ivf_lists < 1 or not 1 <= self.ivf_probe <= self.ivf_lists:

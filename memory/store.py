@@ -33,6 +33,7 @@ import torch
 from memory.clip import TIME_EPSILON, Caption, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory import schema
+from memory.alert_log import read_alert_log
 from memory.files import write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StorageFault, StoreError, WriterLock,
                            inspect, new_marker, read_marker, write_marker)
@@ -134,6 +135,8 @@ def recorded_models(folder: str | Path) -> dict[str, str]:
 
 
 class ClipStore:
+    shared = False             # one writer at a time, the folder's lock (memory.folder.WriterLock)
+
     def __init__(self, folder: str | Path, identity: StoreIdentity | None, config: StoreConfig | None = None,
                  readonly: bool = False):
         """Open the memory in `folder`. A writer creates it when the folder is new or empty. `identity` None takes
@@ -363,6 +366,10 @@ class ClipStore:
     def token_path(self, cid: int) -> Path:
         """Where clip `cid`'s tokens are (or were) on disk."""
         return self.folder / TOKENS / f"{cid}.safetensors"
+
+    def claim(self, stream: str) -> None:
+        """A folder's writer holds the whole folder (its lock): every stream in it is this writer's already."""
+        self._check_writer()
 
     def _check_writer(self) -> None:
         if self.readonly:
@@ -856,6 +863,12 @@ class ClipStore:
         with self._lock:
             return {r[0]: (r[1], r[2]) for r in self.db.execute(
                 f"SELECT id, start, n_tokens FROM clips WHERE id IN ({q})", list(ids))}
+
+    def alerts(self, stream: str | None = None) -> list[dict]:
+        """The alerts of the folder's alert log (alerts.jsonl, written by the camera's log sink), oldest first, each
+        as last sent; `stream`: only that camera's."""
+        return [a for a in read_alert_log(self.folder)
+                if stream is None or a.get("camera", a.get("stream")) == stream]
 
     def steps(self, stream: str) -> list[StepRecord]:
         """The stream's per-step series, in order."""

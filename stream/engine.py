@@ -22,7 +22,8 @@ from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.folder import StorageFault
 from memory.select import camera_candidates, select_for_query, spread
-from memory.store import ClipStore, StoreIdentity, StreamLog
+from memory.store import StoreIdentity, StreamLog
+from memory.stores import Store, open_store
 from memory.when import TimeSpan, parse_when, wall_only
 from models.backend import PromptClip, PromptFrame
 from models.config import ModelConfig, ServerConfig
@@ -312,15 +313,16 @@ class Engine:
         return StoreIdentity(embedder=self.embedder.name, key_dim=self.embedder.dim, llm=self.llm.name,
                              token_dim=self.llm.token_dim)
 
-    def open_store(self, memory_dir: str, readonly: bool = False) -> ClipStore:
+    def open_store(self, memory_dir: str, readonly: bool = False) -> Store:
+        """The memory at `memory_dir`: a folder, or a shared store's postgresql:// URL."""
         identity = self.identity
         # A server is shown keyframes, never tokens, and a light engine reads none (`recap --no-summaries`): any
         # video LLM's memory will do; the embedder must still match, since its keys are searched.
         if readonly and (self.remote or self.config.model.light):
             identity = replace(identity, llm=None, token_dim=None)
-        return ClipStore(memory_dir, identity, self.config.store, readonly=readonly)
+        return open_store(memory_dir, identity, self.config.store, readonly=readonly)
 
-    def open(self, memory_dir: str, stream: str = "default", store: ClipStore | None = None,
+    def open(self, memory_dir: str, stream: str = "default", store: Store | None = None,
              readonly: bool = False, ingest: IngestConfig | None = None,
              max_images: int | None = None) -> "Session":
         """A session on a stream of a memory folder. `readonly`: for questions only (`ask`); nothing is written, and
@@ -379,7 +381,7 @@ class _Held:
 class Session:
     """One stream's state: its ingestion state, its store, its questions."""
 
-    def __init__(self, engine: Engine, store: ClipStore, stream: str, clock=time.monotonic,
+    def __init__(self, engine: Engine, store: Store, stream: str, clock=time.monotonic,
                  ingest: IngestConfig | None = None, max_images: int | None = None):
         self.engine, self.store, self.stream = engine, store, stream
         # Images per request to an answer server for this stream's questions, descriptions and rule checks (None:
@@ -406,6 +408,8 @@ class Session:
         self.now = 0.0                  # stream time of the newest step seen
         self.done = False               # the stored run read its source to its end (resume: nothing left to ingest)
         self._log = StreamLog()         # steps and events since the last stored clip
+        if not store.readonly:          # a shared store's camera is written by one worker at a time (its lease)
+            store.claim(stream)
         # A stream run again continues after what is stored: the next step index, one sample after the latest time.
         stored = store.extent(stream)
         if stored.end is not None:

@@ -34,19 +34,19 @@ def connect(url: str) -> psycopg.Connection:
         db.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(db)
     except psycopg.Error as e:
-        raise OSError(f"cannot use the PostgreSQL index at {_safe(url)}: {str(e).strip().splitlines()[0]}") from None
+        raise OSError(f"cannot use the PostgreSQL index at {safe_url(url)}: {str(e).strip().splitlines()[0]}") from None
     return db
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     from urllib.parse import urlsplit, urlunsplit
     parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _dim(db: psycopg.Connection, table: str) -> int | None:
@@ -75,7 +75,7 @@ class PgvectorIndex(VectorIndex):
                 self._db = connect(self.url)
             yield self._db
         except psycopg.Error as e:
-            raise OSError(f"could not {what} in the PostgreSQL index at {_safe(self.url)}: "
+            raise OSError(f"could not {what} in the PostgreSQL index at {safe_url(self.url)}: "
                           f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
 
     @classmethod

@@ -120,9 +120,16 @@ class StoreSection:
     # PostgreSQL server at index_url (every process that opens a camera's memory then searches the same index).
     index: str = StoreConfig.index
     index_url: str | None = StoreConfig.index_url
+    # A shared store (postgresql://...): every camera's memory in one PostgreSQL database instead of a folder each
+    # under [server] memory, so several `serve` processes (each its own cameras) write it and any process with the
+    # URL asks, searches and recaps all of them (memory.postgres_store). None: a folder per camera.
+    url: str | None = None
 
     def __post_init__(self):
         StoreConfig(index=self.index, index_url=self.index_url)       # its checks: one line for a bad pair
+        from memory.stores import is_store_url
+        if self.url is not None and not is_store_url(self.url):
+            raise ValueError(f"[store] url must be postgresql://..., got {self.url!r}")
 
 
 @dataclass

@@ -18,7 +18,6 @@ from memory.when import TimeSpan, wall_only
 from stream.clock import clock_label, span_text
 from stream.events import Event, activity_spans
 from stream.service.alerts import RECAP
-from stream.service.sinks.log import read_log
 
 HOUR = 3600.0
 SUMMARY_PROMPT = ("These are the captions and alerts of one hour of one camera, each after its time. In two or three "
@@ -118,8 +117,8 @@ def camera_recap(engine, session, phrase: str) -> CameraRecap:
             s, e = max(s, lo) if lo is not None else s, min(e, hi) if hi is not None else e
             activity.append({"start": s, "end": e, "label": f"{_label(s, wall)}-{_label(e, wall)}"})
     alerts = []
-    for a in read_log(store.folder):
-        if a.get("camera", a.get("stream")) != stream or a.get("kind") == RECAP:
+    for a in store.alerts(stream):
+        if a.get("kind") == RECAP:
             continue
         t = a.get("wall_time") if wall else a.get("time")
         if inside(t):

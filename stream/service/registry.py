@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from memory.folder import StoreError
+from memory.stores import is_store_url
 from stream.engine import Engine
 from stream.service.alerts import Checker
 from stream.service.watch import Watcher, WatchSpec
@@ -39,7 +41,10 @@ def checked_name(value: str) -> str:
 class Registry:
     def __init__(self, engine: Engine, root: str | Path, limit: int, checker: Checker | None = None,
                  status_interval: float = 1.0):
-        self.engine, self.root, self.limit, self.checker = engine, Path(root), limit, checker
+        self.engine, self.limit, self.checker = engine, limit, checker
+        # A memory root folder (a memory folder per camera) or a shared store's URL (every camera in it).
+        self.shared = is_store_url(root)
+        self.root = str(root) if self.shared else Path(root)
         self._lock = threading.Lock()
         self._cameras: dict[str, Watcher | None] = {}      # None: reserved, starting
         self._memories: dict[str, str] = {}                 # resolved memory folder -> name
@@ -57,12 +62,26 @@ class Registry:
         base = clean_name(base)
         with self._lock:
             k, name = 2, base
-            while name in self._cameras or (fresh_memory and (self.root / name).exists()):
+            while name in self._cameras or (fresh_memory and self._stored(name)):
                 name, k = f"{base}-{k}", k + 1
             return name
 
+    def _stored(self, name: str) -> bool:
+        """Whether a camera of that name has a memory already (a folder; in a shared store, clips)."""
+        if not self.shared:
+            return (self.root / name).exists()
+        try:
+            store = self.engine.open_store(self.root, readonly=True)
+        except StoreError:
+            return False                       # nothing stored yet (or the server away: opening will say)
+        try:
+            return store.count(name) > 0
+        finally:
+            store.close()
+
     def memory_of(self, name: str) -> str:
-        return str(self.root / name)
+        """Where camera `name` keeps its memory: its folder under the root, or the shared store itself."""
+        return self.root if self.shared else str(self.root / name)
 
     # ---- start and stop -----------------------------------------------------------------------------------
     def start(self, spec: WatchSpec) -> Watcher:
@@ -70,7 +89,8 @@ class Registry:
         memory's own one-line error; nothing is left reserved after a failure."""
         if not NAME.match(spec.name):
             raise RegistryError(f"camera name {spec.name!r} must be 1-64 letters, digits, '_', '.' or '-'")
-        folder = str(Path(spec.memory).resolve())
+        # One writer a memory: a folder's, or a shared store's camera (other workers are held off by its lease).
+        folder = f"{spec.memory}#{spec.name}" if is_store_url(spec.memory) else str(Path(spec.memory).resolve())
         with self._lock:                  # a stopped or ended camera of that name is replaced (and continues)
             old = self._cameras.get(spec.name)
             ended = old is not None and not old.running

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from memory.store import ClipStore, StoreError
+from memory.store import StoreError
+from memory.stores import open_store
 from stream.config import AlertConfig
 from memory.clip import Evidence
 from stream.service.alerts import RECAP, Alert, Alerter, Checker, RuleView
@@ -24,6 +25,7 @@ from stream.service.evidence import ClipVideo, EvidenceRecorder, clip_video
 from stream.service.recap import camera_recap
 from stream.service.schedule import Schedule
 from stream.service.sinks import LogSink, WebhookSink
+from stream.service.sinks.log import StoreLogSink
 from stream.service.verifier import Describer, Verifier, model_checker, model_describer
 from memory.store import StepRecord
 from stream.engine import Engine, Session
@@ -118,7 +120,7 @@ class Watcher:
             store = None
             retention = {k: v for k, v in (("max_clips", spec.max_clips), ("max_bytes", spec.max_bytes)) if v is not None}
             if retention:                      # this stream's own retention; the rest as the engine's store
-                store = ClipStore(spec.memory, engine.identity, replace(engine.config.store, **retention))
+                store = open_store(spec.memory, engine.identity, replace(engine.config.store, **retention))
             self.session: Session = engine.open(spec.memory, spec.name, store=store, ingest=ingest,
                                                 max_images=spec.max_images)
         except BaseException:                  # a refused memory: the source's reader thread must not outlive us
@@ -134,7 +136,7 @@ class Watcher:
                                  captions_per_hour=recap.captions_per_hour)
         self.evidence = EvidenceRecorder(spec.name, spec.alerts.evidence, self.session.store.add_evidence) \
             if spec.alerts.evidence.enabled else None
-        self.log = LogSink(spec.memory)
+        self.log = StoreLogSink(self.session.store, spec.name) if self.session.store.shared else LogSink(spec.memory)
         self.webhook = WebhookSink(spec.webhook, spec.alerts) if spec.webhook else None
         self.sinks = list(spec.sinks)
         self._stopped_by_user = False

@@ -1,10 +1,11 @@
-"""The camera's own alert log: alerts.jsonl in its memory folder."""
+"""The camera's own alert log: alerts.jsonl in its memory folder, or a table of its shared store."""
 import json
 import os
 import threading
 from collections import deque
 from pathlib import Path
 
+from memory.alert_log import ALERT_LOG, read_alert_log
 from stream.service.alerts import Alert
 
 
@@ -14,7 +15,7 @@ class LogSink:
     name = "log"
 
     def __init__(self, folder: str | Path, hold: int = 256):
-        self.path = Path(folder) / "alerts.jsonl"
+        self.path = Path(folder) / ALERT_LOG
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()        # one line at a time: two threads' writes must not interleave
         self._unwritten: deque[str] = deque(maxlen=hold)
@@ -87,19 +88,38 @@ class LogSink:
 
 
 def read_log(folder: str | Path) -> list[dict]:
-    """The alerts of a camera's alerts.jsonl, oldest first, each as last sent (an update replaces its alert's line);
-    a torn or unreadable line is skipped (the log is never rewritten, so one bad line costs only itself)."""
-    path = Path(folder) / "alerts.jsonl"
-    alerts: dict[str, dict] = {}
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    for line in lines:
-        try:
-            a = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(a, dict) and isinstance(a.get("id"), str):
-            alerts[a["id"]] = alerts.get(a["id"], {}) | a
-    return list(alerts.values())
+    """The alerts of a camera's alerts.jsonl, oldest first, each as last sent (memory.alert_log)."""
+    return read_alert_log(folder)
+
+
+class StoreLogSink(LogSink):
+    """The camera's alert log in a shared store (a table, so every process with the store's URL sees every camera's
+    alerts). Lines the database refused (out of reach) are held, up to `hold`, and written first by the next append
+    or `retry`, as a full disk's are."""
+
+    def __init__(self, store, camera: str, hold: int = 256):
+        self.store, self.camera, self.path = store, camera, None
+        self._lock = threading.Lock()
+        self._unwritten: deque[dict] = deque(maxlen=hold)
+        self.delivered = self.failed = 0
+        self.error: str | None = None
+
+    def append(self, alert: Alert) -> None:
+        with self._lock:
+            self._unwritten.append(alert.to_json())
+            self._write()
+
+    def _write(self) -> None:
+        while self._unwritten:
+            try:
+                self.store.log_alert(self.camera, self._unwritten[0])
+            except OSError as e:
+                self.failed += 1
+                self.error = f"alert log: {e}"
+                raise
+            self._unwritten.popleft()
+            self.delivered += 1
+        self.error = None
+
+    def read(self) -> list[dict]:
+        return self.store.alerts(self.camera)
