@@ -42,7 +42,7 @@ from memory.store import Loaded, StepRecord, StoreIdentity, StreamExtent, Stream
 from memory.when import TimeSpan
 
 SCHEMA_VERSION = 1
-_CREATE_LOCK = 0x76696769          # pg_advisory_xact_lock key while the tables are made ("vigi")
+_CREATE_LOCK = 0x76696769          # pg_advisory_lock key while the tables are made ("vigi")
 _KINDS = {"visual": "key", "caption": "caption_key"}
 
 DDL = """
@@ -122,7 +122,10 @@ class PostgresStore:
             if db.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
                 if self.readonly:
                     return db                # no pgvector, so no store here: opening says so in one line
-                db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                try:
+                    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                except psycopg.errors.UniqueViolation:
+                    pass                     # another worker made it at the same moment (IF NOT EXISTS races)
             register_vector(db)
         except BaseException:
             db.close()
@@ -168,16 +171,22 @@ class PostgresStore:
                 if self.readonly or identity is None:
                     raise StoreError(f"no memory in the shared store at {self.folder}; run ingest, watch or serve "
                                      f"into it first")
-                with db.transaction():
-                    db.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+                # The lock first, in a statement of its own: the check after it then runs in a new transaction,
+                # which sees the tables another worker made meanwhile (a transaction's catalog view is its own).
+                db.execute("SELECT pg_advisory_lock(%s)", (_CREATE_LOCK,))
+                try:
                     if db.execute("SELECT to_regclass('vigil_meta')").fetchone()[0] is None:
-                        c = self.config
-                        for statement in DDL.format(dim=identity.key_dim, m=c.hnsw_m,
-                                                    efc=c.hnsw_ef_construction).split(";"):
-                            if statement.strip():
-                                db.execute(statement)
-                        meta = identity.meta() | {"schema": str(SCHEMA_VERSION), "memory_id": secrets.token_hex(16)}
-                        db.cursor().executemany("INSERT INTO vigil_meta VALUES (%s, %s)", list(meta.items()))
+                        with db.transaction():
+                            c = self.config
+                            for statement in DDL.format(dim=identity.key_dim, m=c.hnsw_m,
+                                                        efc=c.hnsw_ef_construction).split(";"):
+                                if statement.strip():
+                                    db.execute(statement)
+                            meta = identity.meta() | {"schema": str(SCHEMA_VERSION),
+                                                      "memory_id": secrets.token_hex(16)}
+                            db.cursor().executemany("INSERT INTO vigil_meta VALUES (%s, %s)", list(meta.items()))
+                finally:
+                    db.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_LOCK,))
             have = dict(db.execute("SELECT key, value FROM vigil_meta").fetchall())
         for k, want in (identity.meta() if identity is not None else {}).items():
             if have.get(k) != want:

@@ -216,3 +216,24 @@ def test_an_unreachable_server_is_one_line(tmp_path):
         open_store(f"postgresql:///none?host={tmp_path}", IDENTITY)
     assert "\n" not in str(e.value)
     assert np.isfinite(DIM)
+
+
+def test_workers_starting_at_once_make_the_store_once(postgres):
+    """Eight workers open a new store at the same moment: one makes the extension and the tables, all open it."""
+    url = postgres.new_database()
+    opened, errors = [], []
+
+    def worker():
+        try:
+            opened.append(open_store(url, IDENTITY))
+        except StoreError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(opened) == 8 and len({s.memory_id for s in opened}) == 1
+    for s in opened:
+        s.close()
