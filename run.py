@@ -369,6 +369,26 @@ def cmd_check(args) -> int:
     return 1
 
 
+def cmd_store(args) -> int:
+    """`store copy`: every camera of a memory (folder or root) into a shared store, or back; resumable, verified clip
+    for clip. Exit 0: copied and verified; 1: a clip differs (each one line); 2: cannot open either side."""
+    from memory.config import StoreConfig
+    from memory.copy import copy_memory
+    from memory.store import StoreError
+
+    def show(c) -> None:
+        lost = f", {c.lost} not copied (their tokens are lost in the source)" if c.lost else ""
+        check = "verified clip for clip" if not c.problems else f"{len(c.problems)} problems"
+        print(f"camera {c.camera}: {c.copied} clips copied, {c.present} there already{lost}, {c.alerts} alerts and "
+              f"{c.videos} alert videos copied; {check}", flush=True)
+        for p in c.problems[:20]:
+            print(f"  problem: {p}")
+    done = copy_memory(args.source, args.target, StoreConfig(index=args.index, index_url=args.index_url), log=show)
+    if not done:
+        raise StoreError(f"no camera has clips in {args.source}")
+    return 1 if any(c.problems for c in done) else 0
+
+
 def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
@@ -657,7 +677,8 @@ def cmd_bench(args) -> int:
                          vision_side=224, vision_rounds=1, vision_clips=1, vision_timed_steps=1,
                          eval_minutes=1.0, eval_questions=4, eval_prefix_measured=2, light_seconds=6.0,
                          light_full_pixels=224 * 224, serving_concurrency=(1, 2), serving_seconds=3.0,
-                         evidence_loops=1, recap_clip_seconds=600.0, recap_rounds=3)
+                         evidence_loops=1, recap_clip_seconds=600.0, recap_rounds=3, shared_clips=4, shared_rounds=1,
+                         shared_widths=(64,))
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():
@@ -795,6 +816,14 @@ def parser() -> argparse.ArgumentParser:
     _location_args(c)
     c.add_argument("--repair", action="store_true", help="mark clips whose token file is lost as missing, remove "
                                                          "leftovers of interrupted writes, rebuild the index")
+    st = sub.add_parser("store", parents=[base], help="move memories between folders and a shared store")
+    moves = st.add_subparsers(dest="store_command", required=True)
+    cp = moves.add_parser("copy", parents=[base, index], help="copy every camera of a memory folder or root into a "
+                          "shared store (or back into a memory root); resumable, verified clip for clip")
+    cp.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
+                    help="a memory folder, a memory root (every camera in it), or a shared store postgresql://...")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL|DIR",
+                    help="a shared store postgresql://..., or a memory root (a memory folder per camera)")
     u = sub.add_parser("ui", parents=[models], help="the live page: watch sources, ask, get alerts")
     u.add_argument("--host", default=UIConfig.host, help="address to serve on (not loopback: --auth is required)")
     u.add_argument("--port", type=_number(int, 1, inclusive=True, high=65535), default=UIConfig.port)
@@ -916,7 +945,7 @@ def main(argv=None) -> int:
     try:
         return {"ingest": cmd_ingest, "ask": cmd_ask, "analyze": cmd_analyze, "watch": cmd_watch, "check": cmd_check,
                 "ui": cmd_ui, "serve": cmd_serve, "bench": cmd_bench, "soak": cmd_soak, "eval": cmd_eval,
-                "mcp": cmd_mcp, "recap": cmd_recap}[args.command](args)
+                "mcp": cmd_mcp, "recap": cmd_recap, "store": cmd_store}[args.command](args)
     except (SourceError, StoreError, ModelLoadError, AnalysisError, ServerError, NoAnswerer, ValueError) as e:
         print(f"vigil: error: {e}", file=sys.stderr)
         return 2
@@ -927,7 +956,7 @@ def main(argv=None) -> int:
         print(f"vigil: error: {_os_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        again = "; run the same command again to continue" if args.command == "analyze" else ""
+        again = "; run the same command again to continue" if args.command in ("analyze", "store") else ""
         print(f"vigil: interrupted; what was stored is kept{again}", file=sys.stderr)
         return 130
 

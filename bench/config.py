@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
-         "serving", "checksum", "house", "evidence", "recap")
+         "serving", "checksum", "house", "evidence", "recap", "shared")
 
 
 @dataclass
@@ -121,6 +121,18 @@ class BenchConfig:
     recap_visit_every: float = 300.0
     recap_visit_seconds: float = 40.0
     recap_rounds: int = 15
+    # The shared store's writes against the folder's (item 17): cameras writing at once, clips each a round, rounds
+    # (interleaved, medians), token widths (768: the light mode's SigLIP patches; 8192: the full mode's Qwen3-VL-2B
+    # with its DeepStack features, item 10), tokens a clip (the clip budget, CompactConfig.clip_tokens), keyframes a
+    # clip (KeyframeConfig's), seconds a clip (IngestConfig's), and the worker processes the cameras are split over.
+    shared_cameras: int = 4
+    shared_clips: int = 30
+    shared_rounds: int = 3
+    shared_widths: tuple[int, ...] = (768, 8192)
+    shared_tokens: int = 256
+    shared_keyframes: int = 4
+    shared_clip_seconds: float = 8.0
+    shared_workers: int = 2
     device: str = "auto"
     cache_dir: str | None = None
 
@@ -157,6 +169,11 @@ class BenchConfig:
                 self.recap_hours, self.recap_clip_seconds, self.recap_visit_every, self.recap_visit_seconds) > 0:
             raise ValueError("evidence_loops and recap_rounds must be at least 1, and the recap's hours, clip seconds "
                              "and visits positive")
+        if min(self.shared_cameras, self.shared_clips, self.shared_rounds, self.shared_tokens, self.shared_workers,
+               *self.shared_widths) < 1 or not self.shared_clip_seconds > 0 or self.shared_keyframes < 0 \
+                or self.shared_workers > self.shared_cameras or not self.shared_widths:
+            raise ValueError("the shared-store item's counts and widths must be at least 1 (workers at most the "
+                             "cameras) and its clip seconds positive")
 
 
 @dataclass

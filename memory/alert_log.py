@@ -23,3 +23,12 @@ def read_alert_log(folder: str | Path) -> list[dict]:
         if isinstance(a, dict) and isinstance(a.get("id"), str):
             alerts[a["id"]] = alerts.get(a["id"], {}) | a
     return list(alerts.values())
+
+
+def append_alert(folder: str | Path, alert: dict) -> None:
+    """Append one alert as a line of the folder's alerts.jsonl, flushed to disk before returning."""
+    import os
+    with open(Path(folder) / ALERT_LOG, "ab") as f:
+        f.write((json.dumps(alert) + "\n").encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())

@@ -197,6 +197,7 @@ class PostgresStore:
                              f"{SCHEMA_VERSION}; upgrade Vigil to open it")
         self.key_dim, self.memory_id, self.schema = int(have["key_dim"]), have.get("memory_id"), int(have["schema"])
         self.models = {k: have[k] for k in ("embedder", "llm") if k in have}
+        self._token_dim = have.get("token_dim")
 
     def _longest_clips(self) -> dict[bool, float]:
         """The longest clip on each clock (stream, wall): a span's clips start no earlier than its start less this,
@@ -574,6 +575,25 @@ class PostgresStore:
             rows = db.execute("SELECT id, -(key <#> %s) FROM vigil_clips WHERE id = ANY(%s)",
                               (np.ascontiguousarray(query, dtype=np.float32), list(ids))).fetchall()
         return {int(i): float(s) for i, s in rows}
+
+    @property
+    def identity(self) -> StoreIdentity:
+        """The models the store was built with."""
+        return StoreIdentity(embedder=self.models["embedder"], key_dim=self.key_dim, llm=self.models.get("llm"),
+                             token_dim=int(self._token_dim) if self._token_dim else None)
+
+    def caption_keys(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        with self._read("read caption keys") as db:
+            rows = db.execute("SELECT id, caption_key FROM vigil_clips WHERE id = ANY(%s) AND caption_key IS NOT NULL",
+                              (list(ids),)).fetchall()
+        return {int(i): np.asarray(k.to_numpy(), dtype=np.float32) for i, k in rows}
+
+    def videos(self, stream: str) -> list[str]:
+        with self._read("list the alert videos") as db:
+            return [r[0] for r in db.execute("SELECT alert FROM vigil_evidence WHERE stream = %s ORDER BY start, alert",
+                                             (stream,))]
 
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         if not ids:

@@ -33,7 +33,7 @@ import torch
 from memory.clip import TIME_EPSILON, Caption, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory import schema
-from memory.alert_log import read_alert_log
+from memory.alert_log import append_alert, read_alert_log
 from memory.files import write_new
 from memory.folder import (DATABASE, MARKER, TOKEN_FILE, TOKENS, FolderState, StorageFault, StoreError, WriterLock,
                            inspect, new_marker, read_marker, write_marker)
@@ -855,6 +855,32 @@ class ClipStore:
         keys = np.stack([np.frombuffer(k, dtype=np.float32) for _, k in rows])       # [n, key_dim]
         return dict(zip((r[0] for r in rows), (keys @ np.asarray(query, dtype=np.float32)).tolist()))
 
+    @property
+    def identity(self) -> StoreIdentity:
+        """The models the memory was built with (what a copy of it must be opened with)."""
+        meta = self._meta()
+        dim = meta.get("token_dim")
+        return StoreIdentity(embedder=meta["embedder"], key_dim=self.key_dim, llm=meta.get("llm"),
+                             token_dim=int(dim) if dim else None)
+
+    def caption_keys(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """{id: its caption's text embedding [key_dim]} for the clips of `ids` that have one."""
+        if not ids or "caption_key" not in self._columns("clips"):
+            return {}
+        q = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self.db.execute(f"SELECT id, caption_key FROM clips WHERE id IN ({q}) AND caption_key IS NOT NULL",
+                                   list(ids)).fetchall()
+        return {i: np.frombuffer(k, dtype=np.float32).copy() for i, k in rows}
+
+    def videos(self, stream: str) -> list[str]:
+        """The alert ids of a stream's stored alert videos, oldest first."""
+        if not self._has_evidence:
+            return []
+        with self._lock:
+            return [r[0] for r in self.db.execute("SELECT alert FROM evidence WHERE stream = ? ORDER BY start, alert",
+                                                  (stream,))]
+
     def meta(self, ids: list[int]) -> dict[int, tuple[float, int]]:
         """{id: (start, n_tokens)} for selection."""
         if not ids:
@@ -869,6 +895,11 @@ class ClipStore:
         as last sent; `stream`: only that camera's."""
         return [a for a in read_alert_log(self.folder)
                 if stream is None or a.get("camera", a.get("stream")) == stream]
+
+    def log_alert(self, stream: str, alert: dict) -> None:
+        """Append an alert to the folder's alert log (what the camera's log sink writes; a copy of a memory too)."""
+        self._check_writer()
+        append_alert(self.folder, alert)
 
     def steps(self, stream: str) -> list[StepRecord]:
         """The stream's per-step series, in order."""
