@@ -32,6 +32,7 @@ from stream.checkpoint import Checkpoint, restore
 from stream.clock import clip_label, span_label, span_text, time_now, when_label
 from stream.config import AnswerConfig, IngestConfig, RecapConfig
 from stream.ingest import ClipClosed, Ingestor, Record, Step, StreamState, WindowStep, jpeg
+from stream.batcher import EncodeBatcher
 from stream.scheduler import ModelGate, ModelGateConfig
 from stream.sources import Frame, Source, backoff_delay, until_break
 
@@ -224,7 +225,9 @@ class Engine:
         self.llm = llm
         self.answerer = answerer if answerer is not None else load_answerer(config.server, config.model, self.llm)
         self.gate = ModelGate(config.gate)
-        self.ingestor = Ingestor(self.llm, config.ingest, self.gate)
+        # Every stream's encodes go through one batcher: steps of streams waiting at once share a vision-tower call.
+        self.encoder = EncodeBatcher(self.llm, self.gate, config.gate.max_batch_steps)
+        self.ingestor = Ingestor(self.llm, config.ingest, self.gate, self.encoder)
         self.answers = AnswerTally()
 
     @property
@@ -393,7 +396,7 @@ class Session:
         # The loop's logic for this stream: the engine's, or one of its own where its settings differ (its fps), on
         # the engine's model and gate (one model, one order of work on it, however many settings).
         self.ingestor = engine.ingestor if ingest is None or ingest == engine.config.ingest else \
-            Ingestor(engine.llm, ingest, engine.gate)
+            Ingestor(engine.llm, ingest, engine.gate, engine.encoder)
         self.clock = clock              # when a refused write is tried again (tests pass a fake)
         # A live stream's writes the store refused, oldest first, and when to try again; `fault` says why (one line,
         # None while writes succeed), `lost` counts held clips let go past hold_clips.

@@ -29,6 +29,7 @@ from stream.analyzer import FrameAnalyzer
 from stream.checkpoint import Checkpoint, capture
 from stream.config import IngestConfig
 from stream.detectors.cuts import SCENE_CHANGE
+from stream.batcher import EncodeBatcher
 from stream.scheduler import ModelGate
 from stream.events import SOURCE_GAP, Event
 from stream.sources import Frame, shrink
@@ -247,11 +248,13 @@ def jpeg(image: np.ndarray, side: int) -> bytes:
 class Ingestor:
     """The loop's logic, bound to a shared model and a config; holds no per-stream state."""
 
-    def __init__(self, llm, config: IngestConfig, gate: ModelGate | None = None):
+    def __init__(self, llm, config: IngestConfig, gate: ModelGate | None = None, encoder: EncodeBatcher | None = None):
         self.llm, self.config = llm, config
         # The model is shared: every encode holds the gate, which puts encoding ahead of answers (the engine passes
-        # its one gate; alone, an Ingestor has a gate of its own).
+        # its one gate; alone, an Ingestor has a gate of its own), through the engine's batcher, which encodes the
+        # steps of streams waiting at once in one call (alone: one of its own, batching this loop's steps only).
         self.gate = gate if gate is not None else ModelGate()
+        self.encoder = encoder if encoder is not None else EncodeBatcher(llm, self.gate, max_steps=1)
         self.step_seconds = llm.frames_per_step / config.sampling.fps
 
     def new_state(self, stream: str) -> StreamState:
@@ -367,10 +370,9 @@ class Ingestor:
         todo = [p.pix for p in group if p.encode]
         tokens = iter(())
         if todo:
-            with self.gate.encoding():
-                t0 = time.perf_counter()          # the encode itself, not the wait for the model
-                tokens = iter(self.llm.encode(np.stack(todo)))
-                state.timings["encode"] += time.perf_counter() - t0
+            out, seconds = self.encoder.encode(np.stack(todo))
+            tokens = iter(out)
+            state.timings["encode"] += seconds        # the encode itself, not the wait for the model
         # 3. Drop and clips, in order.
         for p in group:
             if p.reset and state.draft is not None:

@@ -34,10 +34,16 @@ class ModelGateConfig:
     # encoding all the time, strict priority would never answer a question or check a watch rule. A stream has one
     # encode outstanding at a time, so this lets up to this many streams each encode once before every step.
     max_passed: int = 8
+    # Steps of several streams waiting for the vision tower at once go in one call, up to this many (stream.batcher):
+    # a GPU's throughput grows with the batch, so cameras a worker keeps up with grow with it. 1: a stream's steps
+    # alone, as before cross-camera batching.
+    max_batch_steps: int = 32
 
     def __post_init__(self):
         if self.max_passed < 1:
             raise ValueError(f"max_passed must be at least 1, got {self.max_passed}")
+        if self.max_batch_steps < 1:
+            raise ValueError(f"max_batch_steps must be at least 1, got {self.max_batch_steps}")
 
 
 @dataclass
