@@ -34,7 +34,8 @@ def _engine_config(args):
                                                              max_frames=args.answer_frames or ServerConfig.max_frames),
         ingest=IngestConfig(sampling=SamplingConfig(fps=args.fps), clip_seconds=args.clip_seconds,
                             drop=DropConfig(tau=args.tau)),
-        store=StoreConfig(max_clips=getattr(args, "max_clips", None), index=args.index, index_url=args.index_url),
+        store=StoreConfig(max_clips=getattr(args, "max_clips", None), index=args.index, index_url=args.index_url,
+                          lease_seconds=getattr(args, "lease_seconds", StoreConfig.lease_seconds)),
         select=SelectConfig(token_budget=args.budget),
         answer=AnswerConfig(policy=args.answer_policy),
     )
@@ -52,12 +53,10 @@ def _location_args(p, required: bool = True, many: bool = False, memory_help: st
                             "and read by any process (the password from $PGPASSWORD or ~/.pgpass)")
 
 
-def _preflight(where: str) -> None:
-    """A folder's refusals before the models load (a shared store's come when it opens, as fast)."""
-    from memory.stores import is_store_url
-    if not is_store_url(where):
-        from memory.folder import preflight
-        preflight(Path(where))
+def _preflight(where: str, write: bool = True) -> None:
+    """What opening the memory would refuse, before the models load (memory.stores.preflight)."""
+    from memory.stores import preflight
+    preflight(where, write)
 
 
 def _answers_needed(args, what: str) -> None:
@@ -137,7 +136,7 @@ def _models_of_memory(args, folder) -> None:
 def cmd_ask(args) -> int:
     from pathlib import Path
 
-    from memory.folder import find_memory, inspect
+    from memory.folder import find_memory
     from memory.store import StoreError
     from memory.stores import is_store_url
     from stream.clock import clip_label
@@ -154,8 +153,8 @@ def cmd_ask(args) -> int:
     stream = None if args.stream == DEFAULT_STREAM else args.stream
     if not is_store_url(args.memory):
         folder, stream = find_memory(Path(args.memory), stream)    # a memory root and a camera's name work too
-        inspect(folder, write=False)                   # not a memory: one line, before the models load
         args.memory = str(folder)
+    _preflight(args.memory, write=False)               # not a memory: one line, before the models load
     _models_of_memory(args, args.memory)
     engine = Engine(_engine_config(args))
     session = engine.open(args.memory, stream=stream or "default", readonly=True)
@@ -215,7 +214,7 @@ def _ask_across(args) -> int:
     budget spread over them by relevance."""
     from pathlib import Path
 
-    from memory.folder import find_memory, inspect
+    from memory.folder import find_memory
     from memory.stores import is_store_url
     from stream.engine import Engine
 
@@ -223,8 +222,7 @@ def _ask_across(args) -> int:
         raise ValueError("--stream names one stream; with several --memory each folder's own stream is asked")
     folders = [m if is_store_url(m) else find_memory(Path(m), None)[0] for m in dict.fromkeys(args.memory)]
     for folder in folders:
-        if not is_store_url(folder):
-            inspect(folder, write=False)               # not a memory: one line, before the models load
+        _preflight(str(folder), write=False)           # not a memory: one line, before the models load
     _models_of_memory(args, folders[0])
     return _ask_cameras(args, Engine(_engine_config(args)), folders)
 
@@ -276,7 +274,7 @@ def cmd_recap(args) -> int:
     from pathlib import Path
 
     from app.recap import render_recap_html
-    from memory.folder import inspect, memories_in
+    from memory.folder import memories_in
     from memory.store import StoreError
     from memory.stores import is_store_url
     from stream.engine import Engine
@@ -284,8 +282,7 @@ def cmd_recap(args) -> int:
 
     folders = list(dict.fromkeys(f for m in args.memory for f in ([m] if is_store_url(m) else memories_in(Path(m)))))
     for folder in folders:
-        if not is_store_url(folder):
-            inspect(folder, write=False)               # not a memory: one line, before the models load
+        _preflight(str(folder), write=False)           # not a memory: one line, before the models load
     if not args.no_summaries:
         _answers_needed(args, "a recap's summaries (or --no-summaries)")
     else:
@@ -641,11 +638,15 @@ def cmd_serve(args) -> int:
     args.light = args.light or cfg.model.light
     if args.index == StoreConfig.index and args.index_url is None:      # the [store] table, unless the flags said
         args.index, args.index_url = cfg.store.index, cfg.store.index_url
+    args.lease_seconds = cfg.store.lease_seconds
     if cfg.answer is not None:        # the [answer] server; --answer-with/--answer-model/--answer-frames win
         from models.config import ServerConfig
         given = {"url": args.answer_with, "model": args.answer_model,
                  "max_frames": args.answer_frames}
         args.server = ServerConfig(**(cfg.answer | {k: v for k, v in given.items() if v is not None}))
+    from memory.stores import is_store_url
+    if is_store_url(config.memory_root):
+        _preflight(config.memory_root)                 # the store's server out of reach: one line, before models load
     base = Path(args.config).resolve().parent
     cameras = [c if kind_of(c.source) != "file" or Path(c.source).is_absolute()
                else replace(c, source=str(base / c.source)) for c in cfg.cameras]   # files relative to the config
@@ -678,7 +679,8 @@ def cmd_bench(args) -> int:
                          eval_minutes=1.0, eval_questions=4, eval_prefix_measured=2, light_seconds=6.0,
                          light_full_pixels=224 * 224, serving_concurrency=(1, 2), serving_seconds=3.0,
                          evidence_loops=1, recap_clip_seconds=600.0, recap_rounds=3, shared_clips=4, shared_rounds=1,
-                         shared_widths=(64,))
+                         shared_widths=(64,), cameras_counts={"light": (2,)}, cameras_seconds=8.0,
+                         cameras_warmup=2.0)
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path
     if not (Path(config.videos) / "annotations.json").exists():

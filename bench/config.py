@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("reduction", "realtime", "stream", "events", "selection", "towers", "sharing", "vision_speed", "eval", "light",
-         "serving", "checksum", "house", "evidence", "recap", "shared")
+         "serving", "checksum", "house", "evidence", "recap", "shared", "cameras")
 
 
 @dataclass
@@ -133,6 +133,14 @@ class BenchConfig:
     shared_keyframes: int = 4
     shared_clip_seconds: float = 8.0
     shared_workers: int = 2
+    # Cameras per worker (item 18): the clip each camera plays as live (a busy street: most steps are encoded), the
+    # camera counts tried per mode, seconds of stream a try, seconds at its start left out of the lag (the models'
+    # first calls), and the lag's p95 under which a worker keeps up (the target: 2 s).
+    cameras_clip: str = "vtest.avi"
+    cameras_counts: dict = field(default_factory=lambda: {"light": (2, 4, 6, 8), "full": (1, 2)})
+    cameras_seconds: float = 40.0
+    cameras_warmup: float = 6.0
+    cameras_max_lag: float = 2.0
     device: str = "auto"
     cache_dir: str | None = None
 

@@ -170,6 +170,12 @@ def run(config: BenchConfig, log=print) -> dict:
         out["shared"] = shared_writes(config.shared_cameras, config.shared_clips, config.shared_rounds,
                                       config.shared_widths, config.shared_tokens, config.shared_keyframes,
                                       config.shared_clip_seconds, config.shared_workers, log=log)
+    if "cameras" in config.items:
+        log(f"18. cameras per worker at {config.fps:g} fps, cross-camera batching off and on ...")
+        from bench.cameras import cameras_per_worker
+        out["cameras"] = cameras_per_worker(paths[config.cameras_clip], config.cameras_counts, config.fps,
+                                            config.cameras_seconds, config.cameras_warmup, config.cameras_max_lag,
+                                            config.light_full_pixels, log)
     if "recap" in config.items:
         log(f"16. a recap of {config.recap_hours:g} h of {', '.join(map(str, config.recap_cameras))} cameras ...")
         import tempfile
@@ -452,6 +458,26 @@ def _serving_md(x: dict) -> list[str]:
                         "what one Vigil process sustains against a server of its own machine.", ""]
 
 
+def _cameras_md(x: dict) -> list[str]:
+    lines = [f"### 18. Cameras per worker at {x['fps']:g} fps, cross-camera batching off and on", "",
+             f"Each camera plays {x['clip']} as live (the newest frame at each pull, starts staggered) for "
+             f"{x['seconds']:g} s on one engine, as `serve` runs cameras; lag: a step's last frame's arrival to its "
+             f"record leaving the loop (encoded, dropped, stored), the first {x['warmup']:g} s left out. Light: "
+             f"SigLIP-base patches; full: Qwen3-VL-2B's vision tower at {x['full_pixels']} pixels (random weights, "
+             f"{x['threads']} threads). Off and on run one after the other at each count.", "",
+             "| mode | cameras | batching | lag p50 s | lag p95 s | lag max s | steps | frames skipped | "
+             "tower calls | steps a call | calls shared by cameras |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in x["rows"]:
+        lines.append(f"| {r['mode']} | {r['cameras']} | {'on' if r['batching'] else 'off'} | {r['lag_p50_s']} | "
+                     f"{r['lag_p95_s']} | {r['lag_max_s']} | {r['steps']} | {r['frames_skipped']} | {r['calls']} | "
+                     f"{r['steps_a_call']} | {r['shared_calls']} |")
+    k = x["keeps_up"]
+    lines += ["", "Cameras a worker keeps up with (lag p95 < " + f"{x['max_lag']:g} s, of the counts tried): " +
+              "; ".join(f"{m}: **{k[m + '_off']}** without batching, **{k[m + '_on']}** with"
+                        for m in dict.fromkeys(r["mode"] for r in x["rows"])) + ".", ""]
+    return lines
+
+
 def _shared_md(x: dict) -> list[str]:
     lines = [f"### 17. The shared store's writes against the folder's ({x['cameras']} cameras at once)", "",
              f"Each camera's thread writes {x['clips']} clips (rounds: {x['rounds']}, interleaved, medians), each "
@@ -573,6 +599,8 @@ def markdown(r: dict) -> str:
         lines += _recap_md(r["recap"])
     if "shared" in r:
         lines += _shared_md(r["shared"])
+    if "cameras" in r:
+        lines += _cameras_md(r["cameras"])
     gaps = []
     if "reduction" in r:
         fixed = [x for x in r["reduction"]["rows"] if x["camera"] == "fixed"]

@@ -113,6 +113,15 @@ class PostgresStore:
             raise
         self._longest = self._longest_clips()
 
+    @staticmethod
+    def reach(url: str) -> None:
+        """Raise, in one line, what connecting to the store's server would raise (before models load: minutes with
+        real weights); changes nothing."""
+        try:
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as e:
+            raise StoreError(f"shared store at {safe_url(url)}: could not open it: {_first_line(e)}") from None
+
     # ---- the connection ---------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
         db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)

@@ -90,6 +90,21 @@ def recorded_models(where) -> dict[str, str]:
     return store.models
 
 
+def preflight(where, write: bool) -> None:
+    """What opening the memory would refuse, said before any model loads (minutes with real weights), changing
+    nothing: a folder's refusals (not a memory, a lost database, another writer), a shared store's server out of
+    reach, or (to read) no store there yet."""
+    if not is_store_url(where):
+        from memory.folder import inspect, preflight as folder_preflight
+        from pathlib import Path
+        folder_preflight(Path(where)) if write else inspect(Path(where), write=False)
+    elif write:
+        from memory.postgres_store import PostgresStore
+        PostgresStore.reach(str(where))
+    else:
+        open_store(where, None, readonly=True).close()
+
+
 def open_store(where: str, identity: StoreIdentity | None, config: StoreConfig | None = None,
                readonly: bool = False) -> Store:
     """The memory at `where`: a PostgreSQL URL's shared store, or a folder's."""

@@ -124,9 +124,12 @@ class StoreSection:
     # under [server] memory, so several `serve` processes (each its own cameras) write it and any process with the
     # URL asks, searches and recaps all of them (memory.postgres_store). None: a folder per camera.
     url: str | None = None
+    # A shared store: seconds a worker's lease on a camera lasts unless renewed (memory.config.StoreConfig): how
+    # soon another worker may take the cameras of one that died.
+    lease_seconds: float = StoreConfig.lease_seconds
 
     def __post_init__(self):
-        StoreConfig(index=self.index, index_url=self.index_url)       # its checks: one line for a bad pair
+        StoreConfig(index=self.index, index_url=self.index_url, lease_seconds=self.lease_seconds)   # its checks
         from memory.stores import is_store_url
         if self.url is not None and not is_store_url(self.url):
             raise ValueError(f"[store] url must be postgresql://..., got {self.url!r}")
