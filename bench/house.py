@@ -12,19 +12,22 @@ import numpy as np
 from bench.checksum import _clip
 from memory.config import SelectConfig, StoreConfig
 from memory.select import camera_candidates, select_for_query, spread
-from memory.store import ClipStore, StoreIdentity
+from memory.store import StoreIdentity
+from memory.stores import open_store
 from compression.config import CompactConfig
 
 
 def house_cost(folder: Path, cameras: tuple[int, ...], clips_per_camera: int, token_dim: int, key_dim: int,
-               rounds: int) -> list[dict]:
+               rounds: int, url: str | None = None) -> list[dict]:
     """One row per camera count: prompt tokens and Vigil's own milliseconds (median over `rounds`), and the ratio
-    of both to one camera."""
+    of both to one camera. `url`: every camera in that shared store (each camera its own connection, as each
+    camera's session has), instead of a memory folder each."""
     n, config = CompactConfig().clip_tokens, SelectConfig()
     identity = StoreIdentity(embedder="bench", key_dim=key_dim, llm="bench", token_dim=token_dim)
     stores = []
     for k in range(max(cameras)):
-        store = ClipStore(folder / f"cam{k}", identity, StoreConfig())
+        store = open_store(url or str(folder / f"cam{k}"), identity, StoreConfig())
+        store.claim(f"cam{k}")
         for i in range(clips_per_camera):
             c = _clip(k * clips_per_camera + i, n, token_dim, key_dim)
             c.stream, c.key = f"cam{k}", c.key / np.linalg.norm(c.key)
@@ -54,7 +57,7 @@ def house_cost(folder: Path, cameras: tuple[int, ...], clips_per_camera: int, to
     for s in stores:
         s.close()
     base_ms, base_tokens = statistics.median(times[cameras[0]]) * 1000, statistics.median(tokens[cameras[0]])
-    return [{"cameras": m, "clips": m * clips_per_camera, "prompt_tokens": statistics.median(tokens[m]),
+    return [{"store": "shared" if url else "folder", "cameras": m, "clips": m * clips_per_camera, "prompt_tokens": statistics.median(tokens[m]),
              "ms": round(statistics.median(times[m]) * 1000, 2),
              "tokens_ratio": round(statistics.median(tokens[m]) / base_tokens, 3),
              "ms_ratio": round(statistics.median(times[m]) * 1000 / base_ms, 2)} for m in cameras]

@@ -132,7 +132,7 @@ class StoreSection:
         StoreConfig(index=self.index, index_url=self.index_url, lease_seconds=self.lease_seconds)   # its checks
         from memory.stores import is_store_url
         if self.url is not None and not is_store_url(self.url):
-            raise ValueError(f"[store] url must be postgresql://..., got {self.url!r}")
+            raise ValueError(f"url must be postgresql://... (a shared store), got {self.url!r}")
 
 
 @dataclass

@@ -64,9 +64,13 @@ def test_the_store_table_picks_the_vector_index_and_a_bad_one_is_one_line(tmp_pa
     assert load(write(tmp_path, CAMERA)).store.index == "faiss"
     cfg = load(write(tmp_path, '[store]\nindex = "pgvector"\nindex_url = "postgresql://vigil@db/vigil"\n' + CAMERA))
     assert (cfg.store.index, cfg.store.index_url) == ("pgvector", "postgresql://vigil@db/vigil")
+    cfg = load(write(tmp_path, '[store]\nurl = "postgresql://vigil@db/vigil"\nlease_seconds = 5\n' + CAMERA))
+    assert (cfg.store.url, cfg.store.lease_seconds) == ("postgresql://vigil@db/vigil", 5)
     for text, error in (('[store]\nindex = "pgvector"\n', "[store]: the pgvector index needs its server's URL"),
                         ('[store]\nindex = "milvus"\n', "[store]: unknown vector index 'milvus'"),
-                        ('[store]\nurl = "x"\n', "[store]: unknown key 'url' (known: index, index_url)")):
+                        ('[store]\nurl = "x"\n', "[store]: url must be postgresql://... (a shared store), got 'x'"),
+                        ('[store]\nlease_seconds = 0.5\n', "[store]: lease_seconds must be at least 1, got 0.5"),
+                        ('[store]\nfrob = 1\n', "[store]: unknown key 'frob' (known: index, index_url, lease_seconds, url)")):
         with pytest.raises(ValueError) as e:
             load(write(tmp_path, text + CAMERA))
         assert error in str(e.value) and "\n" not in str(e.value)
