@@ -679,7 +679,7 @@ def cmd_bench(args) -> int:
                          eval_minutes=1.0, eval_questions=4, eval_prefix_measured=2, light_seconds=6.0,
                          light_full_pixels=224 * 224, serving_concurrency=(1, 2), serving_seconds=3.0,
                          evidence_loops=1, recap_clip_seconds=600.0, recap_rounds=3, shared_clips=4, shared_rounds=1,
-                         shared_widths=(64,), cameras_counts={"light": (2,)}, cameras_seconds=8.0,
+                         shared_widths=(64,), shared_ingest_seconds=6.0, cameras_counts={"light": (2,)}, cameras_seconds=8.0,
                          cameras_warmup=2.0)
     config = replace(config, rtf_size=args.rtf_size, rtf_max_pixels=args.rtf_pixels or config.rtf_max_pixels)
     from pathlib import Path

@@ -133,6 +133,9 @@ class BenchConfig:
     shared_keyframes: int = 4
     shared_clip_seconds: float = 8.0
     shared_workers: int = 2
+    # ... and the whole loop's throughput, folder against shared store: the clip each camera ingests, and how much.
+    shared_ingest_clip: str = "one-by-one-person-detection.mp4"
+    shared_ingest_seconds: float = 24.0
     # Cameras per worker (item 18): the clip each camera plays as live (a busy street: most steps are encoded), the
     # camera counts tried per mode, seconds of stream a try, seconds at its start left out of the lag (the models'
     # first calls), and the lag's p95 under which a worker keeps up (the target: 2 s).

@@ -155,3 +155,50 @@ def shared_writes(cameras: int, clips: int, rounds: int, widths: tuple[int, ...]
             server.stop()
     out["cpu"] = os.cpu_count()
     return out
+
+
+def ingest_throughput(path: str, cameras: int, seconds: float, fps: float, rounds: int, pg_url: str | None = None,
+                      log=print) -> dict:
+    """The whole loop, not the store alone: `cameras` threads on one light-mode engine (SigLIP-base patches at real
+    shape, random weights) each ingest the first `seconds` of a real clip as fast as it goes, into a memory folder
+    each, then into one shared store (rounds interleaved). Throughput: stream seconds ingested per wall second."""
+    from bench.light import BaseEmbedder
+    from models.config import ModelConfig
+    from stream.config import IngestConfig, SamplingConfig
+    from stream.engine import Engine, EngineConfig
+    from stream.sources import FileSource
+
+    server = None
+    if pg_url is None:
+        from tests.postgres import Postgres
+        server = Postgres(Path(tempfile.mkdtemp(prefix="vigil-bench-pg-")))
+    engine = Engine(EngineConfig(model=ModelConfig(light=True), ingest=IngestConfig(sampling=SamplingConfig(fps=fps))),
+                    embedder=BaseEmbedder())
+    frames = [f for f in FileSource(path, fps).frames() if f.time < seconds]
+    rates = {"folder": [], "shared": []}
+    try:
+        for r in range(rounds):
+            for kind in ("folder", "shared") if r % 2 == 0 else ("shared", "folder"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = (server.new_database() if server else pg_url) if kind == "shared" else None
+                    sessions = [engine.open(url or str(Path(tmp) / f"cam{k}"), stream=f"cam{k}")
+                                for k in range(cameras)]
+                    threads = [threading.Thread(target=lambda s=s: list(s.run(iter(frames))))
+                               for s in sessions]
+                    t0 = time.perf_counter()
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    wall = time.perf_counter() - t0
+                    for s in sessions:
+                        s.close()
+                rates[kind].append(cameras * seconds / wall)
+                log(f"  ingest, {kind}, round {r + 1}: {rates[kind][-1]:.2f} stream s a wall s")
+    finally:
+        if server is not None:
+            server.stop()
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return {"clip": Path(path).name, "cameras": cameras, "seconds": seconds, "rounds": rounds,
+            "folder_rate": round(med["folder"], 2), "shared_rate": round(med["shared"], 2),
+            "ratio": round(med["shared"] / med["folder"], 2)}

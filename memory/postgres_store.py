@@ -74,7 +74,11 @@ CREATE TABLE vigil_alerts (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, 
     alert text NOT NULL, body text NOT NULL);
 CREATE INDEX vigil_alerts_stream ON vigil_alerts (stream, seq);
 CREATE TABLE vigil_leases (stream text PRIMARY KEY, worker text NOT NULL, expires timestamptz NOT NULL);
+ALTER TABLE vigil_tokens ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE vigil_keyframes ALTER COLUMN jpeg SET STORAGE EXTERNAL;
+ALTER TABLE vigil_evidence ALTER COLUMN mp4 SET STORAGE EXTERNAL;
 """
+# STORAGE EXTERNAL: float16 tokens, JPEGs and H.264 do not compress, and PostgreSQL would try (pglz) on every write.
 
 _CLIP_COLS = ('id, stream, start, "end", n_tokens, grid, seconds_per_step, kept, total, caption, key, thumbnail, tau, '
               'wall_start, wall_end')
@@ -255,11 +259,9 @@ class PostgresStore:
     def _fence(self, db, stream: str) -> None:
         """Inside a write's transaction: the camera's lease is still this worker's (taken again if it ran out and
         nobody took it: the server was away a while), else LeaseLost and the transaction rolls back."""
-        row = db.execute("SELECT worker FROM vigil_leases WHERE stream = %s FOR UPDATE", (stream,)).fetchone()
-        if row is not None and row[0] == self.worker:
-            db.execute("UPDATE vigil_leases SET expires = now() + make_interval(secs => %s) WHERE stream = %s",
-                       (self.config.lease_seconds, stream))
-            return
+        if db.execute("UPDATE vigil_leases SET expires = now() + make_interval(secs => %s) WHERE stream = %s AND "
+                      "worker = %s RETURNING 1", (self.config.lease_seconds, stream, self.worker)).fetchone():
+            return                           # the row stays locked to the transaction's end: the lease is held
         self._take(db, stream)
         self._leases.add(stream)
 
@@ -327,7 +329,7 @@ class PostgresStore:
                                  (clip.stream, clip.start)).fetchone()[0]
             else:
                 cid = row[0]
-                db.execute("INSERT INTO vigil_tokens VALUES (%s, %s)", (cid, data))
+                db.execute("INSERT INTO vigil_tokens VALUES (%s, %b)", (cid, data))     # %b: bytes as binary
                 with db.cursor() as cur:
                     cur.executemany("INSERT INTO vigil_keyframes VALUES (%s, %s, %s, %s, %s)",
                                     [(cid, i, k.time, k.wall, k.jpeg) for i, k in enumerate(clip.keyframes)])
