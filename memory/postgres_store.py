@@ -38,7 +38,7 @@ from memory.clip import TIME_EPSILON, Caption, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory.folder import StorageFault, StoreError
 from memory.index.pgvector_index import safe_url
-from memory.store import Loaded, StepRecord, StoreIdentity, StreamExtent, StreamLog
+from memory.store import Found, Loaded, StepRecord, StoreIdentity, StreamExtent, StreamLog
 from memory.when import TimeSpan
 
 SCHEMA_VERSION = 1
@@ -570,6 +570,35 @@ class PostgresStore:
                 rows = db.execute(f"SELECT id, -({column} <#> %(q)s) AS score FROM vigil_clips WHERE {where} AND "
                                   f"{column} IS NOT NULL ORDER BY score DESC, id LIMIT %(k)s", args).fetchall()
         return [(int(i), float(s)) for i, s in rows]
+
+    def found(self, query: np.ndarray, k: int, stream: str | None, until: float | None, span: TimeSpan | None,
+              latest: int, scores: bool = False) -> Found:
+        """As the folder's, in one round trip to the server when filtered (a camera, a span: a question across
+        cameras asks each camera so), each key's search exact as in `search`; unfiltered, the graph's walks."""
+        if stream is None and until is None and span is None:
+            visual, caption = self.search(query, k, None, None, "visual"), self.search(query, k, None, None, "caption")
+            newest = self.latest(None, latest)
+            ids = list(dict.fromkeys([i for i, _ in visual] + [i for i, _ in caption] + newest))
+            meta = self.meta(ids)
+            return Found(visual, caption, newest, meta, self.key_scores(list(meta), query) if scores else {})
+        where, args = self._where(stream, until, span)
+        args |= {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k, "n": latest}
+        with self._read("find the clips") as db:
+            rows = db.execute(
+                f"WITH v AS (SELECT id, -(key <#> %(q)s) AS score FROM vigil_clips WHERE {where} ORDER BY score DESC, "
+                f"id LIMIT %(k)s), c AS (SELECT id, -(caption_key <#> %(q)s) AS score FROM vigil_clips WHERE {where} "
+                f"AND caption_key IS NOT NULL ORDER BY score DESC, id LIMIT %(k)s), n AS (SELECT id, row_number() OVER "
+                f"(ORDER BY start DESC, id DESC) AS rank FROM vigil_clips WHERE {where} ORDER BY start DESC, id DESC "
+                f"LIMIT %(n)s), w AS (SELECT 0 AS kind, id, score, 0 AS rank FROM v UNION ALL SELECT 1, id, score, 0 "
+                f"FROM c UNION ALL SELECT 2, id, NULL, rank FROM n) SELECT w.kind, w.id, w.score, x.start, x.n_tokens, -(x.key <#> %(q)s) "
+                f"FROM w JOIN vigil_clips x ON x.id = w.id ORDER BY w.kind, w.score DESC NULLS LAST, w.rank, w.id",
+                args).fetchall()
+        got: list[list] = [[], [], []]
+        meta, score = {}, {}
+        for kind, cid, s, start, n, key_score in rows:
+            got[kind].append((cid, float(s)) if kind < 2 else cid)
+            meta[cid], score[cid] = (start, n), float(key_score)
+        return Found(got[0], got[1], got[2], meta, score if scores else {})
 
     def captions(self, stream: str, span: TimeSpan | None = None) -> list[Caption]:
         where, args = self._where(stream, None, span)

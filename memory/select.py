@@ -35,17 +35,17 @@ def select_clips(ranked: list[int], latest: list[int], n_tokens: dict[int, int],
 
 
 def _candidates(store, query, stream: str | None, until: float | None, config, exclude: frozenset[int],
-                span: TimeSpan | None) -> tuple[list[int], list[int], dict[int, tuple[float, int]]]:
-    """(ranked, latest, meta): candidates from the clip keys and the caption keys fused by rank, best first; the
-    newest clips, newest first; {id: (start, n_tokens)} of both. Clips in `exclude` and clips a writer deleted
-    meanwhile (retention) are not candidates."""
-    rankings = [[cid for cid, _ in store.search(query, config.candidates + len(exclude), stream, until, kind, span)
-                 if cid not in exclude] for kind in ("visual", "caption")]
+                span: TimeSpan | None, scores: bool = False) -> tuple[list[int], list[int], dict, dict[int, float]]:
+    """(ranked, latest, meta, scores): candidates from the clip keys and the caption keys fused by rank, best first;
+    the newest clips, newest first; {id: (start, n_tokens)} of both; with `scores`, {id: clip key . query}. Clips in
+    `exclude` and clips a writer deleted meanwhile (retention) are not candidates."""
+    found = store.found(query, config.candidates + len(exclude), stream, until, span,
+                        config.latest_clips + len(exclude), scores)
+    rankings = [[cid for cid, _ in hits if cid not in exclude] for hits in (found.visual, found.caption)]
     ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
-    latest = [c for c in store.latest(stream, config.latest_clips + len(exclude), until, span)
-              if c not in exclude][:config.latest_clips]
-    meta = store.meta(ranked + latest)
-    return [c for c in ranked if c in meta], [c for c in latest if c in meta], meta
+    latest = [c for c in found.latest if c not in exclude][:config.latest_clips]
+    meta = found.meta
+    return [c for c in ranked if c in meta], [c for c in latest if c in meta], meta, found.scores
 
 
 def select_for_query(store, query, stream: str | None, until: float | None, config,
@@ -54,7 +54,7 @@ def select_for_query(store, query, stream: str | None, until: float | None, conf
     captions, the caption keys (fused by rank), plus the newest clips, within `config.token_budget`; time order.
     Clips in `exclude` (their tokens could not be read) are passed over, so the budget goes to others. With a `span`
     (the time the question asks about), only clips overlapping it, the newest of them first: none when it has none."""
-    ranked, latest, meta = _candidates(store, query, stream, until, config, exclude, span)
+    ranked, latest, meta, _ = _candidates(store, query, stream, until, config, exclude, span)
     return select_clips(ranked, latest, {c: m[1] for c, m in meta.items()}, {c: m[0] for c, m in meta.items()},
                         config.token_budget)
 
@@ -75,9 +75,8 @@ def camera_candidates(store, query: np.ndarray, camera: str, config, exclude: fr
     fused, and its newest clips), each scored by its clip key's inner product with the question. Every camera of an
     engine keys its clips with the one embedder, so these scores compare across cameras (the fused ranks do not:
     each camera's best has the same rank)."""
-    ranked, latest, meta = _candidates(store, query, camera, None, config, exclude, span)
-    ids = list(dict.fromkeys(latest + ranked))
-    scores = store.key_scores(ids, query)        # the keys alone: a camera's rows are not read whole
+    ranked, latest, meta, scores = _candidates(store, query, camera, None, config, exclude, span, scores=True)
+    ids = list(dict.fromkeys(latest + ranked))   # scored by their keys alone: a camera's rows are not read whole
     return [Candidate(camera, i, scores[i], meta[i][1], meta[i][0]) for i in ids if i in scores]
 
 

@@ -91,6 +91,18 @@ class StreamExtent:
 
 
 @dataclass
+class Found:
+    """What a question's selection reads of one stream: its clips nearest the question by clip key and by caption
+    key (each (id, score), best first), its newest clips (newest first), and of all of them (start, n_tokens) and,
+    where asked, the clip key's inner product with the question. A clip deleted meanwhile is in none of them."""
+    visual: list[tuple[int, float]]
+    caption: list[tuple[int, float]]
+    latest: list[int]
+    meta: dict[int, tuple[float, int]]
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
 class Loaded:
     """Clips read with their tokens, and those whose token file could not be read (without tokens)."""
     clips: list[ClipMemory]
@@ -830,6 +842,17 @@ class ClipStore:
             scores = self._keys(INDEXES[kind][1], within.tolist()) @ np.asarray(query, dtype=np.float32)
             best = np.argsort(-scores, kind="stable")[:k]
             return [(int(within[i]), float(scores[i])) for i in best]
+
+    def found(self, query: np.ndarray, k: int, stream: str | None, until: float | None, span: TimeSpan | None,
+              latest: int, scores: bool = False) -> Found:
+        """A question's candidates from this stream (Found): up to k by each key, the `latest` newest, their sizes,
+        and with `scores` their clip keys' similarity to `query`."""
+        visual = self.search(query, k, stream, until, "visual", span)
+        caption = self.search(query, k, stream, until, "caption", span)
+        newest = self.latest(stream, latest, until, span)
+        ids = list(dict.fromkeys([i for i, _ in visual] + [i for i, _ in caption] + newest))
+        meta = self.meta(ids)
+        return Found(visual, caption, newest, meta, self.key_scores(list(meta), query) if scores else {})
 
     def captions(self, stream: str, span: TimeSpan | None = None) -> list[Caption]:
         """The times and captions of a stream's clips overlapping `span` (all: None), oldest first: rows only, no

@@ -237,3 +237,31 @@ def test_workers_starting_at_once_make_the_store_once(postgres):
     assert errors == [] and len(opened) == 8 and len({s.memory_id for s in opened}) == 1
     for s in opened:
         s.close()
+
+
+def test_a_questions_candidates_come_the_same_from_both_stores_in_one_round_trip(tmp_path, pg_url):
+    """`found`, which selection reads: the same ids, scores and sizes from a folder and from PostgreSQL (where it is
+    one statement), for a camera, a span, and with clips deleted."""
+    stores = [open_store(str(tmp_path / "m"), IDENTITY), open_store(pg_url, IDENTITY)]
+    for store in stores:
+        for i in range(20):
+            c = make_clip(i, stream="a" if i % 3 else "b")
+            store.claim(c.stream)
+            cid = store.add(c)
+            if i % 4 == 0:
+                store.set_caption(cid, "x", make_clip(100 + i).key)
+        store.delete([store.latest("a", 1)[0]])
+    query = make_clip(7).key
+    span = TimeSpan(start=30.0, end=120.0, wall=False, phrase="then")
+    for args in (("a", None, None), ("a", None, span), ("b", 90.0, None)):
+        got = [s.found(query, 5, *args, latest=2, scores=True) for s in stores]
+        ids = [{c.id: i for i, c in enumerate(s.clips())} for s in stores]    # ids differ: compare by position
+        a, b = ([(ids[k][x] if isinstance(x, int) else (ids[k][x[0]], round(x[1], 5))) for x in lst]
+                for k, lst in enumerate((got[0].visual, got[1].visual)))
+        assert a == b and 1 <= len(a) <= 5
+        for f, m in zip(got, ids):
+            assert set(f.meta) == set(f.scores) >= {i for i, _ in f.visual} | set(f.latest)
+        assert [ids[0][i] for i in got[0].latest] == [ids[1][i] for i in got[1].latest]
+        assert [ids[0][i] for i, _ in got[0].caption] == [ids[1][i] for i, _ in got[1].caption]
+    for s in stores:
+        s.close()
