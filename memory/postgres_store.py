@@ -454,13 +454,20 @@ class PostgresStore:
     def tokens(self, cid: int, n_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A clip's (tokens [n, D] float16, positions [n, 3] int16); StoreError when they are gone, changed since
         they were written (the checksum), or not of the row's size."""
+        return self._unpack(cid, self._blobs([cid]).get(cid), n_tokens)
+
+    def _blobs(self, ids: list[int]) -> dict[int, tuple[bytes, str]]:
+        """{id: (its token bytes, their recorded SHA-256)} of the clips of `ids` that have tokens: one round trip."""
+        with self._read("read the clips' tokens") as db:
+            return {cid: (bytes(data), want) for cid, data, want in db.execute(
+                "SELECT t.clip, t.data, c.checksum FROM vigil_tokens t JOIN vigil_clips c ON c.id = t.clip WHERE "
+                "t.clip = ANY(%s)", (list(ids),))}
+
+    def _unpack(self, cid: int, blob: tuple[bytes, str] | None, n_tokens: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         from safetensors.torch import load
-        with self._read("read a clip's tokens") as db:
-            row = db.execute("SELECT t.data, c.checksum FROM vigil_tokens t JOIN vigil_clips c ON c.id = t.clip WHERE "
-                             "t.clip = %s", (cid,)).fetchone()
-        if row is None:
+        if blob is None:
             raise StoreError(f"tokens of clip {cid} are not in the shared store at {self.folder}")
-        raw, want = bytes(row[0]), row[1]
+        raw, want = blob
         if hashlib.sha256(raw).hexdigest() != want:
             raise StoreError(f"tokens of clip {cid} in the shared store at {self.folder} fail their checksum")
         data = load(raw)
@@ -496,15 +503,17 @@ class PostgresStore:
         return out
 
     def load(self, ids: list[int], tokens: bool = True, keyframes: bool = True) -> Loaded:
-        """Clips by id with their tokens and keyframes (each where asked); unreadable tokens apart, not raised."""
+        """Clips by id with their tokens and keyframes (each where asked; the tokens of all in one round trip);
+        unreadable tokens apart, not raised."""
         out = Loaded([], [])
         clips = self.get(ids)
         frames = self.keyframes([c.id for c in clips]) if keyframes else {}
+        blobs = self._blobs([c.id for c in clips]) if tokens else {}
         for clip in clips:
             clip.keyframes = frames.get(clip.id, [])
             try:
                 if tokens:
-                    clip.tokens, clip.positions = self.tokens(clip.id, clip.n_tokens)
+                    clip.tokens, clip.positions = self._unpack(clip.id, blobs.get(clip.id), clip.n_tokens)
                 out.clips.append(clip)
             except StoreError:
                 out.unreadable.append(clip)
