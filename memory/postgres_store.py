@@ -3,8 +3,9 @@
 Every camera's clips, steps, events, resume points, keyframes, alert videos and alerts are rows of one database
 (`postgresql://...`), its clips' keys in pgvector columns with HNSW graphs, and its tokens in a table of their own
 (`vigil_tokens`, bytea). Tokens live in the database rather than in a bucket: a clip's row, key, keyframes and tokens
-then commit in one transaction, all or nothing, with nothing to sweep after a crash and one service to back up (some
-1.1 MB a camera-hour at Vigil's defaults; bench item 17 measures it).
+then commit in one transaction, all or nothing, with nothing to sweep after a crash and one service to back up. The
+price is the bytes through PostgreSQL's log: a camera-hour of 8-s clips at the full clip budget is some 200 MB at
+token width 768 (light mode) and 1.9 GB at 8192 (Qwen3-VL-2B's full mode), bench item 17.
 
 What the folder store guarantees, this keeps:
 - a clip's row, key, tokens and keyframes, and the stream's log leading up to it, commit together or not at all;
