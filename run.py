@@ -390,7 +390,7 @@ def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
     from app.report import render_html
-    from stream.analysis import Analysis, AnalysisConfig, parse_questions
+    from stream.analysis import STREAM, Analysis, AnalysisConfig, parse_questions
     from stream.clock import clock_label
     from stream.engine import Engine
     from stream.sources import FileSource
@@ -403,11 +403,17 @@ def cmd_analyze(args) -> int:
             raise ValueError(f"cannot read questions file {args.questions}: {e.strerror}") from e
     if args.captions or args.summary or questions:
         _answers_needed(args, "captions, summaries and questions")
+    if args.stream and not args.store:
+        raise ValueError("--stream names the video's stream in a shared store: give --store URL too")
     source = FileSource(args.video, args.fps)                       # fails fast, before the models load
+    if args.store:
+        _preflight(args.store)
     config = AnalysisConfig(captions=args.captions, summary=args.summary)
     out = args.out or f"{args.video}.vigil"
     engine = Engine(_engine_config(args))
-    analysis = Analysis(engine, source, out, config)
+    # In a shared store the video is a stream of its own, named by --stream or after the file.
+    stream = (args.stream or Path(args.video).stem) if args.store else STREAM
+    analysis = Analysis(engine, source, out, config, memory=args.store, stream=stream)
     try:
         # tqdm: rate and time left in video seconds; disable=None turns it off when stderr is not a terminal.
         with tqdm(total=round(source.duration, 1), unit="s", desc="analysing", disable=None, leave=False,
@@ -887,6 +893,9 @@ def parser() -> argparse.ArgumentParser:
                                                            "(resumable: run it again after an interruption)")
     z.add_argument("video", help="video file")
     z.add_argument("--out", default=None, help="output folder (default: VIDEO.vigil); holds the memory and the report")
+    z.add_argument("--store", default=None, metavar="URL", help="put the clips in a shared store, postgresql://..., "
+                                                               "as a stream of their own (the report stays in --out)")
+    z.add_argument("--stream", default=None, help="with --store: the stream's name (default: the video's name)")
     z.add_argument("--questions", default=None, help="file of questions: one a line, or JSON lines "
                                                      '{"question": ..., "at": "00:05:00"}')
     z.add_argument("--captions", action="store_true", help="a one-line caption per clip from the video LLM")

@@ -83,7 +83,10 @@ class Analysis:
     """One video's analysis in `out`: memory/ (the store, which is the checkpoint), analysis.json (what is being
     analysed, so a second run with another video or other settings is refused), and the report files."""
 
-    def __init__(self, engine: Engine, source: FileSource, out: str | Path, config: AnalysisConfig):
+    def __init__(self, engine: Engine, source: FileSource, out: str | Path, config: AnalysisConfig,
+                 memory: str | None = None, stream: str = STREAM):
+        """`memory`: where the clips go instead of out/memory (a shared store's URL), as stream `stream`; the
+        report and analysis.json stay in `out`."""
         self.engine, self.source, self.config = engine, source, config
         self.out = Path(out)
         try:
@@ -93,7 +96,7 @@ class Analysis:
         except OSError as e:
             raise AnalysisError(f"output folder {self.out} is not writable: {e.strerror or e}") from e
         self._claim()
-        self.session: Session = engine.open(str(self.out / "memory"), STREAM)
+        self.session: Session = engine.open(memory or str(self.out / "memory"), stream)
         self.broken_at: float | None = None
         self.started = time.perf_counter()
 
@@ -142,8 +145,8 @@ class Analysis:
         if not self.config.captions:
             return
         store = self.session.store
-        clips = store.clips(STREAM)
-        lost = set(store.missing(STREAM))
+        clips = store.clips(self.session.stream)
+        lost = set(store.missing(self.session.stream))
         todo = [c.id for c in clips if c.caption is None and c.id not in lost]
         done = len(clips) - len(todo)
         t0 = time.perf_counter()
@@ -158,7 +161,7 @@ class Analysis:
         """A timeline summary, one entry per chunk of captioned clips: {start, end, text}."""
         if not self.config.summary:
             return None
-        clips = [c for c in self.session.store.clips(STREAM) if c.caption]
+        clips = [c for c in self.session.store.clips(self.session.stream) if c.caption]
         out, n = [], self.config.summary_chunk
         for i in range(0, len(clips), n):
             chunk = clips[i:i + n]
@@ -193,15 +196,15 @@ class Analysis:
         if self.engine.noise:
             warning = "RANDOM WEIGHTS (a tiny test model): every caption, summary and answer in this report is noise"
             noise = "random weights: noise"
-        steps = store.steps(STREAM)
-        stored = [Event(k, t, d) for k, t, d in store.events(STREAM)]
+        steps = store.steps(self.session.stream)
+        stored = [Event(k, t, d) for k, t, d in store.events(self.session.stream)]
         events = [{"kind": e.kind, "time": e.time, "detail": e.detail} for e in stored]
         activity = activity_spans(stored)
-        lost = set(store.missing(STREAM))
+        lost = set(store.missing(self.session.stream))
         clips = []
         try:
             (self.out / "thumbs").mkdir(exist_ok=True)
-            for c in store.clips(STREAM):
+            for c in store.clips(self.session.stream):
                 name = f"thumbs/clip-{c.id:06d}.jpg"
                 write_atomic(self.out / name, c.thumbnail)
                 clips.append({"id": c.id, "start": c.start, "end": c.end, "thumbnail": name, "caption": c.caption,

@@ -108,3 +108,24 @@ def test_two_workers_write_one_shared_store_and_any_process_asks_across_both(vid
             proc.wait(60)
         for log in logs:
             log.close()
+
+
+def test_analyze_into_a_shared_store_keeps_the_report_local_and_resumes(videos, tmp_path, cache_dir, pg_url):
+    out = tmp_path / "bikes.vigil"
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--out", str(out), "--store", pg_url, "--model", "tiny",
+              cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert not (out / "memory").exists()                             # the clips went to the store
+    with psycopg.connect(pg_url) as db:
+        stored = db.execute("SELECT count(*) FROM vigil_clips WHERE stream = 'bikes'").fetchone()[0]
+    assert stored == report["totals"]["clips"] > 0
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--out", str(out), "--store", pg_url, "--model", "tiny",
+              cache=cache_dir)                                       # run again: resumes, stores nothing twice
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(pg_url) as db:
+        assert db.execute("SELECT count(*) FROM vigil_clips WHERE stream = 'bikes'").fetchone()[0] == stored
+    r = vigil("ask", "--store", pg_url, "What changed?", cache=cache_dir)
+    assert r.returncode == 0 and "clips used (" in r.stdout, r.stderr
+    r = vigil("analyze", str(videos / "bikes.mp4"), "--stream", "x", cache=cache_dir)
+    assert r.returncode == 2 and "give --store URL too" in r.stderr
