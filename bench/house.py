@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.checksum import _clip
 from memory.config import SelectConfig, StoreConfig
-from memory.select import camera_candidates, select_for_query, spread
+from memory.select import cameras_candidates, select_for_query, spread
 from memory.store import StoreIdentity
 from memory.stores import open_store
 from compression.config import CompactConfig
@@ -41,7 +41,11 @@ def house_cost(folder: Path, cameras: tuple[int, ...], clips_per_camera: int, to
         return sum(c.n_tokens for c in stores[0].load(ids, keyframes=False).clips)
 
     def across(q, m: int) -> int:            # Engine.ask_across's selection and reads
-        chosen = spread([c for k in range(m) for c in camera_candidates(stores[k], q, f"cam{k}", config)],
+        if url:                              # one memory: its cameras' candidates at once, their clips at once
+            chosen = spread(cameras_candidates(stores[0], q, [(f"cam{k}", None) for k in range(m)], config),
+                            config.token_budget)
+            return sum(c.n_tokens for c in stores[0].load(sorted(x.id for x in chosen), keyframes=False).clips)
+        chosen = spread([c for k in range(m) for c in cameras_candidates(stores[k], q, [(f"cam{k}", None)], config)],
                         config.token_budget)
         return sum(c.n_tokens for k in range(m)
                    for c in stores[k].load(sorted(x.id for x in chosen if x.camera == f"cam{k}"),

@@ -101,6 +101,7 @@ class PostgresStore:
     def __init__(self, url: str, identity: StoreIdentity | None, config: StoreConfig | None = None,
                  readonly: bool = False):
         self.url, self.folder = url, safe_url(url)      # `folder`: what messages name the memory by
+        self.where = url                                 # its location: stores of one location are one memory
         self.config = config or StoreConfig()
         self.readonly = readonly
         self._lock = threading.RLock()       # one connection, shared by a session's loop and its questions
@@ -531,25 +532,27 @@ class PostgresStore:
             return [r[0] for r in db.execute("SELECT id FROM vigil_clips WHERE missing AND (%(s)s::text IS NULL OR "
                                              "stream = %(s)s) ORDER BY id", {"s": stream})]
 
-    def _where(self, stream: str | None, until: float | None, span: TimeSpan | None) -> tuple[str, dict]:
+    def _where(self, stream: str | None, until: float | None, span: TimeSpan | None,
+               tag: str = "") -> tuple[str, dict]:
         """The WHERE clause of clips not marked missing, of `stream`, ended by `until`, overlapping `span` (stream
-        or wall times), with only the filters given, so the planner walks the (stream, start) index."""
+        or wall times), with only the filters given, so the planner walks the (stream, start) index. `tag` ends
+        its parameters' names (several clauses in one statement)."""
         where, args = ["NOT missing"], {}
         if stream is not None:
-            where.append("stream = %(stream)s")
-            args["stream"] = stream
+            where.append(f"stream = %(stream{tag})s")
+            args[f"stream{tag}"] = stream
         if until is not None:
-            where.append('"end" <= %(until)s')
-            args["until"] = until
+            where.append(f'"end" <= %(until{tag})s')
+            args[f"until{tag}"] = until
         if span is not None:
             first, last = ("wall_start", "wall_end") if span.wall else ("start", '"end"')
             if span.end is not None:
-                where.append(f"{first} <= %(span_end)s")
-                args["span_end"] = span.end
+                where.append(f"{first} <= %(span_end{tag})s")
+                args[f"span_end{tag}"] = span.end
             if span.start is not None:
-                where.append(f"{last} >= %(span_start)s AND {first} >= %(span_floor)s")
-                args |= {"span_start": span.start,
-                         "span_floor": span.start - self._longest[span.wall] - TIME_EPSILON}
+                where.append(f"{last} >= %(span_start{tag})s AND {first} >= %(span_floor{tag})s")
+                args |= {f"span_start{tag}": span.start,
+                         f"span_floor{tag}": span.start - self._longest[span.wall] - TIME_EPSILON}
         return " AND ".join(where), args
 
     def latest(self, stream: str | None, n: int, until: float | None = None,
@@ -591,24 +594,40 @@ class PostgresStore:
             ids = list(dict.fromkeys([i for i, _ in visual] + [i for i, _ in caption] + newest))
             meta = self.meta(ids)
             return Found(visual, caption, newest, meta, self.key_scores(list(meta), query) if scores else {})
-        where, args = self._where(stream, until, span)
-        args |= {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k, "n": latest}
+        return self.found_across(query, k, [(stream, span)], latest, scores, until)[0]
+
+    def found_across(self, query: np.ndarray, k: int, asks: list[tuple[str | None, TimeSpan | None]], latest: int,
+                     scores: bool = False, until: float | None = None) -> list[Found]:
+        """`found` for several (camera, span) at once, in one statement: a question across the store's cameras
+        costs one round trip, not one a camera. Each camera's searches exact, as `found`'s."""
+        if not asks:
+            return []
+        args = {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k, "n": latest}
+        ctes, parts = [], []
+        for i, (stream, span) in enumerate(asks):
+            where, more = self._where(stream, until, span, tag=f"_{i}")
+            args |= more
+            ctes += [f"v{i} AS (SELECT id, -(key <#> %(q)s) AS score FROM vigil_clips WHERE {where} ORDER BY score "
+                     f"DESC, id LIMIT %(k)s)",
+                     f"c{i} AS (SELECT id, -(caption_key <#> %(q)s) AS score FROM vigil_clips WHERE {where} AND "
+                     f"caption_key IS NOT NULL ORDER BY score DESC, id LIMIT %(k)s)",
+                     f"n{i} AS (SELECT id, row_number() OVER (ORDER BY start DESC, id DESC) AS rank FROM vigil_clips "
+                     f"WHERE {where} ORDER BY start DESC, id DESC LIMIT %(n)s)"]
+            parts += [f"SELECT {i} AS ask, 0 AS kind, id, score, 0::bigint AS rank FROM v{i}",
+                      f"SELECT {i}, 1, id, score, 0 FROM c{i}", f"SELECT {i}, 2, id, NULL, rank FROM n{i}"]
         with self._read("find the clips") as db:
-            rows = db.execute(
-                f"WITH v AS (SELECT id, -(key <#> %(q)s) AS score FROM vigil_clips WHERE {where} ORDER BY score DESC, "
-                f"id LIMIT %(k)s), c AS (SELECT id, -(caption_key <#> %(q)s) AS score FROM vigil_clips WHERE {where} "
-                f"AND caption_key IS NOT NULL ORDER BY score DESC, id LIMIT %(k)s), n AS (SELECT id, row_number() OVER "
-                f"(ORDER BY start DESC, id DESC) AS rank FROM vigil_clips WHERE {where} ORDER BY start DESC, id DESC "
-                f"LIMIT %(n)s), w AS (SELECT 0 AS kind, id, score, 0 AS rank FROM v UNION ALL SELECT 1, id, score, 0 "
-                f"FROM c UNION ALL SELECT 2, id, NULL, rank FROM n) SELECT w.kind, w.id, w.score, x.start, x.n_tokens, -(x.key <#> %(q)s) "
-                f"FROM w JOIN vigil_clips x ON x.id = w.id ORDER BY w.kind, w.score DESC NULLS LAST, w.rank, w.id",
-                args).fetchall()
-        got: list[list] = [[], [], []]
-        meta, score = {}, {}
-        for kind, cid, s, start, n, key_score in rows:
-            got[kind].append((cid, float(s)) if kind < 2 else cid)
-            meta[cid], score[cid] = (start, n), float(key_score)
-        return Found(got[0], got[1], got[2], meta, score if scores else {})
+            rows = db.execute(f"WITH {', '.join(ctes)}, w AS ({' UNION ALL '.join(parts)}) SELECT w.ask, w.kind, "
+                              f"w.id, w.score, x.start, x.n_tokens, -(x.key <#> %(q)s) FROM w JOIN vigil_clips x ON "
+                              f"x.id = w.id ORDER BY w.ask, w.kind, w.score DESC NULLS LAST, w.rank, w.id",
+                              args).fetchall()
+        out = [Found([], [], [], {}, {}) for _ in asks]
+        for ask, kind, cid, s, start, n, key_score in rows:
+            f = out[ask]
+            (f.visual, f.caption, f.latest)[kind].append((cid, float(s)) if kind < 2 else cid)
+            f.meta[cid] = (start, n)
+            if scores:
+                f.scores[cid] = float(key_score)
+        return out
 
     def captions(self, stream: str, span: TimeSpan | None = None) -> list[Caption]:
         where, args = self._where(stream, None, span)

@@ -41,11 +41,15 @@ def _candidates(store, query, stream: str | None, until: float | None, config, e
     `exclude` and clips a writer deleted meanwhile (retention) are not candidates."""
     found = store.found(query, config.candidates + len(exclude), stream, until, span,
                         config.latest_clips + len(exclude), scores)
+    return (*_ranked(found, config, exclude), found.meta, found.scores)
+
+
+def _ranked(found, config, exclude: frozenset[int] = frozenset()) -> tuple[list[int], list[int]]:
+    """(ranked, latest) of what a store found: the key and caption rankings fused, the newest clips; none excluded."""
     rankings = [[cid for cid, _ in hits if cid not in exclude] for hits in (found.visual, found.caption)]
     ranked = fuse_rankings([r for r in rankings if r], config.fusion_k)[:config.candidates]
     latest = [c for c in found.latest if c not in exclude][:config.latest_clips]
-    meta = found.meta
-    return [c for c in ranked if c in meta], [c for c in latest if c in meta], meta, found.scores
+    return [c for c in ranked if c in found.meta], [c for c in latest if c in found.meta]
 
 
 def select_for_query(store, query, stream: str | None, until: float | None, config,
@@ -76,6 +80,21 @@ def camera_candidates(store, query: np.ndarray, camera: str, config, exclude: fr
     engine keys its clips with the one embedder, so these scores compare across cameras (the fused ranks do not:
     each camera's best has the same rank)."""
     ranked, latest, meta, scores = _candidates(store, query, camera, None, config, exclude, span, scores=True)
+    return _proposed(camera, ranked, latest, meta, scores)
+
+
+def cameras_candidates(store, query: np.ndarray, asks: list[tuple[str, TimeSpan | None]],
+                       config) -> list[Candidate]:
+    """`camera_candidates` of several cameras of one memory (a shared store), each with its own span, read at once
+    (store.found_across: one round trip for all of them in the shared store)."""
+    out = []
+    for (camera, _), found in zip(asks, store.found_across(query, config.candidates, asks, config.latest_clips,
+                                                           scores=True)):
+        out += _proposed(camera, *_ranked(found, config), found.meta, found.scores)
+    return out
+
+
+def _proposed(camera: str, ranked: list[int], latest: list[int], meta: dict, scores: dict) -> list[Candidate]:
     ids = list(dict.fromkeys(latest + ranked))   # scored by their keys alone: a camera's rows are not read whole
     return [Candidate(camera, i, scores[i], meta[i][1], meta[i][0]) for i in ids if i in scores]
 

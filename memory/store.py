@@ -154,6 +154,7 @@ class ClipStore:
         """Open the memory in `folder`. A writer creates it when the folder is new or empty. `identity` None takes
         the models from the memory itself (the consistency check, which loads no model)."""
         self.folder = Path(folder)
+        self.where = str(folder)             # its location: stores of one location are one memory
         self.config = config or StoreConfig()
         self.backend = index_class(self.config.index)     # imported only now: an engine may be heavy
         self.readonly = readonly
@@ -853,6 +854,11 @@ class ClipStore:
         ids = list(dict.fromkeys([i for i, _ in visual] + [i for i, _ in caption] + newest))
         meta = self.meta(ids)
         return Found(visual, caption, newest, meta, self.key_scores(list(meta), query) if scores else {})
+
+    def found_across(self, query: np.ndarray, k: int, asks: list[tuple[str | None, TimeSpan | None]], latest: int,
+                     scores: bool = False, until: float | None = None) -> list[Found]:
+        """`found` for each (stream, span) of `asks`, in order."""
+        return [self.found(query, k, stream, until, span, latest, scores) for stream, span in asks]
 
     def captions(self, stream: str, span: TimeSpan | None = None) -> list[Caption]:
         """The times and captions of a stream's clips overlapping `span` (all: None), oldest first: rows only, no

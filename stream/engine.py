@@ -21,7 +21,7 @@ import torch
 from memory.clip import ClipMemory
 from memory.config import SelectConfig, StoreConfig
 from memory.folder import StorageFault
-from memory.select import camera_candidates, select_for_query, spread
+from memory.select import cameras_candidates, select_for_query, spread
 from memory.store import StoreIdentity, StreamLog
 from memory.stores import Store, open_store
 from memory.when import TimeSpan, parse_when, wall_only
@@ -271,7 +271,8 @@ class Engine:
         sessions = asked
         config = self.config.select
         query = self.embed_texts([question])[0]
-        pool, newest_all, spans, refused = [], [], [], []
+        newest_all, spans, refused = [], [], []
+        asked: dict[str, list[tuple["Session", TimeSpan | None]]] = {}    # by memory: a shared store's cameras
         for s in sessions:
             newest = s.store.get(s.store.latest(s.stream, 1))
             newest_all += newest
@@ -281,15 +282,18 @@ class Engine:
                 refused.append(e)
                 continue
             spans.append(span)
-            pool += camera_candidates(s.store, query, s.stream, config, span=span)
+            asked.setdefault(s.store.where if s.store.shared else f"{id(s)}", []).append((s, span))
         if refused and len(refused) == len(sessions):
             raise refused[0]
+        # The cameras of one memory propose their candidates at once (a shared store: one round trip for them all).
+        pool = [c for group in asked.values() for c in cameras_candidates(
+            group[0][0].store, query, [(s.stream, span) for s, span in group], config)]
         chosen = spread(pool, config.token_budget)
         clips, skipped = [], []
-        for s in sessions:
-            ids = [c.id for c in chosen if c.camera == s.stream]
+        for group in asked.values():          # and their chosen clips are read at once
+            ids = [c.id for c in chosen if c.camera in {s.stream for s, _ in group}]
             if ids:
-                loaded = s.load(sorted(ids))
+                loaded = group[0][0].load(sorted(ids))
                 clips += loaded.clips
                 skipped += loaded.unreadable
         clips.sort(key=lambda c: (c.wall_start if c.wall_start is not None else c.start, c.stream, c.id))

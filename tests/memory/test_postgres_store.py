@@ -265,3 +265,20 @@ def test_a_questions_candidates_come_the_same_from_both_stores_in_one_round_trip
         assert [ids[0][i] for i, _ in got[0].caption] == [ids[1][i] for i, _ in got[1].caption]
     for s in stores:
         s.close()
+
+
+def test_a_shared_stores_cameras_are_found_at_once_as_one_by_one(pg_url):
+    """found_across: every camera's candidates in one statement, the same as asking each camera alone."""
+    store = open_store(pg_url, IDENTITY)
+    for i in range(30):
+        c = make_clip(i, stream=f"cam{i % 3}")
+        store.claim(c.stream)
+        cid = store.add(c)
+        if i % 5 == 0:
+            store.set_caption(cid, "x", make_clip(200 + i).key)
+    query = make_clip(11).key
+    asks = [("cam0", None), ("cam1", TimeSpan(start=40.0, end=160.0, wall=False, phrase="then")), ("cam2", None)]
+    at_once = store.found_across(query, 4, asks, 2, scores=True)
+    alone = [store.found(query, 4, cam, None, span, 2, scores=True) for cam, span in asks]
+    assert at_once == alone and all(f.visual for f in at_once)
+    store.close()

@@ -40,3 +40,28 @@ def test_a_live_stream_rides_out_a_database_restart_with_nothing_lost_or_twice(l
     assert reader.progress("cam") is not None
     reader.close()
     session.close()
+
+
+def test_a_question_across_a_shared_stores_cameras_chooses_what_folders_would(llm, embedder, videos, tmp_path,
+                                                                             pg_url):
+    """Two cameras' real clips, once in a folder each and once in one shared store: the question across them picks
+    the same clips (the shared store's in one statement for both cameras), each labelled with its camera."""
+    from collections import deque
+
+    from stream.sources import FileSource
+    engine = Engine(EngineConfig(model=ModelConfig(llm="tiny")), llm=llm, embedder=embedder)
+    engine.generate = lambda question, clips, context="", **options: iter(["ok"])
+    answers = []
+    for where in ("folder", "shared"):
+        sessions = []
+        for cam, clip in (("room", "one-by-one-person-detection.mp4"), ("street", "vtest.avi")):
+            s = engine.open(pg_url if where == "shared" else str(tmp_path / cam), stream=cam)
+            deque(s.run(FileSource(str(videos / clip), 1.0).frames()), maxlen=0)
+            s.close()
+            sessions.append(engine.open(pg_url if where == "shared" else str(tmp_path / cam), stream=cam,
+                                        readonly=True))
+        answer = engine.ask_across(sessions, "Who walks past?")
+        answers.append([(c.stream, c.start, c.n_tokens) for c in answer.clips])
+        for s in sessions:
+            s.close()
+    assert answers[0] == answers[1] and answers[0]
