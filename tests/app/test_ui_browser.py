@@ -48,7 +48,8 @@ def test_webcam_frames_reach_the_engine_answer_streams_timeline_moves(serve):
         expect(page.locator("#chat")).to_contain_text("What is in front of the camera?")
         page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
         page.locator("#stop").click()
-        expect(page.locator("#status")).to_contain_text("Stopped")
+        # The handler's reply, or the status tick that may replace it first on a busy machine: both say stopped.
+        expect(page.locator("#status")).to_contain_text(re.compile(r"Stopped \*?\*?webcam|webcam is stopped"))
         b.close()
     assert (ARTIFACTS / "ui-answer.png").stat().st_size > 10000
 
@@ -152,7 +153,10 @@ def test_two_tabs_see_every_camera_rules_show_their_verdicts_and_a_switch_clears
         expect(one.locator(".toast-body").last).to_contain_text("'my-street'", timeout=10000)
         one.locator("#file-name textarea, #file-name input").first.fill("street-2")
         one.click("#start-file")
-        expect(one.locator("#status")).to_contain_text("Started street-2", timeout=30000)
+        # The handler's reply, or the status tick that may replace it first on a busy machine (playing, or played to
+        # its end): each says street-2 runs.
+        expect(one.locator("#status")).to_contain_text(
+            re.compile(r"Started street-2|Watching street-2|street-2 played to its end"), timeout=30000)
         assert "street-2" in handlers.registry.names(None)
         b.close()
 
