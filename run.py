@@ -53,6 +53,19 @@ def _location_args(p, required: bool = True, many: bool = False, memory_help: st
                             "and read by any process (the password from $PGPASSWORD or ~/.pgpass)")
 
 
+def _shown(where: str) -> str:
+    """A memory's location as output shows it: a folder as given, a shared store's URL without its password."""
+    from memory.index.pgvector_index import safe_url
+    from memory.stores import is_store_url
+    return safe_url(where) if is_store_url(where) else where
+
+
+def _where_flag(where: str) -> str:
+    """The flag that names this memory again in a hint: --memory DIR or --store URL (no password)."""
+    from memory.stores import is_store_url
+    return f"--store {_shown(where)}" if is_store_url(where) else f"--memory {where}"
+
+
 def _preflight(where: str, write: bool = True) -> None:
     """What opening the memory would refuse, before the models load (memory.stores.preflight)."""
     from memory.stores import preflight
@@ -98,7 +111,7 @@ def cmd_ingest(args) -> int:
     s = session.state
     kept = s.kept_ratio
     skipped = s.steps - s.encoded
-    print(f"ingested {args.source} into {args.memory} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
+    print(f"ingested {args.source} into {_shown(args.memory)} (stream {args.stream!r}) in {time.monotonic() - t0:.1f}s")
     if s.index_base:
         print(f"  continued       the stored stream: this run's steps are numbered from {s.index_base} and its "
               f"stream time starts at {s.time_base:.2f}s")
@@ -172,14 +185,14 @@ def cmd_ask(args) -> int:
             streams = session.store.streams()
             held = ("; it holds " + ", ".join(f"{n} ({k} clips)" for n, k in streams.items()) + ": give --stream NAME"
                     ) if streams else ""
-            raise StoreError(f"memory at {args.memory} has no clips for stream {args.stream!r}{held}")
+            raise StoreError(f"memory at {_shown(args.memory)} has no clips for stream {args.stream!r}{held}")
         answer = session.ask(args.question, until=args.at, strict=True)
         spans = lambda clips: ", ".join(clip_label(c) for c in clips)  # noqa: E731  (live: local date and time)
         if not answer.clips and answer.skipped:
             raise StoreError(f"none of the clips selected for this question can be read (token files of "
-                             f"{len(answer.skipped)} clips unreadable); run `vigil check --memory {args.memory}`")
+                             f"{len(answer.skipped)} clips unreadable); run `vigil check {_where_flag(args.memory)}`")
         print(f"question: {args.question}")
-        _print_answer(answer, spans, engine, f"; `vigil check --memory {args.memory} --repair` marks them missing")
+        _print_answer(answer, spans, engine, f"; `vigil check {_where_flag(args.memory)} --repair` marks them missing")
     finally:
         session.close()
     return 0
@@ -360,7 +373,7 @@ def cmd_check(args) -> int:
         print("consistent" + (f" after {count(len(fixed), 'repair')}" if fixed else ""))
         return 0
     fixable = [f for f in left if f.fix is not None]
-    hint = f"; `vigil check --memory {args.memory} --repair` fixes {len(fixable)}" \
+    hint = f"; `vigil check {_where_flag(args.memory)} --repair` fixes {len(fixable)}" \
         if fixable and not args.repair else ""
     print(count(len(left), "problem") + (f" left after {count(len(fixed), 'repair')}" if fixed else "") + hint)
     return 1
