@@ -3,7 +3,6 @@ camera arrives, a copy stopped midway finishes when run again, the way back give
 a clip changed in the destination is found, and the source is never changed."""
 import hashlib
 
-import numpy as np
 import psycopg
 import pytest
 
