@@ -1,5 +1,6 @@
 """`/metrics` in Prometheus' text format: per camera its lag, sampling rate, steps, encodes skipped, tokens kept,
-clips, alerts, reconnects and errors, and the answers' count and seconds to the first piece. Read at scrape time
+clips, alerts, reconnects and errors, the answers' count and seconds to the first piece, and the vision tower's
+calls and the steps they carried (cross-camera batching). Read at scrape time
 from the running cameras (nothing is counted twice: the figures are the ones the API's camera list shows).
 
 prometheus_client writes the format (its escaping, `# HELP`/`# TYPE` lines, the `_total` and `_sum` suffixes):
@@ -55,6 +56,13 @@ class _Collector:
         yield SummaryMetricFamily("vigil_answer_first_piece_seconds",
                                   "seconds from a question to the first piece of its answer",
                                   count_value=first, sum_value=seconds)
+        if e is not None:                    # cross-camera batching: how many steps a vision-tower call carries
+            b = e.encoder.stats()
+            yield CounterMetricFamily("vigil_encoder_calls", "vision-tower calls", value=b.calls)
+            yield CounterMetricFamily("vigil_encoder_steps", "steps encoded in them (steps / calls: the batch)",
+                                      value=b.steps)
+            yield CounterMetricFamily("vigil_encoder_shared_calls", "calls that carried several cameras' steps",
+                                      value=b.shared)
 
 
 def metrics_text(service: Service) -> bytes:

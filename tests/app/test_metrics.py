@@ -41,3 +41,8 @@ def test_metrics_give_each_camera_s_figures_and_the_answers(serve, videos):
     assert m[("vigil_answers_total", ())] == 1
     assert m[("vigil_answer_first_piece_seconds_count", ())] == 1
     assert 0 < m[("vigil_answer_first_piece_seconds_sum", ())] < 60
+    # Every encoded step went through the engine's batcher: the calls carried at least one step each.
+    encoded = sum(c["figures"]["steps"] - c["figures"]["encodes_skipped"] for c in cams)
+    assert m[("vigil_encoder_steps_total", ())] == encoded > 0
+    assert 1 <= m[("vigil_encoder_calls_total", ())] <= encoded
+    assert 0 <= m[("vigil_encoder_shared_calls_total", ())] <= m[("vigil_encoder_calls_total", ())]
