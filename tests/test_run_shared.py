@@ -129,3 +129,15 @@ def test_analyze_into_a_shared_store_keeps_the_report_local_and_resumes(videos, 
     assert r.returncode == 0 and "clips used (" in r.stdout, r.stderr
     r = vigil("analyze", str(videos / "bikes.mp4"), "--stream", "x", cache=cache_dir)
     assert r.returncode == 2 and "give --store URL too" in r.stderr
+
+
+def test_watch_into_a_shared_store_logs_its_alerts_there(videos, tmp_path, cache_dir, pg_url):
+    r = vigil("watch", str(videos / "bikes.mp4"), "--store", pg_url, "--stream", "door", "--model", "tiny",
+              cache=cache_dir)
+    assert r.returncode == 0, r.stderr
+    printed = [json.loads(line)["id"] for line in r.stdout.splitlines() if line.startswith("{")]
+    assert printed and "(log: the shared store)" in r.stderr and not (tmp_path / "alerts.jsonl").exists()
+    with psycopg.connect(pg_url) as db:
+        logged = {a for (a,) in db.execute("SELECT alert FROM vigil_alerts WHERE stream = 'door'")}
+        clips = db.execute("SELECT count(*) FROM vigil_clips WHERE stream = 'door'").fetchone()[0]
+    assert logged == set(printed) and clips > 0
