@@ -39,7 +39,7 @@ from memory.clip import TIME_EPSILON, Caption, ClipMemory, Evidence, Keyframe
 from memory.config import StoreConfig
 from memory.folder import StorageFault, StoreError
 from memory.index.pgvector_index import safe_url
-from memory.store import Found, Loaded, StepRecord, StoreIdentity, StreamExtent, StreamLog
+from memory.store import Found, Loaded, StepRecord, StoreIdentity, StreamExtent, StreamLog, over_bytes
 from memory.when import TimeSpan
 
 SCHEMA_VERSION = 1
@@ -357,14 +357,9 @@ class PostgresStore:
             if c.max_bytes is not None:
                 videos = db.execute("SELECT start, bytes FROM vigil_evidence WHERE stream = %s ORDER BY start DESC",
                                     (stream,)).fetchall()
-                total, v = 0, 0
-                for cid, start, size in db.execute("SELECT id, start, bytes FROM vigil_clips WHERE stream = %s ORDER "
-                                                   "BY start DESC, id DESC", (stream,)).fetchall():
-                    total += size
-                    while v < len(videos) and videos[v][0] >= start:
-                        total, v = total + videos[v][1], v + 1
-                    if total > c.max_bytes and cid not in doomed:
-                        doomed.append(cid)
+                clips = db.execute("SELECT id, start, bytes FROM vigil_clips WHERE stream = %s ORDER BY start DESC, "
+                                   "id DESC", (stream,)).fetchall()
+                doomed += [cid for cid in over_bytes(clips, videos, c.max_bytes) if cid not in doomed]
         if doomed:
             self.delete(doomed, trim_steps=stream)
 

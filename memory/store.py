@@ -109,6 +109,20 @@ class Loaded:
     unreadable: list[ClipMemory]
 
 
+def over_bytes(clips: list[tuple[int, float, int]], videos: list[tuple[float, int]], max_bytes: int) -> list[int]:
+    """Retention by bytes: the ids of a stream's clips past `max_bytes`, counting from the newest. `clips`: (id,
+    start, bytes) newest first; `videos`: its alert videos' (start, bytes) newest first, each counted with the clip
+    of its time (the newest clip that starts at or before it), so the bound holds for both."""
+    out, total, v = [], 0, 0
+    for cid, start, size in clips:
+        total += size
+        while v < len(videos) and videos[v][0] >= start:
+            total, v = total + videos[v][1], v + 1
+        if total > max_bytes:
+            out.append(cid)
+    return out
+
+
 def reservation(meta: dict[str, str]) -> tuple[int, str] | None:
     """The write whose id was reserved (meta 'pending' = "id:nonce") and not yet committed, or None."""
     pending = meta.get("pending")
@@ -506,14 +520,9 @@ class ClipStore:
             # the bytes bound both, and it goes when that clip does (`delete`).
             videos = self.db.execute("SELECT start, bytes FROM evidence WHERE stream = ? ORDER BY start DESC",
                                      (stream,)).fetchall() if self._has_evidence else []
-            total, v = 0, 0
-            for cid, start, size in self.db.execute("SELECT id, start, bytes FROM clips WHERE stream = ? ORDER BY"
-                                                    " start DESC, id DESC", (stream,)):
-                total += size
-                while v < len(videos) and videos[v][0] >= start:
-                    total, v = total + videos[v][1], v + 1
-                if total > c.max_bytes and cid not in doomed:
-                    doomed.append(cid)
+            clips = self.db.execute("SELECT id, start, bytes FROM clips WHERE stream = ? ORDER BY start DESC, id DESC",
+                                    (stream,)).fetchall()
+            doomed += [cid for cid in over_bytes(clips, videos, c.max_bytes) if cid not in doomed]
         if doomed:
             self.delete(doomed, trim_steps=stream)
 
